@@ -1,0 +1,107 @@
+# dynis build. Plain GNU make; Debian's libraries through pkg-config; objects out of tree per
+# build type (build/release, build/debug, build/asan); header dependencies from -MMD.
+#
+#   make run     install deps, build release, start a node with conf/dynis.conf
+#   make test    install deps, build, run every test suite (unit, integration, clients,
+#                sanitizers, fuzz) and print "N passed, N failed"
+#   make bench   dynis vs redis-server side by side, writes docs/BENCHMARKS.md
+#   make fuzz    build the libFuzzer targets (clang-14)
+
+BUILD ?= release
+OUT := build/$(BUILD)
+JOBS ?= $(shell nproc)
+
+CXX ?= g++
+CXXSTD := -std=c++17
+WARN := -Wall -Wextra -Werror
+PKG_SERVER := rocksdb libuv libxxhash
+PKG_TEST := hiredis
+
+CXXFLAGS_release := -O2 -g -DNDEBUG
+CXXFLAGS_debug := -O0 -g
+CXXFLAGS_asan := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_asan := -fsanitize=address,undefined
+
+CPPFLAGS := -Isrc $(shell pkg-config --cflags $(PKG_SERVER) 2>/dev/null)
+ALL_CXXFLAGS := $(CXXSTD) $(WARN) $(CXXFLAGS_$(BUILD)) -MMD -MP $(CXXFLAGS)
+LIBS := $(shell pkg-config --libs $(PKG_SERVER) 2>/dev/null) -lpthread
+TEST_LIBS := $(shell pkg-config --libs $(PKG_TEST) 2>/dev/null)
+TEST_CPPFLAGS := $(shell pkg-config --cflags $(PKG_TEST) 2>/dev/null)
+
+LIB_SRCS := $(shell find src -name '*.cc' ! -name main.cc | sort)
+LIB_OBJS := $(LIB_SRCS:%.cc=$(OUT)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.cc))
+UNIT_OBJS := $(UNIT_SRCS:%.cc=$(OUT)/%.o)
+INTEG_SRCS := $(sort $(wildcard tests/integration/*.cc))
+INTEG_OBJS := $(INTEG_SRCS:%.cc=$(OUT)/%.o)
+
+SERVER := $(OUT)/dynis-server
+UNIT := $(OUT)/tests/unit-tests
+INTEG := $(OUT)/tests/integration-tests
+
+.PHONY: all deps build run test test-only unit integration asan fuzz bench clean format
+
+all: build
+
+deps:
+	@bash deps/install.sh
+
+build: $(SERVER) $(UNIT) $(INTEG)
+ifeq ($(BUILD),release)
+	@ln -sf ../$(SERVER) src/dynis-server
+endif
+
+$(OUT)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -c $< -o $@
+
+$(OUT)/tests/%.o: CPPFLAGS += $(TEST_CPPFLAGS)
+
+$(OUT)/libdynis.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SERVER): $(OUT)/src/main.o $(OUT)/libdynis.a
+	$(CXX) $(LDFLAGS_$(BUILD)) -o $@ $^ $(LIBS)
+
+$(UNIT): $(UNIT_OBJS) $(OUT)/libdynis.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS_$(BUILD)) -o $@ $^ $(LIBS)
+
+$(INTEG): $(INTEG_OBJS) $(OUT)/libdynis.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS_$(BUILD)) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
+	./src/dynis-server conf/dynis.conf
+
+# Everything CI runs. utils/run-tests prints one closing "N passed, N failed" line.
+test: deps
+	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
+	@$(MAKE) --no-print-directory build BUILD=asan -j$(JOBS)
+	@$(MAKE) --no-print-directory fuzz
+	@bash utils/run-tests
+
+# The libFuzzer targets need clang's runtime; they link the library sources directly.
+FUZZ_OUT := build/fuzz
+FUZZ_FLAGS := -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc $(shell pkg-config --cflags $(PKG_SERVER) 2>/dev/null)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.cc,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/*.cc))
+
+fuzz: $(FUZZ_TARGETS)
+
+$(FUZZ_OUT)/%: tests/fuzz/%.cc $(LIB_SRCS) $(shell find src -name '*.h')
+	@mkdir -p $(FUZZ_OUT)
+	clang++-14 $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
+	bash utils/bench
+
+format:
+	clang-format -i $$(find src tests -name '*.h' -o -name '*.cc')
+
+clean:
+	rm -rf build src/dynis-server
+
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(OUT)/src/main.d

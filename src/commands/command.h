@@ -1,0 +1,103 @@
+// The command table: one declaration per command (name, arity, flags, key positions, handler,
+// docs). Dispatch, arity errors, routing to the owning loop, COMMAND, COMMAND DOCS and the
+// redis-cli hints all read the same table.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/reply.h"
+
+namespace dynis {
+namespace kv {
+class Keyspace;
+}
+namespace server {
+class Server;
+class Worker;
+class Client;
+}  // namespace server
+
+// Command flags (Redis's names where they exist).
+enum CommandFlag : uint32_t {
+  kCmdWrite = 1 << 0,
+  kCmdReadOnly = 1 << 1,
+  kCmdFast = 1 << 2,
+  kCmdNoAuth = 1 << 3,     // allowed before AUTH
+  kCmdAdmin = 1 << 4,
+  kCmdLoading = 1 << 5,
+  kCmdStale = 1 << 6,
+  kCmdNoMulti = 1 << 7,    // executed immediately even inside MULTI (EXEC, DISCARD, ...)
+  kCmdConn = 1 << 8,       // needs the calling connection: runs on its loop
+  kCmdAllKeys = 1 << 9,    // reads the whole keyspace (KEYS, SCAN...): runs on the connection's
+                           // loop once its earlier commands are done
+  kCmdExclusive = 1 << 10, // runs with every loop paused (FLUSHALL, cross-owner RENAME...)
+  kCmdSplitSum = 1 << 11,  // multi-key: per-key parts, integer replies summed (DEL, EXISTS)
+  kCmdSplitArray = 1 << 12,  // multi-key: per-key parts, replies concatenated (MGET)
+  kCmdSplitOk = 1 << 13,     // multi-key: per-key parts, +OK when all are (MSET)
+  kCmdPubSub = 1 << 14,
+  kCmdNoScript = 1 << 15,
+  kCmdTransaction = 1 << 16,  // MULTI/EXEC family
+};
+
+struct CommandContext;
+using CommandHandler = void (*)(CommandContext&);
+
+// One argument of a command, for COMMAND DOCS (Redis 7 argument schema).
+struct ArgDoc {
+  const char* name;
+  const char* type;  // "key", "string", "integer", "double", "pattern", "unix-time", "pure-token",
+                     // "oneof", "block"
+  const char* token = nullptr;
+  bool optional = false;
+  bool multiple = false;
+  std::vector<ArgDoc> children = {};
+};
+
+struct CommandSpec {
+  const char* name;  // lower case; "config|get" for subcommands
+  int arity;         // Redis convention: -N means at least N
+  uint32_t flags;
+  int first_key;
+  int last_key;  // -1 = last argument
+  int key_step;
+  CommandHandler handler;
+  const char* group;  // "string", "generic", "connection", "server", "transactions", "dynis"
+  const char* summary;
+  const char* since;
+  const char* complexity;
+  std::vector<ArgDoc> args = {};
+  std::vector<CommandSpec> subcommands = {};
+  const char* acl_categories = "";  // e.g. "@read @string @fast"
+};
+
+// Everything a handler may touch. `client` is null when the command runs on a loop other than
+// its connection's (it was forwarded to the key's owner); such commands never need it.
+struct CommandContext {
+  const std::vector<std::string>& argv;
+  proto::ReplyWriter& reply;
+  kv::Keyspace& ks;
+  server::Server& server;
+  server::Worker& worker;
+  server::Client* client;
+  const CommandSpec* spec;
+};
+
+// The table. Lookup is case-insensitive; subcommands are looked up with Subcommand().
+const CommandSpec* LookupCommand(std::string_view name);
+const CommandSpec* LookupSubcommand(const CommandSpec& parent, std::string_view sub);
+const std::vector<const CommandSpec*>& AllCommands();
+// Keys of argv according to the spec (used for routing and COMMAND GETKEYS).
+std::vector<int> CommandKeyPositions(const CommandSpec& spec, const std::vector<std::string>& argv);
+
+// Each family registers its commands (commands/*.cc).
+void RegisterConnectionCommands(std::vector<CommandSpec>* out);
+void RegisterServerCommands(std::vector<CommandSpec>* out);
+void RegisterStringCommands(std::vector<CommandSpec>* out);
+void RegisterKeyCommands(std::vector<CommandSpec>* out);
+void RegisterTransactionCommands(std::vector<CommandSpec>* out);
+void RegisterContextCommands(std::vector<CommandSpec>* out);
+
+}  // namespace dynis

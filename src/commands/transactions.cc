@@ -1,0 +1,125 @@
+// MULTI, EXEC, DISCARD, WATCH, UNWATCH. On one node a transaction runs without interleaving:
+// EXEC runs its queued commands with every other io-thread paused. Across a cluster (later) no
+// isolation holds, as in Dynamo. WATCH remembers each key's stored record and EXEC aborts when
+// any of them changed.
+#include "commands/command.h"
+#include "commands/util.h"
+#include "common/errors.h"
+#include "kv/keyspace.h"
+#include "server/server.h"
+#include "storage/store.h"
+
+namespace dynis {
+
+namespace {
+
+std::optional<std::string> StoredRecord(CommandContext& c, const std::string& key) {
+  std::string v;
+  Status s = c.server.store().Get(storage::DataKey(c.ks.PartitionOf(key), key), &v);
+  if (!s.ok()) return std::nullopt;
+  return v;
+}
+
+void ResetMulti(server::Client* cl) {
+  cl->in_multi = false;
+  cl->multi_error = false;
+  cl->multi_queue.clear();
+  cl->watched.clear();
+}
+
+void CmdMulti(CommandContext& c) {
+  if (c.client->in_multi) {
+    c.reply.Error(err::kMultiNested);
+    return;
+  }
+  c.client->in_multi = true;
+  c.client->multi_error = false;
+  c.client->multi_queue.clear();
+  c.reply.Ok();
+}
+
+void CmdDiscard(CommandContext& c) {
+  if (!c.client->in_multi) {
+    c.reply.Error(err::kDiscardWithoutMulti);
+    return;
+  }
+  ResetMulti(c.client);
+  c.reply.Ok();
+}
+
+void CmdExec(CommandContext& c) {
+  server::Client* cl = c.client;
+  if (!cl->in_multi) {
+    c.reply.Error(err::kExecWithoutMulti);
+    return;
+  }
+  if (cl->multi_error) {
+    ResetMulti(cl);
+    c.reply.Error(err::kExecAbort);
+    return;
+  }
+  for (const auto& [key, record] : cl->watched) {
+    if (StoredRecord(c, key) != record) {
+      ResetMulti(cl);
+      c.reply.NullArray();
+      return;
+    }
+  }
+  std::vector<std::vector<std::string>> queue = std::move(cl->multi_queue);
+  ResetMulti(cl);
+  c.reply.Array(queue.size());
+  for (const auto& argv : queue) {
+    const CommandSpec* spec = LookupCommand(argv[0]);
+    if (!spec->subcommands.empty() && argv.size() >= 2) {
+      const CommandSpec* sub = LookupSubcommand(*spec, argv[1]);
+      if (sub != nullptr) spec = sub;
+    }
+    // Commands that read the store directly must see this transaction's earlier writes.
+    if (spec->flags & (kCmdAllKeys | kCmdExclusive)) c.worker.CommitTurn();
+    c.worker.ExecuteSpec(cl, spec, argv, &c.reply);
+  }
+}
+
+void CmdWatch(CommandContext& c) {
+  if (c.client->in_multi) {
+    c.reply.Error(err::kWatchInMulti);
+    return;
+  }
+  for (size_t i = 1; i < c.argv.size(); i++) {
+    bool already = false;
+    for (const auto& w : c.client->watched) already |= w.first == c.argv[i];
+    if (!already) c.client->watched.emplace_back(c.argv[i], StoredRecord(c, c.argv[i]));
+  }
+  c.reply.Ok();
+}
+
+void CmdUnwatch(CommandContext& c) {
+  c.client->watched.clear();
+  c.reply.Ok();
+}
+
+}  // namespace
+
+void RegisterTransactionCommands(std::vector<CommandSpec>* out) {
+  const uint32_t f = kCmdConn | kCmdNoScript | kCmdLoading | kCmdStale | kCmdFast;
+  out->push_back({"multi", 1, f | kCmdNoMulti, 0, 0, 0, CmdMulti, "transactions",
+                  "Mark the start of a transaction block", "1.2.0", "O(1)", {}, {},
+                  "@fast @transaction"});
+  out->push_back({"exec", 1, kCmdExclusive | kCmdNoMulti | kCmdNoScript | kCmdLoading | kCmdStale,
+                  0, 0, 0, CmdExec, "transactions",
+                  "Execute all commands issued after MULTI", "1.2.0",
+                  "Depends on commands in the transaction", {}, {}, "@slow @transaction"});
+  out->push_back({"discard", 1, f | kCmdNoMulti, 0, 0, 0, CmdDiscard, "transactions",
+                  "Discard all commands issued after MULTI", "2.0.0",
+                  "O(N), when N is the number of queued commands", {}, {}, "@fast @transaction"});
+  out->push_back({"watch", -2, kCmdAllKeys | kCmdNoMulti | kCmdNoScript | kCmdFast, 1, -1, 1,
+                  CmdWatch, "transactions",
+                  "Watch the given keys to determine execution of the MULTI/EXEC block", "2.2.0",
+                  "O(1) for every key.", {{"key", "key", nullptr, false, true}}, {},
+                  "@fast @transaction"});
+  out->push_back({"unwatch", 1, f, 0, 0, 0, CmdUnwatch, "transactions",
+                  "Forget about all watched keys", "2.2.0", "O(1)", {}, {},
+                  "@fast @transaction"});
+}
+
+}  // namespace dynis

@@ -1,0 +1,196 @@
+#include "kv/keyspace.h"
+
+#include "common/errors.h"
+#include "common/hash.h"
+#include "common/log.h"
+
+namespace dynis::kv {
+
+using version::DVVSet;
+using version::Sibling;
+
+namespace {
+
+bool Expired(const Sibling& s, int64_t now_ms) {
+  return s.expire_at_ms != 0 && s.expire_at_ms <= now_ms;
+}
+
+// The LWW winner among unexpired siblings (tombstones included: a newer delete wins).
+const Sibling* Winner(const DVVSet& set, int64_t now_ms) {
+  const Sibling* best = nullptr;
+  for (const Sibling* s : set.Values()) {
+    if (Expired(*s, now_ms)) continue;
+    if (best == nullptr || s->hlc > best->hlc || (s->hlc == best->hlc && s->writer > best->writer) ||
+        (s->hlc == best->hlc && s->writer == best->writer && s->value > best->value)) {
+      best = s;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+uint32_t Keyspace::PartitionOf(std::string_view key) const {
+  return KeyPartition(key, shared_->partitions);
+}
+
+Status Keyspace::Load(std::string_view key, DVVSet* out) {
+  std::string dk = storage::DataKey(PartitionOf(key), key);
+  auto it = pending_.find(dk);
+  std::string stored;
+  const std::string* bytes = nullptr;
+  if (it != pending_.end()) {
+    if (!it->second) {
+      *out = DVVSet();
+      return Status::OK();
+    }
+    bytes = &*it->second;
+  } else {
+    Status s = shared_->store->Get(dk, &stored);
+    if (s.IsNotFound()) {
+      *out = DVVSet();
+      return Status::OK();
+    }
+    RETURN_IF_ERROR(s);
+    bytes = &stored;
+  }
+  auto decoded = DVVSet::Decode(*bytes);
+  if (!decoded.ok()) {
+    LOG_WARNING("corrupt record for a key of partition %u: %s", PartitionOf(key),
+                decoded.status().message().c_str());
+    return decoded.status();
+  }
+  *out = std::move(decoded).value();
+  return Status::OK();
+}
+
+bool Keyspace::HasLiveValue(const DVVSet& set, int64_t now_ms) {
+  const Sibling* w = Winner(set, now_ms);
+  return w != nullptr && !w->tombstone;
+}
+
+Status Keyspace::GetLive(std::string_view key, std::optional<LiveValue>* out) {
+  DVVSet set;
+  RETURN_IF_ERROR(Load(key, &set));
+  int64_t now = NowMs();
+  const Sibling* w = Winner(set, now);
+  if (w == nullptr || w->tombstone) {
+    out->reset();
+    return Status::OK();
+  }
+  *out = LiveValue{w->value, w->expire_at_ms};
+  return Status::OK();
+}
+
+Status Keyspace::GetSiblings(std::string_view key, std::vector<Sibling>* values,
+                             std::string* context) {
+  DVVSet set;
+  RETURN_IF_ERROR(Load(key, &set));
+  int64_t now = NowMs();
+  values->clear();
+  for (const Sibling* s : set.Values()) {
+    if (s->tombstone || Expired(*s, now)) continue;
+    values->push_back(*s);
+  }
+  *context = version::EncodeContext(set.Join());
+  return Status::OK();
+}
+
+Sibling Keyspace::NewSibling(std::string_view value, int64_t expire_at_ms, bool tombstone) {
+  Sibling s;
+  s.value.assign(value.data(), value.size());
+  s.hlc = shared_->clock->Now();
+  s.writer = shared_->actor.node_id;
+  s.expire_at_ms = expire_at_ms;
+  s.tombstone = tombstone;
+  return s;
+}
+
+Status Keyspace::CheckValueSize(std::string_view value) const {
+  if (value.size() > shared_->max_object_size) {
+    return Status::Error(std::string(err::kObjectTooLarge) + " (" +
+                         std::to_string(shared_->max_object_size.load()) + " bytes)");
+  }
+  return Status::OK();
+}
+
+Status Keyspace::Store(std::string_view key, std::string data_key, DVVSet& set) {
+  int64_t now = NowMs();
+  set.RemoveValuesIf([now](const Sibling& s) { return Expired(s, now); });
+  if (set.ValueCount() == 0) {
+    // Nothing live and nothing to remember on a single node: the record goes away.
+    pending_[std::move(data_key)] = std::nullopt;
+    return Status::OK();
+  }
+  (void)key;
+  pending_[std::move(data_key)] = set.Encode();
+  return Status::OK();
+}
+
+Status Keyspace::Put(std::string_view key, std::string_view value, int64_t expire_at_ms) {
+  RETURN_IF_ERROR(CheckValueSize(value));
+  DVVSet set;
+  RETURN_IF_ERROR(Load(key, &set));
+  set.Update(set.Join(), NewSibling(value, expire_at_ms, false), shared_->actor);
+  return Store(key, storage::DataKey(PartitionOf(key), key), set);
+}
+
+Status Keyspace::Delete(std::string_view key, bool* existed) {
+  DVVSet set;
+  RETURN_IF_ERROR(Load(key, &set));
+  *existed = HasLiveValue(set, NowMs());
+  if (set.ValueCount() == 0) return Status::OK();  // nothing to delete, nothing to remember
+  set.Update(set.Join(), NewSibling("", 0, true), shared_->actor);
+  return Store(key, storage::DataKey(PartitionOf(key), key), set);
+}
+
+Status Keyspace::PutWithContext(std::string_view key, std::string_view context,
+                                std::string_view value, bool tombstone) {
+  RETURN_IF_ERROR(CheckValueSize(value));
+  auto vv = version::DecodeContext(context);
+  if (!vv.ok()) return Status::Error(err::kInvalidContext);
+  DVVSet set;
+  RETURN_IF_ERROR(Load(key, &set));
+  set.Update(*vv, NewSibling(value, 0, tombstone), shared_->actor);
+  size_t n = set.ValueCount();
+  if (n > shared_->sibling_max) {
+    return Status::Error(std::string(err::kTooManySiblings) + " (" + std::to_string(n) +
+                         " > sibling-max " + std::to_string(shared_->sibling_max.load()) +
+                         "): GETCTX, merge and SETCTX with the returned context");
+  }
+  if (n > shared_->sibling_warn) {
+    LOG_WARNING("key with %zu siblings (sibling-warn %u)", n, shared_->sibling_warn.load());
+  }
+  return Store(key, storage::DataKey(PartitionOf(key), key), set);
+}
+
+Status Keyspace::Commit() {
+  if (pending_.empty()) return Status::OK();
+  std::vector<storage::WriteOp> ops;
+  ops.reserve(pending_.size());
+  for (auto& [k, v] : pending_) ops.push_back(storage::WriteOp{k, std::move(v)});
+  pending_.clear();
+  return shared_->store->Write(ops);
+}
+
+bool Keyspace::IsGarbage(std::string_view encoded, int64_t now_ms, int64_t tombstone_grace_ms) {
+  auto decoded = DVVSet::Decode(encoded);
+  if (!decoded.ok()) return false;  // never drop what we cannot read
+  for (const Sibling* s : decoded->Values()) {
+    if (Expired(*s, now_ms)) continue;
+    if (!s->tombstone) return false;
+    if (HybridClock::PhysicalMs(s->hlc) + tombstone_grace_ms > now_ms) return false;
+  }
+  return true;
+}
+
+bool RecordLiveExpiry(std::string_view encoded, int64_t now_ms, int64_t* expire_at) {
+  auto decoded = DVVSet::Decode(encoded);
+  if (!decoded.ok()) return false;
+  const Sibling* w = Winner(*decoded, now_ms);
+  if (w == nullptr || w->tombstone) return false;
+  *expire_at = w->expire_at_ms;
+  return true;
+}
+
+}  // namespace dynis::kv

@@ -1,0 +1,100 @@
+// Keyspace: the replica-side view of the data that commands use, one per event loop.
+//
+// It turns user keys into partition-prefixed storage keys, keeps each key's versions as a
+// DVVSet (version/dvvset.h) and applies Dynamo's write rules: a plain write supersedes every
+// version this replica holds, a context write supersedes exactly what the context names. Reads
+// see expired versions as absent at once.
+//
+// Writes made during one turn of the owning loop are buffered (and visible to later reads of
+// the same loop) and stored together by Commit() as one RocksDB WriteBatch; the loop sends the
+// replies of that turn only after Commit() succeeded.
+//
+// Thread rule: a Keyspace is used only by its loop's thread, and only for keys of partitions
+// that loop owns, or for any key while the loop holds the all-loops barrier.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "storage/store.h"
+#include "version/dvvset.h"
+
+namespace dynis::kv {
+
+// Limits and identity shared by every loop's keyspace.
+struct KeyspaceShared {
+  storage::Store* store = nullptr;
+  HybridClock* clock = nullptr;
+  version::Actor actor;            // this node's (node id, epoch)
+  uint32_t partitions = 256;
+  // Mutable at run time (CONFIG SET) while loops read them.
+  std::atomic<uint64_t> max_object_size{1 << 20};
+  std::atomic<uint32_t> sibling_warn{25};
+  std::atomic<uint32_t> sibling_max{100};
+};
+
+// The value a plain GET sees: the last-write-wins winner among live siblings.
+struct LiveValue {
+  std::string value;
+  int64_t expire_at_ms = 0;  // 0 = no expiry
+};
+
+class Keyspace {
+ public:
+  explicit Keyspace(const KeyspaceShared* shared) : shared_(shared) {}
+
+  uint32_t PartitionOf(std::string_view key) const;
+
+  // The key's versions; an absent key gives an empty set (no values, no history).
+  Status Load(std::string_view key, version::DVVSet* out);
+  // The LWW winner when the key has a live (non-tombstone, unexpired) value.
+  Status GetLive(std::string_view key, std::optional<LiveValue>* out);
+  // Live siblings (tombstones and expired ones left out) and the context naming all versions.
+  Status GetSiblings(std::string_view key, std::vector<version::Sibling>* values,
+                     std::string* context);
+
+  // Plain SET: supersedes every version held here.
+  Status Put(std::string_view key, std::string_view value, int64_t expire_at_ms);
+  // Plain DEL: a tombstone superseding every version. *existed tells whether a live value was
+  // there (DEL's count).
+  Status Delete(std::string_view key, bool* existed);
+  // SETCTX / DELCTX: supersedes exactly the versions `context` names.
+  Status PutWithContext(std::string_view key, std::string_view context, std::string_view value,
+                        bool tombstone);
+
+  // Buffered writes of this turn.
+  bool HasPending() const { return !pending_.empty(); }
+  Status Commit();
+  void DropPending() { pending_.clear(); }
+
+  // Is this stored record garbage (for the compaction filter and lazy removal)?
+  static bool IsGarbage(std::string_view encoded, int64_t now_ms, int64_t tombstone_grace_ms);
+  // Does the stored record hold a live value now?
+  static bool HasLiveValue(const version::DVVSet& set, int64_t now_ms);
+
+ private:
+  Status CheckValueSize(std::string_view value) const;
+  Status Store(std::string_view key, std::string data_key, version::DVVSet& set);
+  version::Sibling NewSibling(std::string_view value, int64_t expire_at_ms, bool tombstone);
+
+  const KeyspaceShared* shared_;
+  // data key -> encoded record (nullopt = delete), written by Commit().
+  std::unordered_map<std::string, std::optional<std::string>> pending_;
+};
+
+// Reads a stored record's liveness without a Keyspace (scans: KEYS, SCAN, DBSIZE); *expire_at
+// gets the live value's expiry (0 = none).
+bool RecordLiveExpiry(std::string_view encoded, int64_t now_ms, int64_t* expire_at);
+inline bool RecordIsLive(std::string_view encoded, int64_t now_ms) {
+  int64_t unused;
+  return RecordLiveExpiry(encoded, now_ms, &unused);
+}
+
+}  // namespace dynis::kv

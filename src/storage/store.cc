@@ -1,0 +1,212 @@
+#include "storage/store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <mutex>
+
+namespace dynis::storage {
+
+namespace {
+
+// The one place rocksdb::Status becomes a dynis Status.
+Status FromRocks(const rocksdb::Status& s) {
+  if (s.ok()) return Status::OK();
+  if (s.IsNotFound()) return Status::NotFound();
+  if (s.IsCorruption()) return Status::Corruption("storage corruption: " + s.ToString());
+  return Status::IOError("storage error: " + s.ToString());
+}
+
+class GarbageFilter : public rocksdb::CompactionFilter {
+ public:
+  explicit GarbageFilter(std::function<bool(std::string_view)> fn) : fn_(std::move(fn)) {}
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
+              bool*) const override {
+    return fn_ && fn_(std::string_view(value.data(), value.size()));
+  }
+  const char* Name() const override { return "dynis.GarbageFilter"; }
+
+ private:
+  std::function<bool(std::string_view)> fn_;
+};
+
+}  // namespace
+
+struct Store::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* data = nullptr;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
+  rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+  std::unique_ptr<GarbageFilter> filter;
+  mutable std::mutex err_mu;
+  std::string write_error;
+};
+
+std::string DataKey(uint32_t partition, std::string_view key) {
+  std::string k;
+  k.reserve(2 + key.size());
+  k.push_back(static_cast<char>((partition >> 8) & 0xff));
+  k.push_back(static_cast<char>(partition & 0xff));
+  k.append(key.data(), key.size());
+  return k;
+}
+
+StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::unique_ptr<Store> store(new Store());
+  store->impl_ = std::make_unique<Impl>();
+  store->fsync_.store(options.fsync);
+  Impl& im = *store->impl_;
+  im.filter = std::make_unique<GarbageFilter>(options.is_garbage);
+
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.max_background_jobs = 2;
+  db_opts.bytes_per_sync = 1 << 20;
+  db_opts.keep_log_file_num = 5;
+  db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+  table.whole_key_filtering = true;
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+
+  rocksdb::ColumnFamilyOptions data_opts;
+  data_opts.write_buffer_size = options.write_buffer_bytes;
+  data_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  data_opts.compaction_filter = im.filter.get();
+  data_opts.memtable_whole_key_filtering = true;
+  data_opts.memtable_prefix_bloom_size_ratio = 0.02;
+  data_opts.level_compaction_dynamic_level_bytes = true;
+  data_opts.compression = rocksdb::kNoCompression;
+  data_opts.bottommost_compression = rocksdb::kNoCompression;
+
+  rocksdb::ColumnFamilyOptions meta_opts;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, meta_opts},
+      {"data", data_opts},
+      {"meta", meta_opts},
+  };
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_opts, options.dir, cfs, &handles, &raw);
+  if (!s.ok()) return Status::IOError("cannot open storage at " + options.dir + ": " + s.ToString());
+  im.db.reset(raw);
+  im.default_cf = handles[0];
+  im.data = handles[1];
+  im.meta = handles[2];
+  return store;
+}
+
+Store::~Store() {
+  if (!impl_ || !impl_->db) return;
+  // Flush memtables so the next start does not replay a long WAL, then close cleanly.
+  rocksdb::FlushOptions fo;
+  impl_->db->Flush(fo, {impl_->data, impl_->meta}).PermitUncheckedError();
+  impl_->db->SyncWAL().PermitUncheckedError();
+  for (auto* h : {impl_->default_cf, impl_->data, impl_->meta}) {
+    impl_->db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  impl_->db->Close().PermitUncheckedError();
+}
+
+Status Store::Get(std::string_view key, std::string* value) {
+  rocksdb::ReadOptions ro;
+  return FromRocks(impl_->db->Get(ro, impl_->data, rocksdb::Slice(key.data(), key.size()), value));
+}
+
+Status Store::Write(const std::vector<WriteOp>& ops) {
+  if (write_failed_.load()) return Status::IOError(write_error());
+  rocksdb::WriteBatch batch;
+  for (const auto& op : ops) {
+    rocksdb::Slice k(op.key.data(), op.key.size());
+    if (op.value) {
+      batch.Put(impl_->data, k, rocksdb::Slice(op.value->data(), op.value->size()));
+    } else {
+      batch.Delete(impl_->data, k);
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = fsync_.load() == Fsync::kAlways;
+  rocksdb::Status s = impl_->db->Write(wo, &batch);
+  if (!s.ok()) {
+    std::lock_guard<std::mutex> lock(impl_->err_mu);
+    impl_->write_error = "storage write failed: " + s.ToString();
+    write_failed_.store(true);
+    return Status::IOError(impl_->write_error);
+  }
+  return Status::OK();
+}
+
+std::string Store::write_error() const {
+  std::lock_guard<std::mutex> lock(impl_->err_mu);
+  return impl_->write_error;
+}
+
+Status Store::SyncWal() { return FromRocks(impl_->db->SyncWAL()); }
+
+Status Store::DeleteAllData() {
+  if (write_failed_.load()) return Status::IOError(write_error());
+  // Every DataKey starts with a 2-byte partition id, so ["", "\xff\xff\xff") covers them all.
+  std::string end(3, '\xff');
+  rocksdb::WriteOptions wo;
+  wo.sync = fsync_.load() == Fsync::kAlways;
+  rocksdb::Status s = impl_->db->DeleteRange(wo, impl_->data, rocksdb::Slice(), end);
+  if (!s.ok()) return FromRocks(s);
+  return Status::OK();
+}
+
+Status Store::Scan(std::string_view start,
+                   const std::function<bool(std::string_view, std::string_view)>& fn) {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->data));
+  for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    rocksdb::Slice v = it->value();
+    if (!fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) break;
+  }
+  return FromRocks(it->status());
+}
+
+Status Store::GetMeta(std::string_view name, std::string* value) {
+  rocksdb::ReadOptions ro;
+  return FromRocks(
+      impl_->db->Get(ro, impl_->meta, rocksdb::Slice(name.data(), name.size()), value));
+}
+
+Status Store::PutMetaDurably(std::string_view name, std::string_view value) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(impl_->db->Put(wo, impl_->meta, rocksdb::Slice(name.data(), name.size()),
+                                  rocksdb::Slice(value.data(), value.size())));
+}
+
+uint64_t Store::EstimateKeys() {
+  uint64_t n = 0;
+  impl_->db->GetIntProperty(impl_->data, "rocksdb.estimate-num-keys", &n);
+  return n;
+}
+
+uint64_t Store::DiskBytes() {
+  uint64_t n = 0;
+  impl_->db->GetIntProperty(impl_->data, "rocksdb.total-sst-files-size", &n);
+  return n;
+}
+
+uint64_t Store::MemtableBytes() {
+  uint64_t n = 0;
+  impl_->db->GetIntProperty(impl_->data, "rocksdb.cur-size-all-mem-tables", &n);
+  return n;
+}
+
+}  // namespace dynis::storage

@@ -1,0 +1,96 @@
+// Store: the node's one RocksDB, the only unit that includes RocksDB.
+//
+// Column families: `data` (key = 2-byte big-endian partition id + user key -> encoded DVVSet)
+// and `meta` (node id, actor epoch). Partition-prefixed keys make one partition a range scan
+// (handoff, Merkle rebuilds). Tuned for point lookups: bloom filters, a shared block cache.
+//
+// Durability follows Redis's vocabulary: fsync always (WAL synced by every write batch),
+// everysec (SyncWal() from a timer), no. Every batch is written to the WAL before Write()
+// returns, so an acknowledged write survives kill -9 with any setting.
+//
+// Thread-safety: all methods may be called from any thread (RocksDB is thread-safe). Callers
+// serialise read-modify-write of one key by ownership (one event loop owns a partition).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace dynis::storage {
+
+// Builds the data-CF key of a user key.
+std::string DataKey(uint32_t partition, std::string_view key);
+inline std::string_view UserKeyOf(std::string_view data_key) { return data_key.substr(2); }
+inline uint32_t PartitionOfDataKey(std::string_view data_key) {
+  return (static_cast<uint8_t>(data_key[0]) << 8) | static_cast<uint8_t>(data_key[1]);
+}
+
+enum class Fsync { kAlways, kEverySec, kNo };
+
+struct StoreOptions {
+  std::string dir;
+  uint64_t block_cache_bytes = 256ull << 20;
+  uint64_t write_buffer_bytes = 64ull << 20;
+  Fsync fsync = Fsync::kEverySec;
+  // Called by compaction for every data value: true = the record is garbage (all versions
+  // expired, or only tombstones past their grace period) and may be dropped.
+  std::function<bool(std::string_view value)> is_garbage;
+};
+
+// One write of a batch: a put, or a delete when value is empty.
+struct WriteOp {
+  std::string key;                   // a DataKey
+  std::optional<std::string> value;  // nullopt = delete
+};
+
+class Store {
+ public:
+  static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Point lookup in `data`. NotFound when absent.
+  Status Get(std::string_view key, std::string* value);
+  // Writes the ops atomically as one WriteBatch (synced when fsync is always). After the first
+  // I/O error every later Write fails too: the node refuses writes rather than acknowledging
+  // ones it may not have stored.
+  Status Write(const std::vector<WriteOp>& ops);
+  Status SyncWal();
+  void set_fsync(Fsync f) { fsync_.store(f); }
+
+  // Deletes every data record (FLUSHALL).
+  Status DeleteAllData();
+
+  // Ordered iteration over `data` from `start` (a DataKey or ""); fn returns false to stop.
+  Status Scan(std::string_view start, const std::function<bool(std::string_view key,
+                                                               std::string_view value)>& fn);
+
+  Status GetMeta(std::string_view name, std::string* value);
+  Status PutMetaDurably(std::string_view name, std::string_view value);
+
+  // True once a write failed; the reason is kept for error replies and INFO.
+  bool write_failed() const { return write_failed_.load(); }
+  std::string write_error() const;
+
+  // Approximate figures for INFO.
+  uint64_t EstimateKeys();
+  uint64_t DiskBytes();
+  uint64_t MemtableBytes();
+
+ private:
+  Store() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<Fsync> fsync_{Fsync::kEverySec};
+  std::atomic<bool> write_failed_{false};
+};
+
+}  // namespace dynis::storage
