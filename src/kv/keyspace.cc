@@ -20,10 +20,7 @@ const Sibling* Winner(const DVVSet& set, int64_t now_ms) {
   const Sibling* best = nullptr;
   for (const Sibling* s : set.Values()) {
     if (Expired(*s, now_ms)) continue;
-    if (best == nullptr || s->hlc > best->hlc || (s->hlc == best->hlc && s->writer > best->writer) ||
-        (s->hlc == best->hlc && s->writer == best->writer && s->value > best->value)) {
-      best = s;
-    }
+    if (best == nullptr || version::LwwLess(*best, *s)) best = s;
   }
   return best;
 }
@@ -166,11 +163,11 @@ Status Keyspace::PutWithContext(std::string_view key, std::string_view context,
 
 Status Keyspace::Commit() {
   if (pending_.empty()) return Status::OK();
-  std::vector<storage::WriteOp> ops;
-  ops.reserve(pending_.size());
-  for (auto& [k, v] : pending_) ops.push_back(storage::WriteOp{k, std::move(v)});
+  Status s = shared_->store->Write([this](const storage::Store::WriteVisitor& put) {
+    for (const auto& [k, v] : pending_) put(k, v ? &*v : nullptr);
+  });
   pending_.clear();
-  return shared_->store->Write(ops);
+  return s;
 }
 
 bool Keyspace::IsGarbage(std::string_view encoded, int64_t now_ms, int64_t tombstone_grace_ms) {

@@ -215,12 +215,24 @@ bool RequestParser::SplitArgs(const char* p, const char* e) {
           ++p;
           char c;
           switch (*p) {
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            case 'b': c = '\b'; break;
-            case 'a': c = '\a'; break;
-            default: c = *p; break;
+            case 'n':
+              c = '\n';
+              break;
+            case 'r':
+              c = '\r';
+              break;
+            case 't':
+              c = '\t';
+              break;
+            case 'b':
+              c = '\b';
+              break;
+            case 'a':
+              c = '\a';
+              break;
+            default:
+              c = *p;
+              break;
           }
           cur.push_back(c);
         } else if (*p == '"') {
@@ -324,8 +336,7 @@ RequestParser::Step RequestParser::ParseBulks(const char* data, size_t* pos, siz
         return Fail(std::move(text));
       }
       int64_t blen;
-      if (!StringToLL(start + 1, k - 1, &blen) || blen < 0 ||
-          blen > limits_.proto_max_bulk_len) {
+      if (!StringToLL(start + 1, k - 1, &blen) || blen < 0 || blen > limits_.proto_max_bulk_len) {
         return Fail("Protocol error: invalid bulk length");
       }
       if (blen > kUnauthMaxBulkLen && !authenticated) {

@@ -113,11 +113,11 @@ class RequestParser {
   ParseState sticky_ = ParseState::kNeedMore;  // kNeedMore means "no sticky error"
   std::string error_;
   std::vector<std::string> argv_;
-  size_t argc_ = 0;          // arguments completed for the command being built
-  int64_t args_left_ = 0;    // multibulk arguments still expected
-  int64_t bulk_left_ = 0;    // payload bytes still expected for argv_[argc_]
-  int crlf_left_ = 0;        // trailing bytes after the payload still to skip
-  uint64_t cmd_bytes_ = 0;   // raw bytes of the current command consumed so far
+  size_t argc_ = 0;         // arguments completed for the command being built
+  int64_t args_left_ = 0;   // multibulk arguments still expected
+  int64_t bulk_left_ = 0;   // payload bytes still expected for argv_[argc_]
+  int crlf_left_ = 0;       // trailing bytes after the payload still to skip
+  uint64_t cmd_bytes_ = 0;  // raw bytes of the current command consumed so far
   bool last_was_inline_ = false;
 };
 

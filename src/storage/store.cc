@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -20,6 +21,16 @@ Status FromRocks(const rocksdb::Status& s) {
   if (s.IsNotFound()) return Status::NotFound();
   if (s.IsCorruption()) return Status::Corruption("storage corruption: " + s.ToString());
   return Status::IOError("storage error: " + s.ToString());
+}
+
+// RocksDB counts perf-context statistics per thread unless told not to; on the request path
+// that costs several TLS look-ups per call.
+void DisablePerfCounters() {
+  static thread_local bool done = false;
+  if (!done) {
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+    done = true;
+  }
 }
 
 class GarbageFilter : public rocksdb::CompactionFilter {
@@ -120,21 +131,23 @@ Store::~Store() {
 }
 
 Status Store::Get(std::string_view key, std::string* value) {
-  rocksdb::ReadOptions ro;
+  DisablePerfCounters();
+  static const rocksdb::ReadOptions ro;
   return FromRocks(impl_->db->Get(ro, impl_->data, rocksdb::Slice(key.data(), key.size()), value));
 }
 
-Status Store::Write(const std::vector<WriteOp>& ops) {
+Status Store::Write(const std::function<void(const WriteVisitor&)>& each) {
+  DisablePerfCounters();
   if (write_failed_.load()) return Status::IOError(write_error());
-  rocksdb::WriteBatch batch;
-  for (const auto& op : ops) {
-    rocksdb::Slice k(op.key.data(), op.key.size());
-    if (op.value) {
-      batch.Put(impl_->data, k, rocksdb::Slice(op.value->data(), op.value->size()));
+  rocksdb::WriteBatch batch(0, 0, 0, 0);
+  each([&](std::string_view key, const std::string* value) {
+    rocksdb::Slice k(key.data(), key.size());
+    if (value != nullptr) {
+      batch.Put(impl_->data, k, rocksdb::Slice(value->data(), value->size()));
     } else {
       batch.Delete(impl_->data, k);
     }
-  }
+  });
   rocksdb::WriteOptions wo;
   wo.sync = fsync_.load() == Fsync::kAlways;
   rocksdb::Status s = impl_->db->Write(wo, &batch);

@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,12 +43,6 @@ struct StoreOptions {
   std::function<bool(std::string_view value)> is_garbage;
 };
 
-// One write of a batch: a put, or a delete when value is empty.
-struct WriteOp {
-  std::string key;                   // a DataKey
-  std::optional<std::string> value;  // nullopt = delete
-};
-
 class Store {
  public:
   static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
@@ -59,10 +52,12 @@ class Store {
 
   // Point lookup in `data`. NotFound when absent.
   Status Get(std::string_view key, std::string* value);
-  // Writes the ops atomically as one WriteBatch (synced when fsync is always). After the first
-  // I/O error every later Write fails too: the node refuses writes rather than acknowledging
-  // ones it may not have stored.
-  Status Write(const std::vector<WriteOp>& ops);
+  // Writes one batch atomically (synced when fsync is always): `each` calls the visitor once
+  // per DataKey with its new value, or nullptr for a delete. After the first I/O error every
+  // later Write fails too: the node refuses writes rather than acknowledging ones it may not
+  // have stored.
+  using WriteVisitor = std::function<void(std::string_view key, const std::string* value)>;
+  Status Write(const std::function<void(const WriteVisitor&)>& each);
   Status SyncWal();
   void set_fsync(Fsync f) { fsync_.store(f); }
 
