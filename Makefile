@@ -82,19 +82,30 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
 	@$(MAKE) --no-print-directory build BUILD=asan -j$(JOBS)
-	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory fuzz -j$(JOBS)
 	@bash utils/run-tests
 
-# The libFuzzer targets need clang's runtime; they link the library sources directly.
+# The libFuzzer targets (clang-14): the library is built once with fuzzer instrumentation,
+# then each tests/fuzz/*.cc links against it.
 FUZZ_OUT := build/fuzz
-FUZZ_FLAGS := -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc $(shell pkg-config --cflags $(PKG_SERVER) 2>/dev/null)
+FUZZ_CXX := clang++-14
+FUZZ_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined \
+  -Isrc $(shell pkg-config --cflags $(PKG_SERVER) 2>/dev/null) -MMD -MP
+FUZZ_OBJS := $(LIB_SRCS:%.cc=$(FUZZ_OUT)/obj/%.o)
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.cc,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/*.cc))
 
 fuzz: $(FUZZ_TARGETS)
 
-$(FUZZ_OUT)/%: tests/fuzz/%.cc $(LIB_SRCS) $(shell find src -name '*.h')
-	@mkdir -p $(FUZZ_OUT)
-	clang++-14 $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+$(FUZZ_OUT)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/libdynis.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_OUT)/%: tests/fuzz/%.cc $(FUZZ_OUT)/libdynis.a
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OUT)/libdynis.a $(LIBS)
 
 bench: deps
 	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
@@ -107,3 +118,4 @@ clean:
 	rm -rf build src/dynis-server
 
 -include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(OUT)/src/main.d
+-include $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)
