@@ -75,9 +75,7 @@ class Reader {
 uint64_t ZigZag(int64_t v) {
   return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
 }
-int64_t UnZigZag(uint64_t v) {
-  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
-}
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
 // ---- CRC32C (Castagnoli), table built at compile time ------------------------------------------
 
@@ -131,8 +129,8 @@ constexpr uint8_t kFlagExpires = 2;
 constexpr uint8_t kKnownFlags = kFlagTombstone | kFlagExpires;
 // Smallest possible encodings, used to reject counts that the remaining bytes cannot hold
 // before reserving anything.
-constexpr size_t kMinEntryBytes = 5;   // node, epoch, counter, last_hlc, n_values
-constexpr size_t kMinValueBytes = 5;   // gap, flags, hlc, writer, len
+constexpr size_t kMinEntryBytes = 5;  // node, epoch, counter, last_hlc, n_values
+constexpr size_t kMinValueBytes = 5;  // gap, flags, hlc, writer, len
 constexpr size_t kMinContextEntryBytes = 3;
 constexpr uint8_t kContextV1 = 1;
 constexpr size_t kCrcBytes = 4;
@@ -240,8 +238,8 @@ void DVVSet::Sync(const DVVSet& other) {
           ++y;
         } else {
           // Same dot: the same write, so identical; LwwMax keeps Sync commutative regardless.
-          e.values.push_back(DottedValue{a.values[x].counter,
-                                         LwwMax(a.values[x].sibling, b.values[y].sibling)});
+          e.values.push_back(
+              DottedValue{a.values[x].counter, LwwMax(a.values[x].sibling, b.values[y].sibling)});
           ++x;
           ++y;
         }

@@ -45,9 +45,9 @@ struct Actor {
 
 // One concurrent value of a key. Immutable once it has a dot.
 struct Sibling {
-  std::string value;         // binary-safe user bytes (empty for tombstones)
-  uint64_t hlc = 0;          // hybrid logical clock timestamp of the write: (unix_ms << 16) | logical
-  uint64_t writer = 0;       // node id of the coordinating node: LWW tie-breaker
+  std::string value;    // binary-safe user bytes (empty for tombstones)
+  uint64_t hlc = 0;     // hybrid logical clock timestamp of the write: (unix_ms << 16) | logical
+  uint64_t writer = 0;  // node id of the coordinating node: LWW tie-breaker
   int64_t expire_at_ms = 0;  // absolute unix ms; 0 = never
   bool tombstone = false;
 
