@@ -141,8 +141,8 @@ std::vector<std::string> NormalizeArgs(const OptionDef& def, const std::vector<s
 }
 
 Status BoundsError(const OptionDef& def) {
-  return Status::InvalidArgument("argument must be between " + std::to_string(def.min) +
-                                 " and " + std::to_string(def.max) + " inclusive");
+  return Status::InvalidArgument("argument must be between " + std::to_string(def.min) + " and " +
+                                 std::to_string(def.max) + " inclusive");
 }
 
 // Parses `args` (already normalized and arity-checked) for `def`. The error message is the
@@ -189,15 +189,15 @@ Status ParseValue(const OptionDef& def, const std::vector<std::string>& args, Pa
       return Status::OK();
     case Type::kStringList:
       if (static_cast<int64_t>(args.size()) > def.max) {
-        return Status::InvalidArgument("Too many bind addresses specified.");  // only bind has a cap
+        return Status::InvalidArgument(
+            "Too many bind addresses specified.");  // only bind has a cap
       }
       out->list = args;
       out->str = Join(args);
       return Status::OK();
     case Type::kOutputLimit:
       if (args.empty() || args.size() % 4 != 0) {
-        return Status::InvalidArgument(
-            "Wrong number of arguments in buffer limit configuration.");
+        return Status::InvalidArgument("Wrong number of arguments in buffer limit configuration.");
       }
       for (size_t i = 0; i < args.size(); i += 4) {
         int cls = -1;
@@ -319,12 +319,13 @@ const std::vector<Config::Def>& Config::Table() {
               "When the write-ahead log is fsynced."),
       BoolOpt(kAppendonly, "appendonly", "yes", kImmutable,
               "Informational: every write goes to the RocksDB write-ahead log."),
-      ListOpt(kSave, "save", "\"\"", 0, INT64_MAX, kImmutable, "Informational: dynis does not snapshot."),
+      ListOpt(kSave, "save", "\"\"", 0, INT64_MAX, kImmutable,
+              "Informational: dynis does not snapshot."),
       IntOpt(kDatabases, "databases", "1", 1, 1, kImmutable, "Number of databases (only 0)."),
       MemOpt(kProtoMaxBulkLen, "proto-max-bulk-len", "512mb", kMb, INT64_MAX, kMutable,
              "Largest bulk string a client may send."),
-      MemOpt(kClientQueryBufferLimit, "client-query-buffer-limit", "1gb", kMb, INT64_MAX,
-             kMutable, "Largest query buffer of one client."),
+      MemOpt(kClientQueryBufferLimit, "client-query-buffer-limit", "1gb", kMb, INT64_MAX, kMutable,
+             "Largest query buffer of one client."),
       ObufOpt(kClientOutputBufferLimit, "client-output-buffer-limit",
               "normal 256mb 64mb 60 replica 256mb 64mb 60 pubsub 32mb 8mb 60", kMutable,
               "Output buffer limits per client class: <class> <hard> <soft> <soft-seconds>."),
@@ -382,12 +383,23 @@ StatusOr<std::vector<std::string>> SplitConfigLine(std::string_view line) {
           ++i;
           char c = line[i];
           switch (c) {
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            case 'b': c = '\b'; break;
-            case 'a': c = '\a'; break;
-            default: break;
+            case 'n':
+              c = '\n';
+              break;
+            case 'r':
+              c = '\r';
+              break;
+            case 't':
+              c = '\t';
+              break;
+            case 'b':
+              c = '\b';
+              break;
+            case 'a':
+              c = '\a';
+              break;
+            default:
+              break;
           }
           current += c;
         } else if (line[i] == '"') {
@@ -519,8 +531,8 @@ Status Config::LoadString(std::string_view text, const std::string& origin) {
     pos = end + 1;
     ++line_no;
     // Trim like Redis: sdstrim(line, " \t\r\n").
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t' ||
-                             line.front() == '\r' || line.front() == '\n')) {
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t' || line.front() == '\r' ||
+                             line.front() == '\n')) {
       line.remove_prefix(1);
     }
     while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r' ||
@@ -599,7 +611,8 @@ void Config::StoreLocked(const Def& def, const Parsed& value) {
     case Type::kOutputLimit:
       for (int cls = 0; cls < kObufClasses; ++cls) {
         if (!value.obuf_set[cls]) continue;
-        for (int f = 0; f < 3; ++f) obuf_[cls][f].store(value.obuf[cls][f], std::memory_order_relaxed);
+        for (int f = 0; f < 3; ++f)
+          obuf_[cls][f].store(value.obuf[cls][f], std::memory_order_relaxed);
       }
       break;
   }
@@ -673,8 +686,8 @@ Status Config::Set(const std::vector<NameValue>& name_values) {
     for (const auto& [name, value] : name_values) {
       const Def* def = Find(name);
       if (def == nullptr) {
-        return Status::Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
-                             name + "'");
+        return Status::Error("ERR Unknown option or number of arguments for CONFIG SET - '" + name +
+                             "'");
       }
       if (!def->is_mutable) return Status::Error(SetFailed(name, "can't set immutable config"));
       for (const Def* seen : defs) {
@@ -692,8 +705,8 @@ Status Config::Set(const std::vector<NameValue>& name_values) {
       const std::string& name = name_values[i].first;
       const std::vector<std::string> args = NormalizeArgs(def, {name_values[i].second});
       if (args.size() < def.min_args || args.size() > def.max_args) {
-        return Status::Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
-                             name + "'");
+        return Status::Error("ERR Unknown option or number of arguments for CONFIG SET - '" + name +
+                             "'");
       }
       Status s = ParseValue(def, args, &values[i]);
       if (!s.ok()) return Status::Error(SetFailed(name, s.message()));
