@@ -209,6 +209,18 @@ void ForEachClient(CommandContext& c, Fn fn) {
   if (pause) c.server.ResumeOthers();
 }
 
+// Kills `cl` for CLIENT KILL. As in Redis the kill is synchronous: a client of this loop is
+// closed now (the cron would only get to it later, after it may have run more commands); a
+// client of another loop (paused by ForEachClient) is closed by its loop as it resumes; the
+// caller itself is closed after this reply.
+void KillClient(CommandContext& c, Client* cl) {
+  if (cl != c.client && cl->worker() == &c.worker) {
+    c.worker.CloseClient(cl);
+    return;
+  }
+  cl->kill_requested = true;
+}
+
 void CmdClientSetName(CommandContext& c) {
   if (!ValidClientName(c.argv[2])) {
     c.reply.Error("ERR Client names cannot contain spaces, newlines or special characters.");
@@ -291,7 +303,7 @@ void CmdClientKill(CommandContext& c) {
     ForEachClient(c, [&](Client* cl) {
       if (!found && cl->addr == target) {
         found = true;
-        cl->kill_requested = true;
+        KillClient(c, cl);
       }
     });
     if (!found) {
@@ -359,7 +371,7 @@ void CmdClientKill(CommandContext& c) {
     if (!type.empty() && type != "normal") return;
     if (!user.empty() && user != "default") return;
     if (cl == c.client && skipme) return;
-    cl->kill_requested = true;
+    KillClient(c, cl);
     killed++;
   });
   c.reply.Integer(killed);

@@ -66,10 +66,20 @@ bool Keyspace::HasLiveValue(const DVVSet& set, int64_t now_ms) {
   return w != nullptr && !w->tombstone;
 }
 
+void Keyspace::RemoveIfExpired(std::string_view key, const DVVSet& set, int64_t now_ms) {
+  if (set.ValueCount() == 0) return;
+  for (const Sibling* s : set.Values()) {
+    if (!Expired(*s, now_ms)) return;
+  }
+  // Every version has expired: the record goes at the end of this turn (lazy expiry).
+  pending_[storage::DataKey(PartitionOf(key), key)] = std::nullopt;
+}
+
 Status Keyspace::GetLive(std::string_view key, std::optional<LiveValue>* out) {
   DVVSet set;
   RETURN_IF_ERROR(Load(key, &set));
   int64_t now = NowMs();
+  RemoveIfExpired(key, set, now);
   const Sibling* w = Winner(set, now);
   if (w == nullptr || w->tombstone) {
     out->reset();
@@ -84,6 +94,7 @@ Status Keyspace::GetSiblings(std::string_view key, std::vector<Sibling>* values,
   DVVSet set;
   RETURN_IF_ERROR(Load(key, &set));
   int64_t now = NowMs();
+  RemoveIfExpired(key, set, now);
   values->clear();
   for (const Sibling* s : set.Values()) {
     if (s->tombstone || Expired(*s, now)) continue;

@@ -81,6 +81,7 @@ class Keyspace {
 
  private:
   Status CheckValueSize(std::string_view value) const;
+  void RemoveIfExpired(std::string_view key, const version::DVVSet& set, int64_t now_ms);
   Status Store(std::string_view key, std::string data_key, version::DVVSet& set);
   version::Sibling NewSibling(std::string_view value, int64_t expire_at_ms, bool tombstone);
 

@@ -952,6 +952,9 @@ Status Server::Init() {
     return s;
   }
 
+  // CONFIG GET node-id shows the id in use, generated or not.
+  RETURN_IF_ERROR(config_->ApplyDirective("node-id", {node_id_}));
+
   ks_shared_.store = store_.get();
   ks_shared_.clock = &clock_;
   ks_shared_.actor = version::Actor{KeyHash(node_id_), epoch_};

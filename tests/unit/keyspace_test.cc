@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/hash.h"
@@ -184,4 +185,20 @@ TEST_CASE("contexts are validated and limits enforced", "[keyspace]") {
   REQUIRE_FALSE(s.ok());
   REQUIRE(s.message().rfind("ERR too many siblings", 0) == 0);
   REQUIRE(f.Siblings("k").size() == 3);
+}
+
+TEST_CASE("reading a key whose every version expired removes its record", "[keyspace]") {
+  Fixture f;
+  REQUIRE(f.ks->Put("k", "v", NowMs() + 30).ok());
+  REQUIRE(f.ks->Commit().ok());
+  std::string raw;
+  std::string dk = storage::DataKey(f.ks->PartitionOf("k"), "k");
+  REQUIRE(f.store->Get(dk, &raw).ok());
+  int64_t deadline = NowMs() + 5000;
+  while (f.Get("k").has_value() && NowMs() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE_FALSE(f.Get("k").has_value());
+  REQUIRE(f.ks->Commit().ok());
+  REQUIRE(f.store->Get(dk, &raw).IsNotFound());
 }
