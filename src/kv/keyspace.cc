@@ -67,7 +67,7 @@ bool Keyspace::HasLiveValue(const DVVSet& set, int64_t now_ms) {
 }
 
 void Keyspace::RemoveIfExpired(std::string_view key, const DVVSet& set, int64_t now_ms) {
-  if (set.ValueCount() == 0) return;
+  if (set.ValueCount() == 0 || !Owns(key)) return;  // only the owner may write the key
   for (const Sibling* s : set.Values()) {
     if (!Expired(*s, now_ms)) return;
   }

@@ -9,8 +9,9 @@
 // the same loop) and stored together by Commit() as one RocksDB WriteBatch; the loop sends the
 // replies of that turn only after Commit() succeeded.
 //
-// Thread rule: a Keyspace is used only by its loop's thread, and only for keys of partitions
-// that loop owns, or for any key while the loop holds the all-loops barrier.
+// Thread rule: a Keyspace is used only by its loop's thread. It writes only keys of partitions
+// that loop owns, or any key while the loop holds the all-loops barrier; it may read any key
+// (a read of another loop's key sees that loop's committed writes).
 #pragma once
 
 #include <atomic>
@@ -34,6 +35,7 @@ struct KeyspaceShared {
   HybridClock* clock = nullptr;
   version::Actor actor;            // this node's (node id, epoch)
   uint32_t partitions = 256;
+  uint32_t workers = 1;  // partition p belongs to the keyspace with id p % workers
   // Mutable at run time (CONFIG SET) while loops read them.
   std::atomic<uint64_t> max_object_size{1 << 20};
   std::atomic<uint32_t> sibling_warn{25};
@@ -48,9 +50,10 @@ struct LiveValue {
 
 class Keyspace {
  public:
-  explicit Keyspace(const KeyspaceShared* shared) : shared_(shared) {}
+  explicit Keyspace(const KeyspaceShared* shared, uint32_t id = 0) : shared_(shared), id_(id) {}
 
   uint32_t PartitionOf(std::string_view key) const;
+  bool Owns(std::string_view key) const { return PartitionOf(key) % shared_->workers == id_; }
 
   // The key's versions; an absent key gives an empty set (no values, no history).
   Status Load(std::string_view key, version::DVVSet* out);
@@ -86,6 +89,7 @@ class Keyspace {
   version::Sibling NewSibling(std::string_view value, int64_t expire_at_ms, bool tombstone);
 
   const KeyspaceShared* shared_;
+  uint32_t id_;
   // data key -> encoded record (nullopt = delete), written by Commit().
   std::unordered_map<std::string, std::optional<std::string>> pending_;
 };

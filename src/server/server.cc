@@ -171,7 +171,7 @@ void Stats::Reset() {
 // Worker
 
 Worker::Worker(Server* server, int id)
-    : server_(server), id_(id), keyspace_(&server->keyspace_shared()) {
+    : server_(server), id_(id), keyspace_(&server->keyspace_shared(), static_cast<uint32_t>(id)) {
   uv_loop_init(&loop_);
   loop_.data = this;
   uv_async_init(&loop_, &async_, &Worker::OnAsync);
@@ -361,7 +361,7 @@ void Worker::ProcessInput(Client* c) {
       server_->stats().protocol_errors++;
       LOG_VERBOSE("Protocol error (%s) from client: id=%llu addr=%s", c->parser_.error().c_str(),
                   static_cast<unsigned long long>(c->id()), c->addr.c_str());
-      std::string err = "-" + c->parser_.error() + "\r\n";
+      std::string err = "-ERR " + c->parser_.error() + "\r\n";
       AppendReply(c, err);
       c->close_after_reply = true;
       break;
@@ -479,6 +479,9 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
       if (o != id_) remote = true;
       if (o != owners[0]) mixed = true;
     }
+    // A read needs no ownership: with none of this connection's commands in flight it can
+    // read the store right here (it sees every acknowledged write) and skip two thread hops.
+    if (remote && (flags & kCmdReadOnly) && c->slots_.empty()) remote = false;
     if (remote) {
       if (!mixed || (flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk))) {
         Forward(c, spec, argv, owners);
@@ -963,6 +966,7 @@ Status Server::Init() {
 
   int n = cfg.io_threads();
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ks_shared_.workers = static_cast<uint32_t>(n);
   for (int i = 0; i < n; i++) workers_.push_back(std::make_unique<Worker>(this, i));
   for (auto& w : workers_) RETURN_IF_ERROR(w->Listen());
   return Status::OK();

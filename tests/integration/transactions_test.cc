@@ -1,0 +1,184 @@
+// MULTI/EXEC/DISCARD/WATCH with Redis 7's replies (Redis's test names where they match).
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+using namespace dynis::test;
+
+TEST_CASE("MULTI / EXEC basics", "[multi]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"SET", "a", "1"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"INCR", "a"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"GET", "a"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"DEL", "a"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXISTS", "a"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +OK, :2, \"2\", :1, :0 ]");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "-ERR EXEC without MULTI");
+}
+
+TEST_CASE("MULTI / EXEC across keys of both io-threads", "[multi][io-threads]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  std::string k0 = KeysOnThread(c, "t", 0, 1).at(0);
+  std::string k1 = KeysOnThread(c, "t", 1, 1).at(0);
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"SET", k0, "zero"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"SET", k1, "one"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"MGET", k0, k1}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"RENAME", k0, k1 + "x"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"DBSIZE"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +OK, +OK, [ \"zero\", \"one\" ], +OK, :2 ]");
+  CHECK(c.Cmd({"MGET", k0, k1, k1 + "x"}).Repr() == "[ (nil), \"one\", \"zero\" ]");
+}
+
+TEST_CASE("EXEC fails if there are errors while queueing commands", "[multi]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  SECTION("unknown command") {
+    CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+    CHECK(c.Cmd({"SET", "x", "1"}).Repr() == "+QUEUED");
+    CHECK(c.Cmd({"NOSUCHCOMMAND"}).Repr() ==
+          "-ERR unknown command 'NOSUCHCOMMAND', with args beginning with: ");
+    CHECK(c.Cmd({"SET", "y", "1"}).Repr() == "+QUEUED");
+    CHECK(c.Cmd({"EXEC"}).Repr() == "-EXECABORT Transaction discarded because of previous errors.");
+  }
+  SECTION("wrong number of arguments") {
+    CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+    CHECK(c.Cmd({"SET", "x", "1"}).Repr() == "+QUEUED");
+    CHECK(c.Cmd({"GET"}).Repr() == "-ERR wrong number of arguments for 'get' command");
+    CHECK(c.Cmd({"EXEC"}).Repr() == "-EXECABORT Transaction discarded because of previous errors.");
+  }
+  CHECK(c.Cmd({"EXISTS", "x", "y"}).Repr() == ":0");
+  // The connection is out of MULTI afterwards.
+  CHECK(c.Cmd({"SET", "x", "2"}).Repr() == "+OK");
+}
+
+TEST_CASE("EXEC with a runtime error runs the other commands", "[multi]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  REQUIRE(c.Cmd({"SET", "s", "abc"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"SET", "a", "1"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"INCR", "s"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"SET", "b", "2"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() ==
+        "[ +OK, -ERR value is not an integer or out of range, +OK ]");
+  CHECK(c.Cmd({"MGET", "a", "b"}).Repr() == "[ \"1\", \"2\" ]");
+}
+
+TEST_CASE("EXEC fail on WATCHed key modified (1 key of 1 watched)", "[multi][watch]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  Client other = srv.Connect();
+  REQUIRE(c.Cmd({"SET", "x", "30"}).Repr() == "+OK");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "+OK");
+  REQUIRE(other.Cmd({"SET", "x", "40"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"SET", "x", "50"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "(nil)");
+  CHECK(c.Cmd({"GET", "x"}).Repr() == "\"40\"");
+}
+
+TEST_CASE("EXEC fail on WATCHed key modified (1 key of 5 watched)", "[multi][watch]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  Client other = srv.Connect();
+  CHECK(c.Cmd({"WATCH", "a", "b", "x", "k", "z"}).Repr() == "+OK");
+  REQUIRE(other.Cmd({"SET", "x", "created"}).Repr() == "+OK");  // a missing key created
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "(nil)");
+}
+
+TEST_CASE("EXEC fail on WATCHed key deleted", "[multi][watch]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  Client other = srv.Connect();
+  REQUIRE(c.Cmd({"SET", "x", "1"}).Repr() == "+OK");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "+OK");
+  REQUIRE(other.Cmd({"DEL", "x"}).Repr() == ":1");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"SET", "y", "1"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "(nil)");
+  CHECK(c.Cmd({"EXISTS", "y"}).Repr() == ":0");
+}
+
+TEST_CASE("EXEC works on WATCHed key not modified", "[multi][watch]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  REQUIRE(c.Cmd({"SET", "x", "30"}).Repr() == "+OK");
+  CHECK(c.Cmd({"WATCH", "x", "y", "z"}).Repr() == "+OK");
+  CHECK(c.Cmd({"WATCH", "k"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +PONG ]");
+}
+
+TEST_CASE("After successful EXEC key is no longer watched", "[multi][watch]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  Client other = srv.Connect();
+  REQUIRE(c.Cmd({"SET", "x", "30"}).Repr() == "+OK");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +PONG ]");
+  REQUIRE(other.Cmd({"SET", "x", "40"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +PONG ]");
+}
+
+TEST_CASE("UNWATCH when there is nothing watched works as expected", "[multi][watch]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  Client other = srv.Connect();
+  CHECK(c.Cmd({"UNWATCH"}).Repr() == "+OK");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "+OK");
+  CHECK(c.Cmd({"UNWATCH"}).Repr() == "+OK");
+  REQUIRE(other.Cmd({"SET", "x", "1"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +PONG ]");
+}
+
+TEST_CASE("WATCH inside MULTI is not allowed", "[multi][watch]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "-ERR WATCH inside MULTI is not allowed");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[]");
+}
+
+TEST_CASE("DISCARD", "[multi]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  CHECK(c.Cmd({"DISCARD"}).Repr() == "-ERR DISCARD without MULTI");
+  REQUIRE(c.Cmd({"SET", "x", "10"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"SET", "x", "20"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"DEL", "x"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"DISCARD"}).Repr() == "+OK");
+  CHECK(c.Cmd({"GET", "x"}).Repr() == "\"10\"");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "-ERR EXEC without MULTI");
+}
+
+TEST_CASE("Nested MULTI are not allowed", "[multi]") {
+  TestServer srv;
+  Client c = srv.Connect();
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "-ERR MULTI calls can not be nested");
+  CHECK(c.Cmd({"SET", "x", "1"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +OK ]");
+  CHECK(c.Cmd({"GET", "x"}).Repr() == "\"1\"");
+}
+
+TEST_CASE("MULTI with a pipelined transaction", "[multi][pipelining]") {
+  TestServer srv;
+  RawConn c = srv.ConnectRaw();
+  REQUIRE(c.Send("MULTI\r\nINCR n\r\nINCR n\r\nEXEC\r\nGET n\r\n"));
+  const std::string want = "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n:2\r\n$1\r\n2\r\n";
+  CHECK(c.ReadAtLeast(want.size(), kReplyTimeoutS) == want);
+}
