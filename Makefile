@@ -23,7 +23,7 @@ CXXFLAGS_asan := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fn
 LDFLAGS_asan := -fsanitize=address,undefined
 
 CPPFLAGS := -Isrc $(shell pkg-config --cflags $(PKG_SERVER) 2>/dev/null)
-ALL_CXXFLAGS := $(CXXSTD) $(WARN) $(CXXFLAGS_$(BUILD)) -MMD -MP $(CXXFLAGS)
+ALL_CXXFLAGS = $(CXXSTD) $(WARN) $(CXXFLAGS_$(BUILD)) -MMD -MP $(CXXFLAGS)
 LIBS := $(shell pkg-config --libs $(PKG_SERVER) 2>/dev/null) -lpthread
 TEST_LIBS := $(shell pkg-config --libs $(PKG_TEST) 2>/dev/null)
 TEST_CPPFLAGS := $(shell pkg-config --cflags $(PKG_TEST) 2>/dev/null)
