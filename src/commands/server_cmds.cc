@@ -185,7 +185,7 @@ std::string InfoSection(CommandContext& c, const std::string& name) {
   } else if (name == "dynis") {
     s += "# Dynis\r\n";
     Field(&s, "node_id", srv.node_id());
-    Field(&s, "actor_epoch", static_cast<uint64_t>(srv.epoch()));
+    Field(&s, "actor_epoch", srv.epoch());
     Field(&s, "partitions", static_cast<uint64_t>(srv.keyspace_shared().partitions));
     Field(&s, "io_threads", static_cast<uint64_t>(srv.worker_count()));
     Field(&s, "forwarded_commands", st.forwarded_commands.load());
@@ -341,7 +341,7 @@ void CmdDynisNode(CommandContext& c) {
   c.reply.Bulk("node-id");
   c.reply.Bulk(c.server.node_id());
   c.reply.Bulk("epoch");
-  c.reply.Integer(c.server.epoch());
+  c.reply.Integer(static_cast<int64_t>(c.server.epoch()));
   c.reply.Bulk("partitions");
   c.reply.Integer(c.server.keyspace_shared().partitions);
   c.reply.Bulk("io-threads");

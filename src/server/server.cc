@@ -933,8 +933,8 @@ Status Server::Init() {
   store_ = std::move(store).value();
 
   // Node identity. A data dir remembers its node id and the epoch it leased; a fresh (or lost)
-  // data dir leases a new epoch (the current unix time, so it is later than any the node used
-  // before), which keeps this node's logical clocks from ever restarting at a used dot.
+  // data dir leases a new epoch (the current unix time in microseconds, later than any the node
+  // leased before), so a node that lost its data never mints a dot it already used.
   std::string stored_id, stored_epoch;
   Status s = store_->GetMeta("node-id", &stored_id);
   if (s.ok()) {
@@ -944,13 +944,18 @@ Status Server::Init() {
     }
     node_id_ = stored_id;
     RETURN_IF_ERROR(store_->GetMeta("epoch", &stored_epoch));
-    epoch_ = static_cast<uint32_t>(std::stoul(stored_epoch));
+    char* end = nullptr;
+    epoch_ = std::strtoull(stored_epoch.c_str(), &end, 10);
+    if (stored_epoch.empty() || *end != '\0') {
+      return Status::Corruption("unreadable epoch in " + dir + ": '" + stored_epoch + "'");
+    }
   } else if (s.IsNotFound()) {
     node_id_ = cfg.node_id().empty() ? RandomHex(40) : cfg.node_id();
-    epoch_ = static_cast<uint32_t>(NowMs() / 1000);
+    epoch_ = static_cast<uint64_t>(NowUs());
     RETURN_IF_ERROR(store_->PutMetaDurably("epoch", std::to_string(epoch_)));
     RETURN_IF_ERROR(store_->PutMetaDurably("node-id", node_id_));
-    LOG_NOTICE("New data directory: node %s leased epoch %u", node_id_.c_str(), epoch_);
+    LOG_NOTICE("New data directory: node %s leased epoch %llu", node_id_.c_str(),
+               static_cast<unsigned long long>(epoch_));
   } else {
     return s;
   }
@@ -996,8 +1001,9 @@ void Server::WalSyncLoop() {
 void Server::Run() {
   for (auto& w : workers_) w->Start();
   wal_thread_ = std::thread([this] { WalSyncLoop(); });
-  LOG_NOTICE("Server initialized: %d io-threads, %u partitions, node %s epoch %u",
-             worker_count(), ks_shared_.partitions, node_id_.c_str(), epoch_);
+  LOG_NOTICE("Server initialized: %d io-threads, %u partitions, node %s epoch %llu",
+             worker_count(), ks_shared_.partitions, node_id_.c_str(),
+             static_cast<unsigned long long>(epoch_));
   LOG_NOTICE("Ready to accept connections tcp");
 
   // Signals are blocked in every thread (main() does it before any starts) and taken here.

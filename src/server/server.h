@@ -240,7 +240,7 @@ class Server {
   int OwnerOf(uint32_t partition) const { return static_cast<int>(partition % workers_.size()); }
 
   const std::string& node_id() const { return node_id_; }
-  uint32_t epoch() const { return epoch_; }
+  uint64_t epoch() const { return epoch_; }
   int64_t start_ms() const { return start_ms_; }
   int64_t last_save_s() const { return last_save_s_.load(); }
   const std::string& run_id() const { return run_id_; }
@@ -273,7 +273,7 @@ class Server {
   kv::KeyspaceShared ks_shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::string node_id_;
-  uint32_t epoch_ = 0;
+  uint64_t epoch_ = 0;
   int64_t start_ms_ = 0;
   std::atomic<int64_t> last_save_s_{0};
   std::string run_id_;

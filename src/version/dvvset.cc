@@ -353,8 +353,7 @@ StatusOr<DVVSet> DVVSet::Decode(std::string_view bytes) {
     e.last_hlc = r.Varint();
     const uint64_t n_values = r.Varint();
     if (!r.ok()) return Corrupt("truncated");
-    if (epoch > std::numeric_limits<uint32_t>::max()) return Corrupt("bad epoch");
-    e.actor.epoch = static_cast<uint32_t>(epoch);
+    e.actor.epoch = epoch;
     if (!set.entries_.empty() && !(set.entries_.back().actor < e.actor)) {
       return Corrupt("entries out of order");
     }
@@ -445,8 +444,8 @@ StatusOr<VersionVector> DecodeContext(std::string_view bytes) {
     a.node_id = r.Varint();
     const uint64_t epoch = r.Varint();
     const uint64_t counter = r.Varint();
-    if (!r.ok() || epoch > std::numeric_limits<uint32_t>::max()) return BadContext();
-    a.epoch = static_cast<uint32_t>(epoch);
+    if (!r.ok()) return BadContext();
+    a.epoch = epoch;
     if (counter == 0 || counter > kMaxCounter) return BadContext();
     if (!vv.empty() && !(vv.back().first < a)) return BadContext();
     vv.emplace_back(a, counter);

@@ -33,7 +33,7 @@ namespace dynis::version {
 // data, so a reborn node never mints a dot it minted before).
 struct Actor {
   uint64_t node_id = 0;
-  uint32_t epoch = 0;
+  uint64_t epoch = 0;
 
   bool operator==(const Actor& o) const { return node_id == o.node_id && epoch == o.epoch; }
   bool operator!=(const Actor& o) const { return !(*this == o); }
