@@ -3,6 +3,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/perf_level.h>
@@ -73,6 +74,11 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   store->fsync_.store(options.fsync);
   Impl& im = *store->impl_;
   im.filter = std::make_unique<GarbageFilter>(options.is_garbage);
+
+  // Compactions run at low CPU priority: on a small machine they otherwise take the core an
+  // event loop needs and show up as request tail latency. Flushes keep normal priority so
+  // writes never stall behind a starved flush.
+  rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW);
 
   rocksdb::DBOptions db_opts;
   db_opts.create_if_missing = true;
