@@ -5,13 +5,13 @@
 #include <string>
 #include <string_view>
 
+#include "common/strings.h"  // ParseInt64
+
 namespace dynis {
 
 inline constexpr char kRedisVersion[] = "7.0.15";
 inline constexpr char kDynisVersion[] = "0.1.0";
 
-// Redis string2ll: optional '-', digits, no leading zeros or spaces, fits in int64.
-bool ParseInt64(std::string_view s, int64_t* out);
 // Redis string2ld: a finite or infinite long double, no spaces, not NaN.
 bool ParseLongDouble(std::string_view s, long double* out);
 bool ParseDouble(std::string_view s, double* out);

@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "common/glob.h"
+#include "common/split_args.h"
+#include "common/strings.h"
 
 namespace dynis {
 namespace config_internal {
@@ -72,46 +74,6 @@ bool EqualsNoCase(std::string_view a, std::string_view b) {
 }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Strict integer parse like Redis's string2ll: optional '-', no '+', no blanks, no leading
-// zeros, no overflow.
-bool ParseInt64(std::string_view s, int64_t* out) {
-  if (s.empty()) return false;
-  size_t i = 0;
-  bool negative = false;
-  if (s[0] == '-') {
-    negative = true;
-    i = 1;
-    if (s.size() == 1) return false;
-  }
-  if (s[i] == '0' && s.size() > i + 1) return false;
-  uint64_t v = 0;
-  for (; i < s.size(); ++i) {
-    if (!IsDigit(s[i])) return false;
-    const uint64_t d = static_cast<uint64_t>(s[i] - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  if (negative) {
-    if (v > static_cast<uint64_t>(INT64_MAX) + 1) return false;
-    *out = v == static_cast<uint64_t>(INT64_MAX) + 1 ? INT64_MIN : -static_cast<int64_t>(v);
-  } else {
-    if (v > static_cast<uint64_t>(INT64_MAX)) return false;
-    *out = static_cast<int64_t>(v);
-  }
-  return true;
-}
 
 std::string Join(const std::vector<std::string>& parts) {
   std::string out;
@@ -362,88 +324,11 @@ const Config::Def* Config::Find(std::string_view name) {
 // ---------------------------------------------------------------------------------------------
 StatusOr<std::vector<std::string>> SplitConfigLine(std::string_view line) {
   std::vector<std::string> out;
-  size_t i = 0;
-  const size_t n = line.size();
-  const Status unbalanced = Status::InvalidArgument("Unbalanced quotes in configuration line");
-  while (true) {
-    while (i < n && IsSpace(line[i])) ++i;
-    if (i >= n) return out;
-    bool in_dq = false;
-    bool in_sq = false;
-    bool done = false;
-    std::string current;
-    while (!done) {
-      if (in_dq) {
-        if (i >= n) return unbalanced;
-        if (line[i] == '\\' && i + 3 < n && line[i + 1] == 'x' && HexValue(line[i + 2]) >= 0 &&
-            HexValue(line[i + 3]) >= 0) {
-          current += static_cast<char>(HexValue(line[i + 2]) * 16 + HexValue(line[i + 3]));
-          i += 3;
-        } else if (line[i] == '\\' && i + 1 < n) {
-          ++i;
-          char c = line[i];
-          switch (c) {
-            case 'n':
-              c = '\n';
-              break;
-            case 'r':
-              c = '\r';
-              break;
-            case 't':
-              c = '\t';
-              break;
-            case 'b':
-              c = '\b';
-              break;
-            case 'a':
-              c = '\a';
-              break;
-            default:
-              break;
-          }
-          current += c;
-        } else if (line[i] == '"') {
-          // The closing quote must be followed by a blank or the end.
-          if (i + 1 < n && !IsSpace(line[i + 1])) return unbalanced;
-          done = true;
-        } else {
-          current += line[i];
-        }
-      } else if (in_sq) {
-        if (i >= n) return unbalanced;
-        if (line[i] == '\\' && i + 1 < n && line[i + 1] == '\'') {
-          ++i;
-          current += '\'';
-        } else if (line[i] == '\'') {
-          if (i + 1 < n && !IsSpace(line[i + 1])) return unbalanced;
-          done = true;
-        } else {
-          current += line[i];
-        }
-      } else {
-        if (i >= n) break;
-        switch (line[i]) {
-          case ' ':
-          case '\n':
-          case '\r':
-          case '\t':
-            done = true;
-            break;
-          case '"':
-            in_dq = true;
-            break;
-          case '\'':
-            in_sq = true;
-            break;
-          default:
-            current += line[i];
-            break;
-        }
-      }
-      if (i < n) ++i;
-    }
-    out.push_back(std::move(current));
-  }
+  bool ok = SplitArgs(
+      line.data(), line.data() + line.size(),
+      [&out]() -> std::string& { return out.emplace_back(); }, [](const std::string&) {});
+  if (!ok) return Status::InvalidArgument("Unbalanced quotes in configuration line");
+  return out;
 }
 
 bool ParseMemory(std::string_view text, int64_t* out) {

@@ -6,6 +6,9 @@
 #include <cstring>
 #include <utility>
 
+#include "common/split_args.h"
+#include "common/strings.h"
+
 namespace dynis::proto {
 namespace {
 
@@ -14,39 +17,6 @@ constexpr size_t kMaxArgvReserve = 1024;
 // An argument slot whose buffer grew past this is released rather than reused, so one big
 // value does not pin memory for the connection's lifetime.
 constexpr size_t kMaxRetainedArgCapacity = 64 * 1024;
-
-// Redis's string2ll (util.c): strict decimal, no '+', no leading zeros, no "-0", < 21 chars.
-bool StringToLL(const char* s, size_t slen, int64_t* value) {
-  if (slen == 0 || slen >= 21) return false;
-  if (slen == 1 && s[0] == '0') {
-    *value = 0;
-    return true;
-  }
-  size_t i = 0;
-  bool negative = false;
-  if (s[0] == '-') {
-    negative = true;
-    if (++i == slen) return false;
-  }
-  if (s[i] < '1' || s[i] > '9') return false;
-  uint64_t v = static_cast<uint64_t>(s[i++] - '0');
-  for (; i < slen; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    const uint64_t d = static_cast<uint64_t>(s[i] - '0');
-    if (v > UINT64_MAX / 10) return false;
-    v *= 10;
-    if (v > UINT64_MAX - d) return false;
-    v += d;
-  }
-  if (negative) {
-    if (v > static_cast<uint64_t>(INT64_MAX) + 1) return false;
-    *value = static_cast<int64_t>(0 - v);  // two's complement; v == 2^63 gives INT64_MIN
-  } else {
-    if (v > static_cast<uint64_t>(INT64_MAX)) return false;
-    *value = static_cast<int64_t>(v);
-  }
-  return true;
-}
 
 // Finds the terminator of the line starting at p the way Redis's strchr() on its NUL-terminated
 // query buffer does: a NUL before the terminator hides it. Only the first max_line+1 bytes are
@@ -58,25 +28,6 @@ const char* FindLineEnd(const char* p, size_t avail, char term, size_t max_line)
   return t;
 }
 
-// C-locale isspace(), which sdssplitargs uses to skip blanks and to validate closing quotes.
-inline bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-// Characters that end an unquoted run inside an sdssplitargs token (note: not \v or \f).
-inline bool EndsUnquotedRun(char c) {
-  return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '"' || c == '\'';
-}
-
-inline bool IsHexDigit(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-inline int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return c - 'A' + 10;
-}
 
 size_t ClampToSize(int64_t v) { return v <= 0 ? 0 : static_cast<size_t>(v); }
 
@@ -199,88 +150,11 @@ RequestParser::Step RequestParser::ParseInline(const char* data, size_t* pos, si
 // sdssplitargs over [p, e) (the line holds no NUL, so e plays the role of the terminator),
 // writing straight into argv_ slots. Empty arguments are dropped, as processInlineBuffer does.
 bool RequestParser::SplitArgs(const char* p, const char* e) {
-  for (;;) {
-    while (p < e && IsSpace(*p)) ++p;
-    if (p == e) return true;
-    std::string& cur = NextArgSlot();
-    bool in_dq = false;
-    bool in_sq = false;
-    for (bool done = false; !done;) {
-      if (in_dq) {
-        if (p == e) return false;  // unterminated quotes
-        if (*p == '\\' && e - p >= 4 && p[1] == 'x' && IsHexDigit(p[2]) && IsHexDigit(p[3])) {
-          cur.push_back(static_cast<char>(HexValue(p[2]) * 16 + HexValue(p[3])));
-          p += 3;
-        } else if (*p == '\\' && e - p >= 2) {
-          ++p;
-          char c;
-          switch (*p) {
-            case 'n':
-              c = '\n';
-              break;
-            case 'r':
-              c = '\r';
-              break;
-            case 't':
-              c = '\t';
-              break;
-            case 'b':
-              c = '\b';
-              break;
-            case 'a':
-              c = '\a';
-              break;
-            default:
-              c = *p;
-              break;
-          }
-          cur.push_back(c);
-        } else if (*p == '"') {
-          // A closing quote must be followed by a space or nothing at all.
-          if (p + 1 < e && !IsSpace(p[1])) return false;
-          done = true;
-        } else {
-          cur.push_back(*p);
-        }
-      } else if (in_sq) {
-        if (p == e) return false;
-        if (*p == '\\' && e - p >= 2 && p[1] == '\'') {
-          ++p;
-          cur.push_back('\'');
-        } else if (*p == '\'') {
-          if (p + 1 < e && !IsSpace(p[1])) return false;
-          done = true;
-        } else {
-          cur.push_back(*p);
-        }
-      } else {
-        if (p == e) break;
-        switch (*p) {
-          case ' ':
-          case '\n':
-          case '\r':
-          case '\t':
-            done = true;
-            break;
-          case '"':
-            in_dq = true;
-            break;
-          case '\'':
-            in_sq = true;
-            break;
-          default: {
-            // Copy the whole unquoted run at once instead of byte by byte.
-            const char* run = p;
-            while (p + 1 < e && !EndsUnquotedRun(p[1])) ++p;
-            cur.append(run, static_cast<size_t>(p - run) + 1);
-            break;
-          }
-        }
-      }
-      if (p < e) ++p;
-    }
-    if (!cur.empty()) ++argc_;
-  }
+  return dynis::SplitArgs(
+      p, e, [this]() -> std::string& { return NextArgSlot(); },
+      [this](const std::string& arg) {
+        if (!arg.empty()) ++argc_;
+      });
 }
 
 RequestParser::Step RequestParser::ParseMultibulk(const char* data, size_t* pos, size_t end,
@@ -296,7 +170,7 @@ RequestParser::Step RequestParser::ParseMultibulk(const char* data, size_t* pos,
   const size_t k = static_cast<size_t>(cr - start);
   if (k + 1 >= avail) return Step::kIncomplete;  // the byte after '\r' has not arrived
   int64_t count;
-  if (!StringToLL(start + 1, k - 1, &count) || count > INT_MAX) {
+  if (!ParseInt64(std::string_view(start + 1, k - 1), &count) || count > INT_MAX) {
     return Fail("Protocol error: invalid multibulk length");
   }
   if (count > kUnauthMaxMultibulkLen && !authenticated) {
@@ -336,7 +210,7 @@ RequestParser::Step RequestParser::ParseBulks(const char* data, size_t* pos, siz
         return Fail(std::move(text));
       }
       int64_t blen;
-      if (!StringToLL(start + 1, k - 1, &blen) || blen < 0 || blen > limits_.proto_max_bulk_len) {
+      if (!ParseInt64(std::string_view(start + 1, k - 1), &blen) || blen < 0 || blen > limits_.proto_max_bulk_len) {
         return Fail("Protocol error: invalid bulk length");
       }
       if (blen > kUnauthMaxBulkLen && !authenticated) {
