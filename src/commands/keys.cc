@@ -98,25 +98,21 @@ void ExpireGeneric(CommandContext& c, bool seconds, bool absolute, const char* n
     }
     ms += now;
   }
-  std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
-  if (!v) {
-    c.reply.Integer(0);
-    return;
-  }
-  int64_t cur = v->expire_at_ms;  // 0 = persistent, treated as an infinite TTL
-  if ((nx && cur != 0) || (xx && cur == 0) || (gt && (cur == 0 || ms <= cur)) ||
-      (lt && cur != 0 && ms >= cur)) {
-    c.reply.Integer(0);
-    return;
-  }
-  if (ms <= NowMs()) {
-    bool existed;
-    if (Failed(c, c.ks.Delete(c.argv[1], &existed))) return;
-  } else {
-    if (Failed(c, c.ks.Put(c.argv[1], v->value, ms))) return;
-  }
-  c.reply.Integer(1);
+  bool changed = false;
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& v) {
+    if (!v) return kv::Keyspace::Mutation::Keep();
+    int64_t cur = v->expire_at_ms;  // 0 = persistent, treated as an infinite TTL
+    if ((nx && cur != 0) || (xx && cur == 0) || (gt && (cur == 0 || ms <= cur)) ||
+        (lt && cur != 0 && ms >= cur)) {
+      return kv::Keyspace::Mutation::Keep();
+    }
+    changed = true;
+    // A time in the past deletes the key, as in Redis.
+    return ms <= NowMs() ? kv::Keyspace::Mutation::Delete()
+                         : kv::Keyspace::Mutation::Put(v->value, ms);
+  });
+  if (Failed(c, st)) return;
+  c.reply.Integer(changed ? 1 : 0);
 }
 
 void CmdExpire(CommandContext& c) { ExpireGeneric(c, true, false, "expire"); }
@@ -147,14 +143,14 @@ void CmdExpireTime(CommandContext& c) { TtlGeneric(c, false, true); }
 void CmdPExpireTime(CommandContext& c) { TtlGeneric(c, true, true); }
 
 void CmdPersist(CommandContext& c) {
-  std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
-  if (!v || v->expire_at_ms == 0) {
-    c.reply.Integer(0);
-    return;
-  }
-  if (Failed(c, c.ks.Put(c.argv[1], v->value, 0))) return;
-  c.reply.Integer(1);
+  bool changed = false;
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& v) {
+    if (!v || v->expire_at_ms == 0) return kv::Keyspace::Mutation::Keep();
+    changed = true;
+    return kv::Keyspace::Mutation::Put(v->value, 0);
+  });
+  if (Failed(c, st)) return;
+  c.reply.Integer(changed ? 1 : 0);
 }
 
 void CmdKeys(CommandContext& c) {

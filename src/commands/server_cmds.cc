@@ -49,6 +49,8 @@ void Field(std::string* s, const char* name, const std::string& v) {
 }
 void Field(std::string* s, const char* name, uint64_t v) { Field(s, name, std::to_string(v)); }
 
+constexpr uint64_t kExactCountLimit = 100000;
+
 struct KeyCounts {
   uint64_t keys = 0;
   uint64_t expires = 0;
@@ -177,7 +179,16 @@ std::string InfoSection(CommandContext& c, const std::string& name) {
     s += "# Cluster\r\ncluster_enabled:0\r\n";
   } else if (name == "keyspace") {
     s += "# Keyspace\r\n";
-    KeyCounts k = CountKeys(srv);
+    // Counting decodes every record; past kExactCountLimit records INFO (which monitoring
+    // calls often) reports RocksDB's estimate instead of stalling the io-thread. DBSIZE is
+    // always exact.
+    KeyCounts k;
+    uint64_t estimate = srv.store().EstimateKeys();
+    if (estimate > kExactCountLimit) {
+      k.keys = estimate;
+    } else {
+      k = CountKeys(srv);
+    }
     if (k.keys > 0) {
       s += "db0:keys=" + std::to_string(k.keys) + ",expires=" + std::to_string(k.expires) +
            ",avg_ttl=0\r\n";
@@ -187,6 +198,8 @@ std::string InfoSection(CommandContext& c, const std::string& name) {
     Field(&s, "node_id", srv.node_id());
     Field(&s, "actor_epoch", srv.epoch());
     Field(&s, "partitions", static_cast<uint64_t>(srv.keyspace_shared().partitions));
+    Field(&s, "keyspace_estimated",
+          srv.store().EstimateKeys() > kExactCountLimit ? "1" : "0");
     Field(&s, "io_threads", static_cast<uint64_t>(srv.worker_count()));
     Field(&s, "forwarded_commands", st.forwarded_commands.load());
     Field(&s, "barriers", st.barriers.load());

@@ -24,10 +24,14 @@ bool Failed(CommandContext& c, const Status& s) {
   return true;
 }
 
+void CountLookup(CommandContext& c, bool hit) {
+  auto& st = c.server.stats();
+  (hit ? st.keyspace_hits : st.keyspace_misses).fetch_add(1, std::memory_order_relaxed);
+}
+
 bool Lookup(CommandContext& c, const std::string& key, std::optional<kv::LiveValue>* v) {
   if (Failed(c, c.ks.GetLive(key, v))) return false;
-  auto& st = c.server.stats();
-  (v->has_value() ? st.keyspace_hits : st.keyspace_misses).fetch_add(1, std::memory_order_relaxed);
+  CountLookup(c, v->has_value());
   return true;
 }
 
@@ -106,14 +110,22 @@ void CmdSet(CommandContext& c) {
       return;
     }
   }
-  std::optional<kv::LiveValue> old;
-  if (Failed(c, c.ks.GetLive(a[1], &old))) return;
-  bool do_set = !(nx && old) && !(xx && !old);
-  if (do_set) {
-    int64_t at = exp.at_ms;
-    if (exp.kind == ExpireOpt::kKeepTtl) at = old ? old->expire_at_ms : 0;
-    if (Failed(c, c.ks.Put(a[1], a[2], at))) return;
+  if (!nx && !xx && !get && exp.kind != ExpireOpt::kKeepTtl) {
+    // The common SET: no need to look at the current value.
+    if (Failed(c, c.ks.Put(a[1], a[2], exp.at_ms))) return;
+    c.reply.Ok();
+    return;
   }
+  std::optional<kv::LiveValue> old;
+  bool do_set = false;
+  Status st = c.ks.Mutate(a[1], [&](const std::optional<kv::LiveValue>& cur) {
+    old = cur;
+    do_set = !(nx && cur) && !(xx && !cur);
+    if (!do_set) return kv::Keyspace::Mutation::Keep();
+    int64_t at = exp.kind == ExpireOpt::kKeepTtl ? (cur ? cur->expire_at_ms : 0) : exp.at_ms;
+    return kv::Keyspace::Mutation::Put(a[2], at);
+  });
+  if (Failed(c, st)) return;
   if (get) {
     if (old) {
       c.reply.Bulk(old->value);
@@ -128,14 +140,13 @@ void CmdSet(CommandContext& c) {
 }
 
 void CmdSetNx(CommandContext& c) {
-  std::optional<kv::LiveValue> old;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &old))) return;
-  if (old) {
-    c.reply.Integer(0);
-    return;
-  }
-  if (Failed(c, c.ks.Put(c.argv[1], c.argv[2], 0))) return;
-  c.reply.Integer(1);
+  bool set = false;
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& cur) {
+    set = !cur;
+    return set ? kv::Keyspace::Mutation::Put(c.argv[2], 0) : kv::Keyspace::Mutation::Keep();
+  });
+  if (Failed(c, st)) return;
+  c.reply.Integer(set ? 1 : 0);
 }
 
 void SetExGeneric(CommandContext& c, ExpireOpt::Kind kind, const char* name) {
@@ -150,8 +161,11 @@ void CmdPSetEx(CommandContext& c) { SetExGeneric(c, ExpireOpt::kPx, "psetex"); }
 
 void CmdGetSet(CommandContext& c) {
   std::optional<kv::LiveValue> old;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &old))) return;
-  if (Failed(c, c.ks.Put(c.argv[1], c.argv[2], 0))) return;
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& cur) {
+    old = cur;
+    return kv::Keyspace::Mutation::Put(c.argv[2], 0);
+  });
+  if (Failed(c, st)) return;
   if (old) {
     c.reply.Bulk(old->value);
   } else {
@@ -161,14 +175,17 @@ void CmdGetSet(CommandContext& c) {
 
 void CmdGetDel(CommandContext& c) {
   std::optional<kv::LiveValue> old;
-  if (!Lookup(c, c.argv[1], &old)) return;
-  if (!old) {
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& cur) {
+    old = cur;
+    return cur ? kv::Keyspace::Mutation::Delete() : kv::Keyspace::Mutation::Keep();
+  });
+  if (Failed(c, st)) return;
+  CountLookup(c, old.has_value());
+  if (old) {
+    c.reply.Bulk(old->value);
+  } else {
     c.reply.NullBulk();
-    return;
   }
-  bool existed;
-  if (Failed(c, c.ks.Delete(c.argv[1], &existed))) return;
-  c.reply.Bulk(old->value);
 }
 
 void CmdGetEx(CommandContext& c) {
@@ -192,17 +209,22 @@ void CmdGetEx(CommandContext& c) {
     }
   }
   std::optional<kv::LiveValue> v;
-  if (!Lookup(c, a[1], &v)) return;
-  if (!v) {
+  Status st = c.ks.Mutate(a[1], [&](const std::optional<kv::LiveValue>& cur) {
+    v = cur;
+    if (!cur || exp.kind == ExpireOpt::kNone) return kv::Keyspace::Mutation::Keep();
+    if (exp.kind == ExpireOpt::kPersist) {
+      return cur->expire_at_ms == 0 ? kv::Keyspace::Mutation::Keep()
+                                    : kv::Keyspace::Mutation::Put(cur->value, 0);
+    }
+    return kv::Keyspace::Mutation::Put(cur->value, exp.at_ms);
+  });
+  if (Failed(c, st)) return;
+  CountLookup(c, v.has_value());
+  if (v) {
+    c.reply.Bulk(v->value);
+  } else {
     c.reply.NullBulk();
-    return;
   }
-  if (exp.kind == ExpireOpt::kPersist && v->expire_at_ms != 0) {
-    if (Failed(c, c.ks.Put(a[1], v->value, 0))) return;
-  } else if (exp.kind != ExpireOpt::kNone && exp.kind != ExpireOpt::kPersist) {
-    if (Failed(c, c.ks.Put(a[1], v->value, exp.at_ms))) return;
-  }
-  c.reply.Bulk(v->value);
 }
 
 // MGET: one key per call when split across io-threads, the whole list otherwise.
@@ -242,17 +264,25 @@ void CmdMSetNx(CommandContext& c) {
 }
 
 void CmdAppend(CommandContext& c) {
-  std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
-  std::string value = v ? v->value : "";
-  if (value.size() + c.argv[2].size() >
-      static_cast<uint64_t>(c.server.config().proto_max_bulk_len())) {
+  const uint64_t max_len = static_cast<uint64_t>(c.server.config().proto_max_bulk_len());
+  bool too_long = false;
+  size_t len = 0;
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& cur) {
+    std::string value = cur ? cur->value : "";
+    if (value.size() + c.argv[2].size() > max_len) {
+      too_long = true;
+      return kv::Keyspace::Mutation::Keep();
+    }
+    value += c.argv[2];
+    len = value.size();
+    return kv::Keyspace::Mutation::Put(std::move(value), cur ? cur->expire_at_ms : 0);
+  });
+  if (Failed(c, st)) return;
+  if (too_long) {
     c.reply.Error(err::kStringTooLong);
     return;
   }
-  value += c.argv[2];
-  if (Failed(c, c.ks.Put(c.argv[1], value, v ? v->expire_at_ms : 0))) return;
-  c.reply.Integer(static_cast<int64_t>(value.size()));
+  c.reply.Integer(static_cast<int64_t>(len));
 }
 
 void CmdStrLen(CommandContext& c) {
@@ -299,48 +329,49 @@ void CmdSetRange(CommandContext& c) {
     return;
   }
   const std::string& piece = c.argv[3];
-  std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
-  if (!v && piece.empty()) {
-    c.reply.Integer(0);
-    return;
-  }
-  std::string s = v ? v->value : "";
-  if (piece.empty()) {
-    c.reply.Integer(static_cast<int64_t>(s.size()));
-    return;
-  }
-  if (static_cast<uint64_t>(offset) + piece.size() >
-      static_cast<uint64_t>(c.server.config().proto_max_bulk_len())) {
+  if (!piece.empty() && static_cast<uint64_t>(offset) + piece.size() >
+                            static_cast<uint64_t>(c.server.config().proto_max_bulk_len())) {
     c.reply.Error(err::kStringTooLong);
     return;
   }
-  if (static_cast<uint64_t>(offset) + piece.size() > static_cast<uint64_t>(c.server.config().max_object_size())) {
-    c.reply.Error(std::string(err::kObjectTooLarge) + " (" +
-                  std::to_string(c.server.config().max_object_size()) + " bytes)");
-    return;
-  }
-  if (s.size() < offset + piece.size()) s.resize(offset + piece.size(), '\0');
-  s.replace(offset, piece.size(), piece);
-  if (Failed(c, c.ks.Put(c.argv[1], s, v ? v->expire_at_ms : 0))) return;
-  c.reply.Integer(static_cast<int64_t>(s.size()));
+  size_t len = 0;
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& cur) {
+    std::string s = cur ? cur->value : "";
+    if (piece.empty()) {  // nothing to write: Redis answers the current length
+      len = s.size();
+      return kv::Keyspace::Mutation::Keep();
+    }
+    if (s.size() < offset + piece.size()) s.resize(offset + piece.size(), '\0');
+    s.replace(offset, piece.size(), piece);
+    len = s.size();
+    return kv::Keyspace::Mutation::Put(std::move(s), cur ? cur->expire_at_ms : 0);
+  });
+  if (Failed(c, st)) return;  // includes max-object-size
+  c.reply.Integer(static_cast<int64_t>(len));
 }
 
 void IncrBy(CommandContext& c, int64_t by) {
-  std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
-  int64_t cur = 0;
-  if (v && !ParseInt64(v->value, &cur)) {
-    c.reply.Error(err::kNotInteger);
+  const char* error = nullptr;
+  int64_t result = 0;
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& cur) {
+    int64_t n = 0;
+    if (cur && !ParseInt64(cur->value, &n)) {
+      error = err::kNotInteger;
+      return kv::Keyspace::Mutation::Keep();
+    }
+    if ((by < 0 && n < 0 && by < INT64_MIN - n) || (by > 0 && n > 0 && by > INT64_MAX - n)) {
+      error = err::kOverflow;
+      return kv::Keyspace::Mutation::Keep();
+    }
+    result = n + by;
+    return kv::Keyspace::Mutation::Put(std::to_string(result), cur ? cur->expire_at_ms : 0);
+  });
+  if (Failed(c, st)) return;
+  if (error != nullptr) {
+    c.reply.Error(error);
     return;
   }
-  if ((by < 0 && cur < 0 && by < INT64_MIN - cur) || (by > 0 && cur > 0 && by > INT64_MAX - cur)) {
-    c.reply.Error(err::kOverflow);
-    return;
-  }
-  cur += by;
-  if (Failed(c, c.ks.Put(c.argv[1], std::to_string(cur), v ? v->expire_at_ms : 0))) return;
-  c.reply.Integer(cur);
+  c.reply.Integer(result);
 }
 
 void CmdIncr(CommandContext& c) { IncrBy(c, 1); }
@@ -374,21 +405,28 @@ void CmdIncrByFloat(CommandContext& c) {
     c.reply.Error(err::kNotFloat);
     return;
   }
-  std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
-  long double cur = 0;
-  if (v && !ParseLongDouble(v->value, &cur)) {
-    c.reply.Error(err::kNotFloat);
+  const char* error = nullptr;
+  std::string result;
+  Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& cur) {
+    long double n = 0;
+    if (cur && !ParseLongDouble(cur->value, &n)) {
+      error = err::kNotFloat;
+      return kv::Keyspace::Mutation::Keep();
+    }
+    long double r = n + by;
+    if (std::isnan(r) || std::isinf(r)) {
+      error = err::kNaN;
+      return kv::Keyspace::Mutation::Keep();
+    }
+    result = proto::FormatHumanDouble(r);
+    return kv::Keyspace::Mutation::Put(result, cur ? cur->expire_at_ms : 0);
+  });
+  if (Failed(c, st)) return;
+  if (error != nullptr) {
+    c.reply.Error(error);
     return;
   }
-  long double r = cur + by;
-  if (std::isnan(r) || std::isinf(r)) {
-    c.reply.Error(err::kNaN);
-    return;
-  }
-  std::string s = proto::FormatHumanDouble(r);
-  if (Failed(c, c.ks.Put(c.argv[1], s, v ? v->expire_at_ms : 0))) return;
-  c.reply.Bulk(s);
+  c.reply.Bulk(result);
 }
 
 }  // namespace

@@ -61,11 +61,6 @@ Status Keyspace::Load(std::string_view key, DVVSet* out) {
   return Status::OK();
 }
 
-bool Keyspace::HasLiveValue(const DVVSet& set, int64_t now_ms) {
-  const Sibling* w = Winner(set, now_ms);
-  return w != nullptr && !w->tombstone;
-}
-
 void Keyspace::RemoveIfExpired(std::string_view key, const DVVSet& set, int64_t now_ms) {
   if (set.ValueCount() == 0 || !Owns(key)) return;  // only the owner may write the key
   for (const Sibling* s : set.Values()) {
@@ -75,18 +70,35 @@ void Keyspace::RemoveIfExpired(std::string_view key, const DVVSet& set, int64_t 
   pending_[storage::DataKey(PartitionOf(key), key)] = std::nullopt;
 }
 
+std::optional<LiveValue> Keyspace::LiveOf(const DVVSet& set, int64_t now_ms) {
+  const Sibling* w = Winner(set, now_ms);
+  if (w == nullptr || w->tombstone) return std::nullopt;
+  return LiveValue{w->value, w->expire_at_ms};
+}
+
 Status Keyspace::GetLive(std::string_view key, std::optional<LiveValue>* out) {
   DVVSet set;
   RETURN_IF_ERROR(Load(key, &set));
   int64_t now = NowMs();
   RemoveIfExpired(key, set, now);
-  const Sibling* w = Winner(set, now);
-  if (w == nullptr || w->tombstone) {
-    out->reset();
-    return Status::OK();
-  }
-  *out = LiveValue{w->value, w->expire_at_ms};
+  *out = LiveOf(set, now);
   return Status::OK();
+}
+
+Status Keyspace::Apply(std::string_view key, DVVSet& set, Mutation m) {
+  switch (m.kind) {
+    case Mutation::kKeep:
+      return Status::OK();
+    case Mutation::kPut:
+      RETURN_IF_ERROR(CheckValueSize(m.value));
+      set.Update(set.Join(), NewSibling(m.value, m.expire_at_ms, false), shared_->actor);
+      break;
+    case Mutation::kDelete:
+      if (set.ValueCount() == 0) return Status::OK();  // nothing to delete or remember
+      set.Update(set.Join(), NewSibling("", 0, true), shared_->actor);
+      break;
+  }
+  return Store(key, storage::DataKey(PartitionOf(key), key), set);
 }
 
 Status Keyspace::GetSiblings(std::string_view key, std::vector<Sibling>* values,
@@ -136,7 +148,7 @@ Status Keyspace::Store(std::string_view key, std::string data_key, DVVSet& set) 
 }
 
 Status Keyspace::Put(std::string_view key, std::string_view value, int64_t expire_at_ms) {
-  RETURN_IF_ERROR(CheckValueSize(value));
+  RETURN_IF_ERROR(CheckValueSize(value));  // before the read: a refused value costs nothing
   DVVSet set;
   RETURN_IF_ERROR(Load(key, &set));
   set.Update(set.Join(), NewSibling(value, expire_at_ms, false), shared_->actor);
@@ -144,12 +156,10 @@ Status Keyspace::Put(std::string_view key, std::string_view value, int64_t expir
 }
 
 Status Keyspace::Delete(std::string_view key, bool* existed) {
-  DVVSet set;
-  RETURN_IF_ERROR(Load(key, &set));
-  *existed = HasLiveValue(set, NowMs());
-  if (set.ValueCount() == 0) return Status::OK();  // nothing to delete, nothing to remember
-  set.Update(set.Join(), NewSibling("", 0, true), shared_->actor);
-  return Store(key, storage::DataKey(PartitionOf(key), key), set);
+  return Mutate(key, [existed](const std::optional<LiveValue>& v) {
+    *existed = v.has_value();
+    return Mutation::Delete();
+  });
 }
 
 Status Keyspace::PutWithContext(std::string_view key, std::string_view context,

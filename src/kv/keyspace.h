@@ -63,6 +63,29 @@ class Keyspace {
   Status GetSiblings(std::string_view key, std::vector<version::Sibling>* values,
                      std::string* context);
 
+  // What a read-modify-write decides to do with a key.
+  struct Mutation {
+    enum Kind { kKeep, kPut, kDelete } kind = kKeep;
+    std::string value;
+    int64_t expire_at_ms = 0;
+    static Mutation Keep() { return Mutation{}; }
+    static Mutation Put(std::string v, int64_t expire_at_ms) {
+      return Mutation{kPut, std::move(v), expire_at_ms};
+    }
+    static Mutation Delete() { return Mutation{kDelete, {}, 0}; }
+  };
+  // Read-modify-write with one read: `fn` sees the live value (nullopt when absent) and returns
+  // what to do; a put or delete is a plain write (supersedes every version held here). Used by
+  // every command whose write depends on the current value (INCR, APPEND, SET NX/GET, EXPIRE...).
+  template <class Fn>
+  Status Mutate(std::string_view key, Fn&& fn) {
+    version::DVVSet set;
+    RETURN_IF_ERROR(Load(key, &set));
+    std::optional<LiveValue> live = LiveOf(set, NowMs());
+    Mutation m = fn(live);
+    return Apply(key, set, std::move(m));
+  }
+
   // Plain SET: supersedes every version held here.
   Status Put(std::string_view key, std::string_view value, int64_t expire_at_ms);
   // Plain DEL: a tombstone superseding every version. *existed tells whether a live value was
@@ -79,11 +102,11 @@ class Keyspace {
 
   // Is this stored record garbage (for the compaction filter and lazy removal)?
   static bool IsGarbage(std::string_view encoded, int64_t now_ms, int64_t tombstone_grace_ms);
-  // Does the stored record hold a live value now?
-  static bool HasLiveValue(const version::DVVSet& set, int64_t now_ms);
 
  private:
   Status CheckValueSize(std::string_view value) const;
+  static std::optional<LiveValue> LiveOf(const version::DVVSet& set, int64_t now_ms);
+  Status Apply(std::string_view key, version::DVVSet& set, Mutation m);
   void RemoveIfExpired(std::string_view key, const version::DVVSet& set, int64_t now_ms);
   Status Store(std::string_view key, std::string data_key, version::DVVSet& set);
   version::Sibling NewSibling(std::string_view value, int64_t expire_at_ms, bool tombstone);
