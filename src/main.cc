@@ -63,8 +63,9 @@ int main(int argc, char** argv) {
   dynis::LogSetLevel(static_cast<int>(config.loglevel()));
   LOG_NOTICE("dynis 0.1.0 starting, pid=%d", static_cast<int>(getpid()));
   if (config_file.empty()) {
-    LOG_WARNING("no config file specified, using the default config. In order to specify a "
-                "config file use ./dynis-server /path/to/dynis.conf");
+    LOG_WARNING(
+        "no config file specified, using the default config. In order to specify a "
+        "config file use ./dynis-server /path/to/dynis.conf");
   }
 
   // Every thread inherits this mask; Server::Run takes SIGTERM/SIGINT with sigtimedwait.

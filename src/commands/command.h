@@ -25,16 +25,16 @@ enum CommandFlag : uint32_t {
   kCmdWrite = 1 << 0,
   kCmdReadOnly = 1 << 1,
   kCmdFast = 1 << 2,
-  kCmdNoAuth = 1 << 3,     // allowed before AUTH
+  kCmdNoAuth = 1 << 3,  // allowed before AUTH
   kCmdAdmin = 1 << 4,
   kCmdLoading = 1 << 5,
   kCmdStale = 1 << 6,
-  kCmdNoMulti = 1 << 7,    // executed immediately even inside MULTI (EXEC, DISCARD, ...)
-  kCmdConn = 1 << 8,       // needs the calling connection: runs on its loop
-  kCmdAllKeys = 1 << 9,    // reads the whole keyspace (KEYS, SCAN...): runs on the connection's
-                           // loop once its earlier commands are done
-  kCmdExclusive = 1 << 10, // runs with every loop paused (FLUSHALL, cross-owner RENAME...)
-  kCmdSplitSum = 1 << 11,  // multi-key: per-key parts, integer replies summed (DEL, EXISTS)
+  kCmdNoMulti = 1 << 7,      // executed immediately even inside MULTI (EXEC, DISCARD, ...)
+  kCmdConn = 1 << 8,         // needs the calling connection: runs on its loop
+  kCmdAllKeys = 1 << 9,      // reads the whole keyspace (KEYS, SCAN...): runs on the connection's
+                             // loop once its earlier commands are done
+  kCmdExclusive = 1 << 10,   // runs with every loop paused (FLUSHALL, cross-owner RENAME...)
+  kCmdSplitSum = 1 << 11,    // multi-key: per-key parts, integer replies summed (DEL, EXISTS)
   kCmdSplitArray = 1 << 12,  // multi-key: per-key parts, replies concatenated (MGET)
   kCmdSplitOk = 1 << 13,     // multi-key: per-key parts, +OK when all are (MSET)
   kCmdPubSub = 1 << 14,

@@ -5,18 +5,13 @@
 #include <unordered_map>
 
 #include "commands/command.h"
+#include "commands/util.h"
 #include "common/glob.h"
 #include "server/server.h"
 
 namespace dynis {
 
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
 
 void CmdCommand(CommandContext& c);
 void CmdCommandCount(CommandContext& c);
@@ -29,39 +24,85 @@ void CmdCommandHelp(CommandContext& c);
 void RegisterCommandCommand(std::vector<CommandSpec>* out) {
   const uint32_t f = kCmdConn | kCmdLoading | kCmdStale;
   out->push_back(CommandSpec{
-      "command", -1, f, 0, 0, 0, CmdCommand, "server",
-      "Get array of Redis command details", "2.8.13", "O(N) where N is the total number of commands",
+      "command",
+      -1,
+      f,
+      0,
+      0,
+      0,
+      CmdCommand,
+      "server",
+      "Get array of Redis command details",
+      "2.8.13",
+      "O(N) where N is the total number of commands",
       {},
       {
           {"command|count", 2, f, 0, 0, 0, CmdCommandCount, "server",
            "Get total number of Redis commands", "2.8.13", "O(1)"},
-          {"command|info", -2, f, 0, 0, 0, CmdCommandInfo, "server",
+          {"command|info",
+           -2,
+           f,
+           0,
+           0,
+           0,
+           CmdCommandInfo,
+           "server",
            "Get array of specific Redis command details, or all when no argument is given.",
-           "2.8.13", "O(N) where N is the number of commands to look up",
-           {{"command-name", "string", nullptr, true, true}}},
-          {"command|docs", -2, f, 0, 0, 0, CmdCommandDocs, "server",
-           "Get array of specific Redis command documentation", "7.0.0",
+           "2.8.13",
            "O(N) where N is the number of commands to look up",
            {{"command-name", "string", nullptr, true, true}}},
-          {"command|list", -2, f, 0, 0, 0, CmdCommandList, "server",
-           "Get an array of Redis command names", "7.0.0",
+          {"command|docs",
+           -2,
+           f,
+           0,
+           0,
+           0,
+           CmdCommandDocs,
+           "server",
+           "Get array of specific Redis command documentation",
+           "7.0.0",
+           "O(N) where N is the number of commands to look up",
+           {{"command-name", "string", nullptr, true, true}}},
+          {"command|list",
+           -2,
+           f,
+           0,
+           0,
+           0,
+           CmdCommandList,
+           "server",
+           "Get an array of Redis command names",
+           "7.0.0",
            "O(N) where N is the total number of Redis commands",
-           {{"filterby", "oneof", "FILTERBY", true, false,
+           {{"filterby",
+             "oneof",
+             "FILTERBY",
+             true,
+             false,
              {{"module-name", "string", "MODULE"},
               {"category", "string", "ACLCAT"},
               {"pattern", "pattern", "PATTERN"}}}}},
-          {"command|getkeys", -3, f, 0, 0, 0, CmdCommandGetKeys, "server",
-           "Extract keys given a full Redis command", "2.8.13",
+          {"command|getkeys",
+           -3,
+           f,
+           0,
+           0,
+           0,
+           CmdCommandGetKeys,
+           "server",
+           "Extract keys given a full Redis command",
+           "2.8.13",
            "O(N) where N is the number of arguments to the command",
            {{"command", "string"}, {"arg", "string", nullptr, true, true}}},
-          {"command|help", 2, f, 0, 0, 0, CmdCommandHelp, "server", "Show helpful text about the different subcommands", "5.0.0", "O(1)"},
+          {"command|help", 2, f, 0, 0, 0, CmdCommandHelp, "server",
+           "Show helpful text about the different subcommands", "5.0.0", "O(1)"},
       },
       "@slow @connection"});
 }
 
 struct Table {
   std::vector<CommandSpec> specs;
-  std::unordered_map<std::string, const CommandSpec*> by_name;
+  std::unordered_map<std::string_view, const CommandSpec*> by_name;  // keys: spec.name
   std::vector<const CommandSpec*> all;
 
   Table() {
@@ -76,8 +117,9 @@ struct Table {
       by_name[s.name] = &s;
       all.push_back(&s);
     }
-    std::sort(all.begin(), all.end(),
-              [](const CommandSpec* a, const CommandSpec* b) { return std::string(a->name) < b->name; });
+    std::sort(all.begin(), all.end(), [](const CommandSpec* a, const CommandSpec* b) {
+      return std::string(a->name) < b->name;
+    });
   }
 };
 
@@ -89,13 +131,19 @@ const Table& GetTable() {
 }  // namespace
 
 const CommandSpec* LookupCommand(std::string_view name) {
+  // Lower-cased into a stack buffer: this runs for every command.
+  char buf[32];
+  if (name.size() > sizeof(buf)) return nullptr;  // longer than any command name
+  for (size_t i = 0; i < name.size(); i++) {
+    buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+  }
   const Table& t = GetTable();
-  auto it = t.by_name.find(Lower(name));
+  auto it = t.by_name.find(std::string_view(buf, name.size()));
   return it == t.by_name.end() ? nullptr : it->second;
 }
 
 const CommandSpec* LookupSubcommand(const CommandSpec& parent, std::string_view sub) {
-  std::string full = std::string(parent.name) + "|" + Lower(sub);
+  std::string full = std::string(parent.name) + "|" + ToLower(sub);
   for (const auto& s : parent.subcommands) {
     if (full == s.name) return &s;
   }
@@ -104,7 +152,8 @@ const CommandSpec* LookupSubcommand(const CommandSpec& parent, std::string_view 
 
 const std::vector<const CommandSpec*>& AllCommands() { return GetTable().all; }
 
-std::vector<int> CommandKeyPositions(const CommandSpec& spec, const std::vector<std::string>& argv) {
+std::vector<int> CommandKeyPositions(const CommandSpec& spec,
+                                     const std::vector<std::string>& argv) {
   std::vector<int> keys;
   if (spec.first_key <= 0) return keys;
   int argc = static_cast<int>(argv.size());
@@ -303,11 +352,11 @@ void CmdCommandDocs(CommandContext& c) {
 void CmdCommandList(CommandContext& c) {
   std::vector<std::string> names;
   bool filter = c.argv.size() > 2;
-  if (filter && (c.argv.size() != 5 || Lower(c.argv[2]) != "filterby")) {
+  if (filter && (c.argv.size() != 5 || ToLower(c.argv[2]) != "filterby")) {
     c.reply.Error("ERR syntax error");
     return;
   }
-  std::string kind = filter ? Lower(c.argv[3]) : "";
+  std::string kind = filter ? ToLower(c.argv[3]) : "";
   if (filter && kind != "module" && kind != "aclcat" && kind != "pattern") {
     c.reply.Error("ERR syntax error");
     return;
@@ -319,7 +368,7 @@ void CmdCommandList(CommandContext& c) {
       if (GlobMatch(c.argv[4], s.name, true)) names.push_back(s.name);
     } else if (kind == "aclcat") {
       for (const auto& cat : Split(s.acl_categories)) {
-        if (cat == "@" + Lower(c.argv[4])) names.push_back(s.name);
+        if (cat == "@" + ToLower(c.argv[4])) names.push_back(s.name);
       }
     }
   };

@@ -10,9 +10,9 @@
 
 namespace dynis {
 
-int64_t NowMs();     // unix time in milliseconds
-int64_t NowUs();     // unix time in microseconds
-int64_t MonoMs();    // monotonic milliseconds, for timeouts
+int64_t NowMs();   // unix time in milliseconds
+int64_t NowUs();   // unix time in microseconds
+int64_t MonoMs();  // monotonic milliseconds, for timeouts
 
 class HybridClock {
  public:

@@ -20,7 +20,9 @@ class [[nodiscard]] Status {
   Status() = default;
   static Status OK() { return Status(); }
   static Status Error(std::string msg) { return Status(Code::kError, std::move(msg)); }
-  static Status NotFound(std::string msg = "not found") { return Status(Code::kNotFound, std::move(msg)); }
+  static Status NotFound(std::string msg = "not found") {
+    return Status(Code::kNotFound, std::move(msg));
+  }
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
   static Status InvalidArgument(std::string msg) {
@@ -44,7 +46,7 @@ template <typename T>
 class [[nodiscard]] StatusOr {
  public:
   StatusOr(Status s) : status_(std::move(s)) { assert(!status_.ok()); }  // NOLINT
-  StatusOr(T value) : value_(std::move(value)) {}                       // NOLINT
+  StatusOr(T value) : value_(std::move(value)) {}                        // NOLINT
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
@@ -64,10 +66,10 @@ class [[nodiscard]] StatusOr {
 #define DYNIS_CONCAT_INNER(a, b) a##b
 #define DYNIS_CONCAT(a, b) DYNIS_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)              \
-  do {                                     \
-    ::dynis::Status _st = (expr);          \
-    if (!_st.ok()) return _st;             \
+#define RETURN_IF_ERROR(expr)     \
+  do {                            \
+    ::dynis::Status _st = (expr); \
+    if (!_st.ok()) return _st;    \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

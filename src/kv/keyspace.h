@@ -33,7 +33,7 @@ namespace dynis::kv {
 struct KeyspaceShared {
   storage::Store* store = nullptr;
   HybridClock* clock = nullptr;
-  version::Actor actor;            // this node's (node id, epoch)
+  version::Actor actor;  // this node's (node id, epoch)
   uint32_t partitions = 256;
   uint32_t workers = 1;  // partition p belongs to the keyspace with id p % workers
   // Mutable at run time (CONFIG SET) while loops read them.

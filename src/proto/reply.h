@@ -31,8 +31,8 @@ class ReplyWriter {
   void Array(size_t n);
   void Map(size_t n);  // n key/value pairs
   void Set(size_t n);
-  void Double(double d);        // RESP3 ",", RESP2 bulk string
-  void Bool(bool b);            // RESP3 "#t", RESP2 :1/:0
+  void Double(double d);  // RESP3 ",", RESP2 bulk string
+  void Bool(bool b);      // RESP3 "#t", RESP2 :1/:0
   void Verbatim(std::string_view s, std::string_view format = "txt");  // RESP3 "=", RESP2 bulk
   void EmptyArray() { Array(0); }
   void Raw(std::string_view s) { out_->append(s.data(), s.size()); }

@@ -28,7 +28,6 @@ const char* FindLineEnd(const char* p, size_t avail, char term, size_t max_line)
   return t;
 }
 
-
 size_t ClampToSize(int64_t v) { return v <= 0 ? 0 : static_cast<size_t>(v); }
 
 }  // namespace
@@ -210,7 +209,8 @@ RequestParser::Step RequestParser::ParseBulks(const char* data, size_t* pos, siz
         return Fail(std::move(text));
       }
       int64_t blen;
-      if (!ParseInt64(std::string_view(start + 1, k - 1), &blen) || blen < 0 || blen > limits_.proto_max_bulk_len) {
+      if (!ParseInt64(std::string_view(start + 1, k - 1), &blen) || blen < 0 ||
+          blen > limits_.proto_max_bulk_len) {
         return Fail("Protocol error: invalid bulk length");
       }
       if (blen > kUnauthMaxBulkLen && !authenticated) {

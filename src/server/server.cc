@@ -15,6 +15,7 @@
 #include <random>
 #include <sstream>
 
+#include "commands/util.h"
 #include "common/errors.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -74,12 +75,6 @@ std::string RandomHex(size_t n) {
   std::string s;
   for (size_t i = 0; i < n; i++) s.push_back(kHex[rd() & 15]);
   return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
 }
 
 // Opens a listening socket with SO_REUSEPORT so that every worker can accept on the same port.
@@ -159,10 +154,9 @@ Client::Client(Worker* w, uint64_t id) : worker_(w), id_(id) {
 }
 
 void Stats::Reset() {
-  for (auto* a : {&connections_received, &commands_processed, &rejected_connections,
-                  &keyspace_hits, &keyspace_misses, &net_input_bytes, &net_output_bytes,
-                  &forwarded_commands, &barriers, &write_batches, &protocol_errors,
-                  &output_limit_disconnections}) {
+  for (auto* a : {&connections_received, &commands_processed, &rejected_connections, &keyspace_hits,
+                  &keyspace_misses, &net_input_bytes, &net_output_bytes, &forwarded_commands,
+                  &barriers, &write_batches, &protocol_errors, &output_limit_disconnections}) {
     a->store(0);
   }
 }
@@ -199,7 +193,8 @@ Status Worker::Listen() {
     std::string err;
     int fd = OpenListener(addr, cfg.port(), cfg.tcp_backlog(), id_ == 0, &err);
     if (fd < 0) {
-      if (optional && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+      if (optional &&
+          (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
         continue;
       }
       return Status::IOError("Could not create server TCP listening socket " + addr + ":" +
@@ -209,8 +204,8 @@ Status Worker::Listen() {
     uv_tcp_init(&loop_, tcp);
     tcp->data = this;
     int rc = uv_tcp_open(tcp, fd);
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), cfg.tcp_backlog(),
-                                &Worker::OnConnection);
+    if (rc == 0)
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), cfg.tcp_backlog(), &Worker::OnConnection);
     if (rc != 0) {
       delete tcp;
       close(fd);
@@ -399,7 +394,6 @@ void Worker::AppendReply(Client* c, std::string_view bytes) {
 
 bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
   const Config& cfg = server_->config();
-  std::string name = Lower(argv[0]);
   auto reply_error = [&](const std::string& msg) {
     std::string out;
     proto::ReplyWriter w(&out);
@@ -409,17 +403,19 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
   };
 
   // A browser or an HTTP proxy talking to us: Redis closes at once (cross-protocol scripting).
-  if (name == "post" || name == "host:") {
-    LOG_WARNING("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: "
-                "commands to dynis. Connection from %s aborted.", c->addr.c_str());
+  if (EqualsIgnoreCase(argv[0], "post") || EqualsIgnoreCase(argv[0], "host:")) {
+    LOG_WARNING(
+        "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: "
+        "commands to dynis. Connection from %s aborted.",
+        c->addr.c_str());
     CloseClient(c);
     return false;
   }
 
-  const CommandSpec* spec = LookupCommand(name);
+  const CommandSpec* spec = LookupCommand(argv[0]);
   if (spec == nullptr) {
-    std::string msg = "ERR unknown command '" + argv[0].substr(0, 128) +
-                      "', with args beginning with: ";
+    std::string msg =
+        "ERR unknown command '" + argv[0].substr(0, 128) + "', with args beginning with: ";
     for (size_t i = 1; i < argv.size() && msg.size() < 128; i++) {
       msg += "'" + argv[i].substr(0, 128 - std::min<size_t>(128, msg.size())) + "' ";
     }
@@ -460,7 +456,7 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
     AppendReply(c, "+QUEUED\r\n");
     return true;
   }
-  if (name == "quit") {
+  if (std::string_view(spec->name) == "quit") {
     AppendReply(c, "+OK\r\n");
     c->close_after_reply = true;
     return false;
@@ -523,8 +519,8 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
   return !c->close_after_reply && !c->closing_;
 }
 
-void Worker::ExecuteLocal(Client* c, const CommandSpec* spec,
-                          const std::vector<std::string>& argv, std::string* out) {
+void Worker::ExecuteLocal(Client* c, const CommandSpec* spec, const std::vector<std::string>& argv,
+                          std::string* out) {
   proto::ReplyWriter w(out);
   w.set_resp(c != nullptr ? c->resp : 2);
   ExecuteSpec(c, spec, argv, &w);
@@ -554,7 +550,8 @@ void Worker::Forward(Client* c, const CommandSpec* spec, std::vector<std::string
   server_->stats().forwarded_commands.fetch_add(1, std::memory_order_relaxed);
   auto slot = std::make_shared<Slot>();
   uint32_t split = spec->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk);
-  bool same_owner = std::all_of(owners.begin(), owners.end(), [&](int o) { return o == owners[0]; });
+  bool same_owner =
+      std::all_of(owners.begin(), owners.end(), [&](int o) { return o == owners[0]; });
   if (same_owner) {
     slot->parts.resize(1);
     slot->remaining = 1;
@@ -638,7 +635,8 @@ void Worker::CompleteSlots(Client* c) {
     any = true;
   }
   if (any) MarkDirty(c);
-  if (c->parked_ && (c->slots_.empty() || (!c->has_parked_argv_ && c->slots_.size() < kMaxInflight))) {
+  if (c->parked_ &&
+      (c->slots_.empty() || (!c->has_parked_argv_ && c->slots_.size() < kMaxInflight))) {
     c->parked_ = false;
     if (c->has_parked_argv_) {
       c->has_parked_argv_ = false;
@@ -914,7 +912,8 @@ Status Server::Init() {
     if (i == dir.size() || dir[i] == '/') {
       std::string part = dir.substr(0, i);
       if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
-        return Status::IOError("Can't create data directory '" + dir + "': " + std::strerror(errno));
+        return Status::IOError("Can't create data directory '" + dir +
+                               "': " + std::strerror(errno));
       }
     }
   }
@@ -926,7 +925,8 @@ Status Server::Init() {
   so.fsync = static_cast<storage::Fsync>(static_cast<int>(cfg.fsync()));
   const Config* cp = config_;
   so.is_garbage = [cp](std::string_view v) {
-    return kv::Keyspace::IsGarbage(v, NowMs(), static_cast<int64_t>(cp->tombstone_grace_s()) * 1000);
+    return kv::Keyspace::IsGarbage(v, NowMs(),
+                                   static_cast<int64_t>(cp->tombstone_grace_s()) * 1000);
   };
   auto store = storage::Store::Open(so);
   if (!store.ok()) return store.status();
@@ -1001,9 +1001,8 @@ void Server::WalSyncLoop() {
 void Server::Run() {
   for (auto& w : workers_) w->Start();
   wal_thread_ = std::thread([this] { WalSyncLoop(); });
-  LOG_NOTICE("Server initialized: %d io-threads, %u partitions, node %s epoch %llu",
-             worker_count(), ks_shared_.partitions, node_id_.c_str(),
-             static_cast<unsigned long long>(epoch_));
+  LOG_NOTICE("Server initialized: %d io-threads, %u partitions, node %s epoch %llu", worker_count(),
+             ks_shared_.partitions, node_id_.c_str(), static_cast<unsigned long long>(epoch_));
   LOG_NOTICE("Ready to accept connections tcp");
 
   // Signals are blocked in every thread (main() does it before any starts) and taken here.

@@ -95,11 +95,11 @@ class Client {
   proto::RequestParser parser_;
   std::deque<std::shared_ptr<Slot>> slots_;
   bool reading_ = false;
-  bool parked_ = false;    // waiting for its forwarded commands before the next one
+  bool parked_ = false;  // waiting for its forwarded commands before the next one
   bool has_parked_argv_ = false;
   std::vector<std::string> parked_argv_;  // the command that waits for them
   bool closing_ = false;
-  bool dirty_ = false;     // has output to write this turn
+  bool dirty_ = false;  // has output to write this turn
   bool wrote_this_turn_ = false;
   int64_t soft_limit_since_ms_ = 0;
 };
@@ -107,7 +107,7 @@ class Client {
 // A message between workers.
 struct Message {
   enum class Kind { kExec, kDone, kWake } kind = Kind::kWake;
-  int origin = 0;                 // worker of the connection
+  int origin = 0;  // worker of the connection
   uint64_t client_id = 0;
   std::shared_ptr<Slot> slot;
   int part = 0;
@@ -190,9 +190,9 @@ class Worker {
   kv::Keyspace keyspace_;
   std::unordered_map<uint64_t, Client*> clients_;
   std::vector<Client*> dirty_;
-  std::vector<Client*> wrote_;                    // clients whose writes are in this turn
-  std::vector<std::vector<Message>> outbox_;      // per target worker, sent after commit
-  std::vector<Message> done_after_commit_;        // replies to other workers' requests
+  std::vector<Client*> wrote_;                // clients whose writes are in this turn
+  std::vector<std::vector<Message>> outbox_;  // per target worker, sent after commit
+  std::vector<Message> done_after_commit_;    // replies to other workers' requests
   std::mutex inbox_mu_;
   std::vector<Message> inbox_;
   std::vector<Message> inbox_work_;
@@ -287,7 +287,7 @@ class Server {
   std::mutex pause_mu_;
   std::condition_variable pause_cv_;
   std::atomic<bool> pause_requested_{false};
-  int paused_ = 0;       // guarded by pause_mu_
+  int paused_ = 0;  // guarded by pause_mu_
   int pause_owner_ = -1;
   uint64_t pause_gen_ = 0;
 

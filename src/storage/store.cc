@@ -116,7 +116,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_opts, options.dir, cfs, &handles, &raw);
-  if (!s.ok()) return Status::IOError("cannot open storage at " + options.dir + ": " + s.ToString());
+  if (!s.ok())
+    return Status::IOError("cannot open storage at " + options.dir + ": " + s.ToString());
   im.db.reset(raw);
   im.default_cf = handles[0];
   im.data = handles[1];

@@ -65,8 +65,8 @@ class Store {
   Status DeleteAllData();
 
   // Ordered iteration over `data` from `start` (a DataKey or ""); fn returns false to stop.
-  Status Scan(std::string_view start, const std::function<bool(std::string_view key,
-                                                               std::string_view value)>& fn);
+  Status Scan(std::string_view start,
+              const std::function<bool(std::string_view key, std::string_view value)>& fn);
 
   Status GetMeta(std::string_view name, std::string* value);
   Status PutMetaDurably(std::string_view name, std::string_view value);

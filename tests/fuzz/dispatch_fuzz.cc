@@ -49,9 +49,9 @@ void StartServer() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   auto* config = new dynis::Config();
-  dynis::Status s = config->ApplyArgs({"--port", std::to_string(g_port), "--dir", dir + "/data",
-                                       "--io-threads", "2", "--loglevel", "warning",
-                                       "--logfile", dir + "/log"});
+  dynis::Status s =
+      config->ApplyArgs({"--port", std::to_string(g_port), "--dir", dir + "/data", "--io-threads",
+                         "2", "--loglevel", "warning", "--logfile", dir + "/log"});
   if (!s.ok()) {
     std::fprintf(stderr, "config: %s\n", s.message().c_str());
     std::abort();

@@ -1,6 +1,5 @@
 // CLIENT SETNAME/GETNAME/ID/LIST/KILL.
 #include <algorithm>
-
 #include <catch2/catch.hpp>
 
 #include "harness.h"

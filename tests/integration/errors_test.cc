@@ -74,8 +74,7 @@ TEST_CASE("HELLO with an unsupported protocol version", "[errors][resp3]") {
   Client c = srv.Connect();
   CHECK(c.Cmd({"HELLO", "4"}).Repr() == "-NOPROTO unsupported protocol version");
   CHECK(c.Cmd({"HELLO", "1"}).Repr() == "-NOPROTO unsupported protocol version");
-  CHECK(c.Cmd({"HELLO", "x"}).Repr() ==
-        "-ERR Protocol version is not an integer or out of range");
+  CHECK(c.Cmd({"HELLO", "x"}).Repr() == "-ERR Protocol version is not an integer or out of range");
   // Still RESP2.
   CHECK(c.Cmd({"GET", "missing"}).Repr() == "(nil)");
 }

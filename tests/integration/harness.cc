@@ -389,9 +389,15 @@ TestServer::~TestServer() {
 }
 
 bool TestServer::Launch(std::string* why) {
-  std::vector<std::string> args = {binary_,        "--port",    std::to_string(port_),
-                                   "--dir",        dir_ + "/data", "--logfile",
-                                   dir_ + "/server.log", "--io-threads", "2"};
+  std::vector<std::string> args = {binary_,
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--dir",
+                                   dir_ + "/data",
+                                   "--logfile",
+                                   dir_ + "/server.log",
+                                   "--io-threads",
+                                   "2"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -525,8 +531,8 @@ void TestServer::Resume() {
 }
 
 std::string TestServer::LogTail(int lines) const {
-  return "--- server.log (" + dir_ + ")\n" + TailOf(dir_ + "/server.log", lines) +
-         "--- stderr\n" + TailOf(dir_ + "/stderr.log", lines);
+  return "--- server.log (" + dir_ + ")\n" + TailOf(dir_ + "/server.log", lines) + "--- stderr\n" +
+         TailOf(dir_ + "/stderr.log", lines);
 }
 
 }  // namespace dynis::test

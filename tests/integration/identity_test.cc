@@ -2,7 +2,6 @@
 // node that lost its data (empty dir under the same node id) leases a new, later epoch so it
 // never mints a dot it used before (Riak's kv679 lesson).
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <string>
 
@@ -71,9 +70,8 @@ TEST_CASE("A data dir refuses to start under another node id", "[identity]") {
   REQUIRE(srv.Stop() == 0);
   const char* env = std::getenv("DYNIS_SERVER");
   std::string bin = env != nullptr && *env ? env : "build/release/dynis-server";
-  std::string cmd = "timeout 60 '" + bin + "' --port " + std::to_string(FreePort()) +
-                    " --dir '" + srv.dir() + "/data' --node-id node-b > '" + srv.dir() +
-                    "/other.log' 2>&1";
+  std::string cmd = "timeout 60 '" + bin + "' --port " + std::to_string(FreePort()) + " --dir '" +
+                    srv.dir() + "/data' --node-id node-b > '" + srv.dir() + "/other.log' 2>&1";
   int rc = std::system(cmd.c_str());
   CHECK(rc != 0);
   std::string grep = "grep -q 'belongs to node node-a' '" + srv.dir() + "/other.log'";

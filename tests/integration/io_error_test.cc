@@ -1,11 +1,10 @@
 // An I/O error from storage makes the node refuse writes with a clear error instead of
 // acknowledging them, while reads keep working. The data dir is a small tmpfs that fills up.
 // Needs root (mount); without it the test warns and does not pretend to pass.
-#include <catch2/catch.hpp>
-
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <string>
 
@@ -44,8 +43,8 @@ TEST_CASE("A full disk makes the node refuse writes and keep serving reads", "[s
     SUCCEED();
     return;
   }
-  TestServer srv({"--dir", fs.dir() + "/data", "--fsync", "always",
-                  "--rocksdb-write-buffer-size", "4mb", "--rocksdb-block-cache-size", "1mb"});
+  TestServer srv({"--dir", fs.dir() + "/data", "--fsync", "always", "--rocksdb-write-buffer-size",
+                  "4mb", "--rocksdb-block-cache-size", "1mb"});
   const std::string value(200 * 1000, 'v');
   std::vector<std::string> acked;
   std::string refusal;

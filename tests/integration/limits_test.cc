@@ -62,8 +62,7 @@ TEST_CASE("timeout: an idle connection is closed, an active one is not", "[limit
     CHECK(got == "");
     idle_closed = closed;
   }
-  double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   CHECK(idle_closed);
   CHECK(elapsed >= 0.9);
   CHECK(elapsed <= 4.0);  // within ~3 s of going idle, plus slack for a slow (ASan) server

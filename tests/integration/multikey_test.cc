@@ -1,9 +1,8 @@
 // Multi-key commands when the keys live on different io-threads (the server runs two):
 // replies are assembled in key order and counts add up.
 #include <algorithm>
-#include <set>
-
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "harness.h"
 

@@ -51,18 +51,19 @@ TEST_CASE("A 10,000-command pipeline of SET/GET/INCR is answered in order", "[pi
   CHECK(c.Cmd({"GET", "pipe:9999"}).Repr() == "\"v9999\"");
 }
 
-TEST_CASE("Inline and multibulk requests mixed in one write, with LF and CRLF", "[pipelining][protocol]") {
+TEST_CASE("Inline and multibulk requests mixed in one write, with LF and CRLF",
+          "[pipelining][protocol]") {
   TestServer srv;
   RawConn c = srv.ConnectRaw();
   REQUIRE(c.connected());
   const std::string req =
       "PING\r\n"
       "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$5\r\nhello\r\n"
-      "GET a\n"                         // inline, LF only
-      "ECHO \"two words\"\r\n"          // inline with quotes, CRLF
+      "GET a\n"                 // inline, LF only
+      "ECHO \"two words\"\r\n"  // inline with quotes, CRLF
       "*2\r\n$3\r\nGET\r\n$1\r\na\r\n"
       "SET b 'single quoted'\n"
-      "\r\n"                            // an empty inline line is ignored
+      "\r\n"  // an empty inline line is ignored
       "GET b\r\n";
   const std::string want =
       "+PONG\r\n"

@@ -5,12 +5,11 @@
 // namespace. Connections are opened from a thread that entered the namespace, so the server
 // sees a non-loopback peer while no traffic leaves the pair of interfaces the test made.
 // Needs root (ip netns); without it the test warns and does not pretend to pass.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -31,12 +30,12 @@ class NetnsPeer {
     peer_if_ = "dyp" + std::to_string(getpid() % 100000) + "x" + std::to_string(n % 10);
     host_ip_ = "10.231." + std::to_string(n) + ".1";
     std::string peer_ip = "10.231." + std::to_string(n) + ".2";
-    std::string cmds =
-        "ip netns add " + name_ + " && ip link add " + host_if_ + " type veth peer name " +
-        peer_if_ + " && ip link set " + peer_if_ + " netns " + name_ + " && ip addr add " +
-        host_ip_ + "/30 dev " + host_if_ + " && ip link set " + host_if_ + " up && ip netns exec " +
-        name_ + " ip addr add " + peer_ip + "/30 dev " + peer_if_ + " && ip netns exec " + name_ +
-        " ip link set " + peer_if_ + " up";
+    std::string cmds = "ip netns add " + name_ + " && ip link add " + host_if_ +
+                       " type veth peer name " + peer_if_ + " && ip link set " + peer_if_ +
+                       " netns " + name_ + " && ip addr add " + host_ip_ + "/30 dev " + host_if_ +
+                       " && ip link set " + host_if_ + " up && ip netns exec " + name_ +
+                       " ip addr add " + peer_ip + "/30 dev " + peer_if_ + " && ip netns exec " +
+                       name_ + " ip link set " + peer_if_ + " up";
     ok_ = std::system(("(" + cmds + ") >/dev/null 2>&1").c_str()) == 0;
   }
   ~NetnsPeer() {
@@ -81,8 +80,9 @@ TEST_CASE("Protected mode denies non-loopback clients when no password is set",
           "[protected-mode][security]") {
   NetnsPeer ns;
   if (!ns.ok()) {
-    WARN("cannot create a network namespace (needs root and iproute2): protected mode from a "
-         "non-loopback peer not exercised");
+    WARN(
+        "cannot create a network namespace (needs root and iproute2): protected mode from a "
+        "non-loopback peer not exercised");
     SUCCEED();
     return;
   }

@@ -9,8 +9,7 @@ using namespace dynis::test;
 namespace {
 
 // Sends `req` on a fresh connection; requires the exact reply and then a close.
-void ExpectReplyThenClose(const TestServer& srv, const std::string& req,
-                          const std::string& want) {
+void ExpectReplyThenClose(const TestServer& srv, const std::string& req, const std::string& want) {
   bool closed = false;
   std::string got = SendRawReadAll(srv.port(), req, kReplyTimeoutS, &closed);
   CHECK(got == want);
@@ -19,8 +18,7 @@ void ExpectReplyThenClose(const TestServer& srv, const std::string& req,
 
 }  // namespace
 
-TEST_CASE("Protocol errors are answered with Redis's text and close the connection",
-          "[protocol]") {
+TEST_CASE("Protocol errors are answered with Redis's text and close the connection", "[protocol]") {
   TestServer srv;
   SECTION("invalid multibulk length") {
     ExpectReplyThenClose(srv, "*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n");
@@ -30,8 +28,7 @@ TEST_CASE("Protocol errors are answered with Redis's text and close the connecti
                          "-ERR Protocol error: invalid multibulk length\r\n");
   }
   SECTION("expected '$'") {
-    ExpectReplyThenClose(srv, "*1\r\nfoo\r\n",
-                         "-ERR Protocol error: expected '$', got 'f'\r\n");
+    ExpectReplyThenClose(srv, "*1\r\nfoo\r\n", "-ERR Protocol error: expected '$', got 'f'\r\n");
   }
   SECTION("negative bulk length") {
     ExpectReplyThenClose(srv, "*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n");

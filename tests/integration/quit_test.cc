@@ -17,8 +17,8 @@ TEST_CASE("Pipelined commands after QUIT are not executed", "[quit][pipelining]"
   TestServer srv;
   SECTION("inline") {
     bool closed = false;
-    std::string got = SendRawReadAll(
-        srv.port(), "SET before 1\r\nQUIT\r\nSET after 1\r\nPING\r\n", kReplyTimeoutS, &closed);
+    std::string got = SendRawReadAll(srv.port(), "SET before 1\r\nQUIT\r\nSET after 1\r\nPING\r\n",
+                                     kReplyTimeoutS, &closed);
     CHECK(got == "+OK\r\n+OK\r\n");
     CHECK(closed);
   }

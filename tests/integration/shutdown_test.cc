@@ -46,8 +46,7 @@ TEST_CASE("SIGINT: the server exits 0", "[shutdown]") {
   CheckSome(srv);
 }
 
-TEST_CASE("SHUTDOWN: the connection closes without a reply and the server exits 0",
-          "[shutdown]") {
+TEST_CASE("SHUTDOWN: the connection closes without a reply and the server exits 0", "[shutdown]") {
   TestServer srv;
   WriteSome(srv);
   SECTION("SHUTDOWN") {

@@ -1,7 +1,6 @@
 // Siblings: concurrent writes with the same causal context are both kept, exposed by GETCTX
 // and resolved by a SETCTX carrying the context that saw them. Plain GET picks one (LWW).
 #include <algorithm>
-
 #include <catch2/catch.hpp>
 
 #include "harness.h"
@@ -123,8 +122,8 @@ TEST_CASE("An invalid context is refused", "[siblings][context][errors]") {
   TestServer srv;
   Client c = srv.Connect();
   REQUIRE(c.Cmd({"SET", "k", "v"}).Repr() == "+OK");
-  for (const std::string& bad : {std::string("garbage"), std::string("\xff\xff\xff\xff", 4),
-                                std::string(1000, 'z')}) {
+  for (const std::string& bad :
+       {std::string("garbage"), std::string("\xff\xff\xff\xff", 4), std::string(1000, 'z')}) {
     Reply r = c.Cmd({"SETCTX", "k", bad, "x"});
     INFO(r.Repr());
     CHECK(r.IsError());
@@ -142,8 +141,7 @@ TEST_CASE("GETCTX/SETCTX option errors", "[siblings][context][errors]") {
   CHECK(c.Cmd({"GETCTX", "k", "R", "0"}).Repr() == "-ERR R must be a positive integer");
   CHECK(c.Cmd({"GETCTX", "k", "X", "1"}).Repr() == "-ERR syntax error");
   CHECK(c.Cmd({"SETCTX", "k", "", "v", "W", "x"}).Repr() == "-ERR W must be a positive integer");
-  CHECK(c.Cmd({"SETCTX", "k", ""}).Repr() ==
-        "-ERR wrong number of arguments for 'setctx' command");
+  CHECK(c.Cmd({"SETCTX", "k", ""}).Repr() == "-ERR wrong number of arguments for 'setctx' command");
   CHECK(c.Cmd({"SETCTX", "k", "", "v", "W", "1"}).Repr() == "+OK");
 }
 

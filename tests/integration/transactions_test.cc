@@ -63,8 +63,7 @@ TEST_CASE("EXEC with a runtime error runs the other commands", "[multi]") {
   CHECK(c.Cmd({"SET", "a", "1"}).Repr() == "+QUEUED");
   CHECK(c.Cmd({"INCR", "s"}).Repr() == "+QUEUED");
   CHECK(c.Cmd({"SET", "b", "2"}).Repr() == "+QUEUED");
-  CHECK(c.Cmd({"EXEC"}).Repr() ==
-        "[ +OK, -ERR value is not an integer or out of range, +OK ]");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +OK, -ERR value is not an integer or out of range, +OK ]");
   CHECK(c.Cmd({"MGET", "a", "b"}).Repr() == "[ \"1\", \"2\" ]");
 }
 

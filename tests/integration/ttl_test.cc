@@ -104,10 +104,8 @@ TEST_CASE("EXPIRETIME and PEXPIRETIME return the absolute expiry", "[ttl]") {
 TEST_CASE("SET with an invalid expire time is an error", "[ttl][errors]") {
   TestServer srv;
   Client c = srv.Connect();
-  CHECK(c.Cmd({"SET", "k", "v", "EX", "0"}).Repr() ==
-        "-ERR invalid expire time in 'set' command");
-  CHECK(c.Cmd({"SET", "k", "v", "PX", "-5"}).Repr() ==
-        "-ERR invalid expire time in 'set' command");
+  CHECK(c.Cmd({"SET", "k", "v", "EX", "0"}).Repr() == "-ERR invalid expire time in 'set' command");
+  CHECK(c.Cmd({"SET", "k", "v", "PX", "-5"}).Repr() == "-ERR invalid expire time in 'set' command");
   CHECK(c.Cmd({"SET", "k", "v", "EX", "9223372036854775807"}).Repr() ==
         "-ERR invalid expire time in 'set' command");
   CHECK(c.Cmd({"SET", "k", "v", "EX", "ten"}).Repr() ==
@@ -117,8 +115,7 @@ TEST_CASE("SET with an invalid expire time is an error", "[ttl][errors]") {
   CHECK(c.Cmd({"SET", "k", "v", "KEEPTTL", "EX", "10"}).Repr() == "-ERR syntax error");
   CHECK(c.Cmd({"SET", "k", "v", "NX", "XX"}).Repr() == "-ERR syntax error");
   CHECK(c.Cmd({"SETEX", "k", "0", "v"}).Repr() == "-ERR invalid expire time in 'setex' command");
-  CHECK(c.Cmd({"PSETEX", "k", "0", "v"}).Repr() ==
-        "-ERR invalid expire time in 'psetex' command");
+  CHECK(c.Cmd({"PSETEX", "k", "0", "v"}).Repr() == "-ERR invalid expire time in 'psetex' command");
   CHECK(c.Cmd({"EXISTS", "k"}).Repr() == ":0");
 }
 
@@ -137,8 +134,7 @@ TEST_CASE("GETEX sets or removes the expiry and returns the value", "[ttl]") {
   CHECK(c.Cmd({"TTL", "k"}).Repr() == ":-1");
   CHECK(c.Cmd({"GETEX", "k", "PX", "200000"}).Repr() == "\"v\"");
   CHECK(c.Cmd({"PTTL", "k"}).Int() > 190000);
-  CHECK(c.Cmd({"GETEX", "k", "EX", "0"}).Repr() ==
-        "-ERR invalid expire time in 'getex' command");
+  CHECK(c.Cmd({"GETEX", "k", "EX", "0"}).Repr() == "-ERR invalid expire time in 'getex' command");
   CHECK(c.Cmd({"GETEX", "k", "EX", "10", "PERSIST"}).Repr() == "-ERR syntax error");
   CHECK(c.Cmd({"GETEX", "k", "PX", "100"}).Repr() == "\"v\"");
   CHECK(WaitFor([&] { return c.Cmd({"EXISTS", "k"}).Repr() == ":0"; }, 5));

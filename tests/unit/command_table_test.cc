@@ -1,7 +1,6 @@
 // The command table: every declaration is complete and consistent, because dispatch, arity
 // errors, routing, COMMAND and COMMAND DOCS all read it.
 #include <catch2/catch.hpp>
-
 #include <cctype>
 #include <set>
 #include <string>
@@ -60,13 +59,13 @@ TEST_CASE("the arity table matches Redis 7 for the commands clients rely on", "[
     int arity;
     int first, last, step;
   } rows[] = {
-      {"get", 2, 1, 1, 1},    {"set", -3, 1, 1, 1},      {"mget", -2, 1, -1, 1},
-      {"mset", -3, 1, -1, 2}, {"del", -2, 1, -1, 1},     {"incr", 2, 1, 1, 1},
-      {"expire", -3, 1, 1, 1}, {"rename", 3, 1, 2, 1},   {"ping", -1, 0, 0, 0},
-      {"hello", -1, 0, 0, 0}, {"auth", -2, 0, 0, 0},     {"select", 2, 0, 0, 0},
-      {"scan", -2, 0, 0, 0},  {"keys", 2, 0, 0, 0},      {"exec", 1, 0, 0, 0},
-      {"getctx", -2, 1, 1, 1}, {"setctx", -4, 1, 1, 1},  {"delctx", -3, 1, 1, 1},
-      {"copy", -3, 1, 2, 1},  {"getex", -2, 1, 1, 1},    {"setrange", 4, 1, 1, 1},
+      {"get", 2, 1, 1, 1},     {"set", -3, 1, 1, 1},    {"mget", -2, 1, -1, 1},
+      {"mset", -3, 1, -1, 2},  {"del", -2, 1, -1, 1},   {"incr", 2, 1, 1, 1},
+      {"expire", -3, 1, 1, 1}, {"rename", 3, 1, 2, 1},  {"ping", -1, 0, 0, 0},
+      {"hello", -1, 0, 0, 0},  {"auth", -2, 0, 0, 0},   {"select", 2, 0, 0, 0},
+      {"scan", -2, 0, 0, 0},   {"keys", 2, 0, 0, 0},    {"exec", 1, 0, 0, 0},
+      {"getctx", -2, 1, 1, 1}, {"setctx", -4, 1, 1, 1}, {"delctx", -3, 1, 1, 1},
+      {"copy", -3, 1, 2, 1},   {"getex", -2, 1, 1, 1},  {"setrange", 4, 1, 1, 1},
   };
   for (const Row& r : rows) {
     INFO(r.name);
@@ -88,16 +87,15 @@ TEST_CASE("lookup is case-insensitive and finds subcommands", "[commands]") {
   REQUIRE(get != nullptr);
   REQUIRE(std::string(get->name) == "config|get");
   REQUIRE(LookupSubcommand(*config, "nope") == nullptr);
-  for (const char* sub : {"setname", "getname", "setinfo", "id", "info", "list", "kill",
-                          "no-evict"}) {
+  for (const char* sub :
+       {"setname", "getname", "setinfo", "id", "info", "list", "kill", "no-evict"}) {
     INFO(sub);
     REQUIRE(LookupSubcommand(*LookupCommand("client"), sub) != nullptr);
   }
 }
 
 TEST_CASE("key positions follow first, last and step", "[commands]") {
-  REQUIRE(CommandKeyPositions(*LookupCommand("get"), Argv({"get", "k"})) ==
-          std::vector<int>{1});
+  REQUIRE(CommandKeyPositions(*LookupCommand("get"), Argv({"get", "k"})) == std::vector<int>{1});
   REQUIRE(CommandKeyPositions(*LookupCommand("mset"), Argv({"mset", "a", "1", "b", "2"})) ==
           std::vector<int>{1, 3});
   REQUIRE(CommandKeyPositions(*LookupCommand("del"), Argv({"del", "a", "b", "c"})) ==
@@ -117,8 +115,6 @@ TEST_CASE("multi-key commands declare how their per-key parts combine", "[comman
     REQUIRE((LookupCommand(n)->flags & kCmdSplitSum));
   }
   // MSETNX is all-or-nothing: it must not be split.
-  REQUIRE_FALSE((LookupCommand("msetnx")->flags &
-                 (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk)));
-  REQUIRE_FALSE((LookupCommand("rename")->flags &
-                 (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk)));
+  REQUIRE_FALSE((LookupCommand("msetnx")->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk)));
+  REQUIRE_FALSE((LookupCommand("rename")->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk)));
 }

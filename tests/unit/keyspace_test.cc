@@ -1,6 +1,7 @@
 // Keyspace: Dynamo's write rules over versioned records, the turn buffer and the storage layout.
-#include <catch2/catch.hpp>
+#include "kv/keyspace.h"
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -8,7 +9,6 @@
 
 #include "common/clock.h"
 #include "common/hash.h"
-#include "kv/keyspace.h"
 #include "storage/store.h"
 
 using namespace dynis;
@@ -203,39 +203,38 @@ TEST_CASE("reading a key whose every version expired removes its record", "[keys
   REQUIRE(f.store->Get(dk, &raw).IsNotFound());
 }
 
-TEST_CASE("Mutate shows the live value and applies the decision as a plain write",
-          "[keyspace]") {
+TEST_CASE("Mutate shows the live value and applies the decision as a plain write", "[keyspace]") {
   Fixture f;
   using M = kv::Keyspace::Mutation;
   bool saw_absent = false;
-  REQUIRE(f.ks->Mutate("k", [&](const std::optional<kv::LiveValue>& v) {
-    saw_absent = !v.has_value();
-    return M::Keep();
-  }).ok());
+  REQUIRE(f.ks->Mutate("k",
+                       [&](const std::optional<kv::LiveValue>& v) {
+                         saw_absent = !v.has_value();
+                         return M::Keep();
+                       })
+              .ok());
   REQUIRE(saw_absent);
   REQUIRE_FALSE(f.ks->HasPending());  // keeping writes nothing
 
-  REQUIRE(f.ks->Mutate("k", [](const std::optional<kv::LiveValue>&) {
-    return M::Put("1", 0);
-  }).ok());
+  REQUIRE(
+      f.ks->Mutate("k", [](const std::optional<kv::LiveValue>&) { return M::Put("1", 0); }).ok());
   REQUIRE(f.ks->PutWithContext("k", "", "sibling", false).ok());
   REQUIRE(f.Siblings("k").size() == 2);
   std::string seen;
-  REQUIRE(f.ks->Mutate("k", [&](const std::optional<kv::LiveValue>& v) {
-    seen = v->value;
-    return M::Put(v->value + "+", 0);
-  }).ok());
-  REQUIRE((seen == "1" || seen == "sibling"));     // the LWW winner
+  REQUIRE(f.ks->Mutate("k",
+                       [&](const std::optional<kv::LiveValue>& v) {
+                         seen = v->value;
+                         return M::Put(v->value + "+", 0);
+                       })
+              .ok());
+  REQUIRE((seen == "1" || seen == "sibling"));                       // the LWW winner
   REQUIRE(f.Siblings("k") == std::vector<std::string>{seen + "+"});  // supersedes both
 
-  REQUIRE(f.ks->Mutate("k", [](const std::optional<kv::LiveValue>&) {
-    return M::Delete();
-  }).ok());
+  REQUIRE(f.ks->Mutate("k", [](const std::optional<kv::LiveValue>&) { return M::Delete(); }).ok());
   REQUIRE_FALSE(f.Get("k").has_value());
 
   f.shared.max_object_size = 4;
-  Status s = f.ks->Mutate("k", [](const std::optional<kv::LiveValue>&) {
-    return M::Put("too long", 0);
-  });
+  Status s =
+      f.ks->Mutate("k", [](const std::optional<kv::LiveValue>&) { return M::Put("too long", 0); });
   REQUIRE(s.message().rfind("ERR value exceeds max-object-size", 0) == 0);
 }

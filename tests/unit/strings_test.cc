@@ -1,9 +1,8 @@
 // ParseInt64: Redis's string2ll, the one integer syntax of the protocol, config and commands.
-#include <catch2/catch.hpp>
-
-#include <climits>
-
 #include "common/strings.h"
+
+#include <catch2/catch.hpp>
+#include <climits>
 
 using dynis::ParseInt64;
 
@@ -24,8 +23,7 @@ TEST_CASE("ParseInt64 accepts canonical decimal int64 values", "[strings]") {
 TEST_CASE("ParseInt64 rejects what string2ll rejects", "[strings]") {
   int64_t v = 7;
   for (const char* bad : {"", "-", "+1", " 1", "1 ", "01", "-0", "00", "1a", "0x10", "1.0",
-                          "9223372036854775808", "-9223372036854775809",
-                          "123456789012345678901"}) {
+                          "9223372036854775808", "-9223372036854775809", "123456789012345678901"}) {
     INFO(bad);
     CHECK_FALSE(ParseInt64(bad, &v));
   }
