@@ -266,8 +266,7 @@ void CmdConfigSet(CommandContext& c) {
     c.reply.Error(s.message());
     return;
   }
-  c.server.ApplyConfig();
-  c.reply.Ok();
+  c.reply.Ok();  // options that lower layers cache are re-applied by their on-change hooks
 }
 
 void CmdConfigResetStat(CommandContext& c) {

@@ -968,6 +968,10 @@ Status Server::Init() {
   ks_shared_.actor = version::Actor{KeyHash(node_id_), epoch_};
   ks_shared_.partitions = static_cast<uint32_t>(cfg.partitions());
   ApplyConfig();
+  // CONFIG SET of an option that lower layers cache re-applies them.
+  for (const char* name : {"loglevel", "fsync", "max-object-size", "sibling-warn", "sibling-max"}) {
+    RETURN_IF_ERROR(config_->OnChange(name, [this] { ApplyConfig(); }));
+  }
 
   int n = cfg.io_threads();
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -1063,17 +1067,6 @@ void Server::ResumeOthers() {
   }
   pause_cv_.notify_all();
   barrier_mu_.unlock();
-}
-
-uint64_t Server::CountKeys() {
-  uint64_t n = 0;
-  int64_t now = NowMs();
-  Status s = store_->Scan("", [&](std::string_view, std::string_view v) {
-    if (kv::RecordIsLive(v, now)) n++;
-    return true;
-  });
-  (void)s;
-  return n;
 }
 
 }  // namespace dynis::server

@@ -106,7 +106,7 @@ class Client {
 
 // A message between workers.
 struct Message {
-  enum class Kind { kExec, kDone, kWake } kind = Kind::kWake;
+  enum class Kind { kExec, kDone } kind = Kind::kExec;  // run a command; its reply is ready
   int origin = 0;  // worker of the connection
   uint64_t client_id = 0;
   std::shared_ptr<Slot> slot;
@@ -257,14 +257,12 @@ class Server {
   void ResumeOthers();
   bool pause_requested() const { return pause_requested_.load(std::memory_order_acquire); }
 
-  // Counts live keys (a full scan). DBSIZE, INFO keyspace.
-  uint64_t CountKeys();
-  // Applies the mutable config values that lower layers cache.
-  void ApplyConfig();
 
  private:
   friend class Worker;
   void WalSyncLoop();
+  // Applies the mutable config values that lower layers cache (at start and on CONFIG SET).
+  void ApplyConfig();
 
   Config* config_;
   std::unique_ptr<storage::Store> store_;
