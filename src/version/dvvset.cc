@@ -12,11 +12,14 @@ namespace {
 // ---- varints (LEB128, canonical) -------------------------------------------------------------
 
 void PutVarint(std::string* out, uint64_t v) {
+  char buf[10];
+  size_t n = 0;
   while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
-  out->push_back(static_cast<char>(v));
+  buf[n++] = static_cast<char>(v);
+  out->append(buf, n);
 }
 
 // Reads from a byte cursor; every read is bounds-checked and failure is sticky, so decoders can
@@ -307,7 +310,14 @@ size_t DVVSet::Prune(size_t max_entries) {
 // Dots are gap-coded newest-first: first dot = counter - gap, next = previous - 1 - gap.
 // flags: 1 = tombstone, 2 = expire_at_ms present (nonzero).
 std::string DVVSet::Encode() const {
+  // One allocation: fixed fields are at most 5 varints per entry and 5 per value.
+  size_t size = 11;
+  for (const Entry& e : entries_) {
+    size += 50;
+    for (const DottedValue& d : e.values) size += 51 + d.sibling.value.size();
+  }
   std::string out;
+  out.reserve(size);
   out.push_back(static_cast<char>(kFormatV1));
   PutVarint(&out, entries_.size());
   for (const Entry& e : entries_) {
