@@ -62,52 +62,29 @@ void CmdDelCtx(CommandContext& c) {
 
 }  // namespace
 
+// One command per declaration reads as a table.
+// clang-format off
 void RegisterContextCommands(std::vector<CommandSpec>* out) {
-  out->push_back({"getctx",
-                  -2,
-                  kCmdReadOnly | kCmdFast,
-                  1,
-                  1,
-                  1,
-                  CmdGetCtx,
-                  "dynis",
+  out->push_back({"getctx", -2, kCmdReadOnly | kCmdFast, 1, 1, 1, CmdGetCtx, "dynis",
                   "Get every concurrent value (sibling) of a key and the causal context that "
                   "names them",
-                  "0.1.0",
-                  "O(S) where S is the number of siblings",
-                  {{"key", "key"}, {"r", "integer", "R", true}},
-                  {},
-                  "@read @string @fast"});
-  out->push_back(
-      {"setctx",
-       -4,
-       kCmdWrite,
-       1,
-       1,
-       1,
-       CmdSetCtx,
-       "dynis",
-       "Set a key's value, superseding exactly the versions named by a context from "
-       "GETCTX (an empty context supersedes nothing)",
-       "0.1.0",
-       "O(S) where S is the number of siblings",
-       {{"key", "key"}, {"context", "string"}, {"value", "string"}, {"w", "integer", "W", true}},
-       {},
-       "@write @string @slow"});
-  out->push_back({"delctx",
-                  -3,
-                  kCmdWrite,
-                  1,
-                  1,
-                  1,
-                  CmdDelCtx,
-                  "dynis",
+                  "0.1.0", "O(S) where S is the number of siblings",
+                  {{"key", "key"}, {"r", "integer", "R", true}}, {}, "@read @string @fast"});
+  out->push_back({"setctx", -4, kCmdWrite, 1, 1, 1, CmdSetCtx, "dynis",
+                  "Set a key's value, superseding exactly the versions named by a context from "
+                  "GETCTX (an empty context supersedes nothing)",
+                  "0.1.0", "O(S) where S is the number of siblings",
+                  {{"key", "key"},
+                   {"context", "string"},
+                   {"value", "string"},
+                   {"w", "integer", "W", true}},
+                  {}, "@write @string @slow"});
+  out->push_back({"delctx", -3, kCmdWrite, 1, 1, 1, CmdDelCtx, "dynis",
                   "Delete a key, superseding exactly the versions named by a context from GETCTX",
-                  "0.1.0",
-                  "O(S) where S is the number of siblings",
-                  {{"key", "key"}, {"context", "string"}, {"w", "integer", "W", true}},
-                  {},
+                  "0.1.0", "O(S) where S is the number of siblings",
+                  {{"key", "key"}, {"context", "string"}, {"w", "integer", "W", true}}, {},
                   "@write @string @slow"});
 }
+// clang-format on
 
 }  // namespace dynis

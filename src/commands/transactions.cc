@@ -100,78 +100,29 @@ void CmdUnwatch(CommandContext& c) {
 
 }  // namespace
 
+// One command per declaration reads as a table.
+// clang-format off
 void RegisterTransactionCommands(std::vector<CommandSpec>* out) {
   const uint32_t f = kCmdConn | kCmdNoScript | kCmdLoading | kCmdStale | kCmdFast;
-  out->push_back({"multi",
-                  1,
-                  f | kCmdNoMulti,
-                  0,
-                  0,
-                  0,
-                  CmdMulti,
-                  "transactions",
-                  "Mark the start of a transaction block",
-                  "1.2.0",
-                  "O(1)",
-                  {},
-                  {},
+  out->push_back({"multi", 1, f | kCmdNoMulti, 0, 0, 0, CmdMulti, "transactions",
+                  "Mark the start of a transaction block", "1.2.0", "O(1)", {}, {},
                   "@fast @transaction"});
-  out->push_back({"exec",
-                  1,
-                  kCmdExclusive | kCmdNoMulti | kCmdNoScript | kCmdLoading | kCmdStale,
-                  0,
-                  0,
-                  0,
-                  CmdExec,
-                  "transactions",
-                  "Execute all commands issued after MULTI",
-                  "1.2.0",
-                  "Depends on commands in the transaction",
-                  {},
-                  {},
-                  "@slow @transaction"});
-  out->push_back({"discard",
-                  1,
-                  f | kCmdNoMulti,
-                  0,
-                  0,
-                  0,
-                  CmdDiscard,
-                  "transactions",
-                  "Discard all commands issued after MULTI",
-                  "2.0.0",
-                  "O(N), when N is the number of queued commands",
-                  {},
-                  {},
+  out->push_back({"exec", 1, kCmdExclusive | kCmdNoMulti | kCmdNoScript | kCmdLoading | kCmdStale,
+                  0, 0, 0, CmdExec, "transactions",
+                  "Execute all commands issued after MULTI", "1.2.0",
+                  "Depends on commands in the transaction", {}, {}, "@slow @transaction"});
+  out->push_back({"discard", 1, f | kCmdNoMulti, 0, 0, 0, CmdDiscard, "transactions",
+                  "Discard all commands issued after MULTI", "2.0.0",
+                  "O(N), when N is the number of queued commands", {}, {}, "@fast @transaction"});
+  out->push_back({"watch", -2, kCmdAllKeys | kCmdNoMulti | kCmdNoScript | kCmdFast, 1, -1, 1,
+                  CmdWatch, "transactions",
+                  "Watch the given keys to determine execution of the MULTI/EXEC block", "2.2.0",
+                  "O(1) for every key.", {{"key", "key", nullptr, false, true}}, {},
                   "@fast @transaction"});
-  out->push_back({"watch",
-                  -2,
-                  kCmdAllKeys | kCmdNoMulti | kCmdNoScript | kCmdFast,
-                  1,
-                  -1,
-                  1,
-                  CmdWatch,
-                  "transactions",
-                  "Watch the given keys to determine execution of the MULTI/EXEC block",
-                  "2.2.0",
-                  "O(1) for every key.",
-                  {{"key", "key", nullptr, false, true}},
-                  {},
-                  "@fast @transaction"});
-  out->push_back({"unwatch",
-                  1,
-                  f,
-                  0,
-                  0,
-                  0,
-                  CmdUnwatch,
-                  "transactions",
-                  "Forget about all watched keys",
-                  "2.2.0",
-                  "O(1)",
-                  {},
-                  {},
+  out->push_back({"unwatch", 1, f, 0, 0, 0, CmdUnwatch, "transactions",
+                  "Forget about all watched keys", "2.2.0", "O(1)", {}, {},
                   "@fast @transaction"});
 }
+// clang-format on
 
 }  // namespace dynis
