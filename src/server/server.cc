@@ -742,21 +742,25 @@ void Worker::MarkDirty(Client* c) {
   }
 }
 
+bool Worker::OverHardOutputLimit(Client* c) {
+  int64_t hard = server_->config().output_limit_normal_hard();
+  if (hard <= 0 || static_cast<int64_t>(c->output_bytes()) <= hard) return false;
+  LOG_WARNING("Client id=%llu addr=%s closed for overcoming of output buffer limits.",
+              static_cast<unsigned long long>(c->id()), c->addr.c_str());
+  server_->stats().output_limit_disconnections++;
+  CloseClient(c);
+  return true;
+}
+
 void Worker::FlushClient(Client* c) {
   if (c->closing_) return;
+  // Checked before anything else: a client that does not read keeps a write in flight while
+  // its replies pile up behind it.
+  if (OverHardOutputLimit(c)) return;
   if (!c->writing_.empty() || c->out_.empty()) {
     if (c->out_.empty() && c->writing_.empty() && c->close_after_reply && c->slots_.empty()) {
       CloseClient(c);
     }
-    return;
-  }
-  const Config& cfg = server_->config();
-  int64_t hard = cfg.output_limit_normal_hard();
-  if (hard > 0 && static_cast<int64_t>(c->output_bytes()) > hard) {
-    LOG_WARNING("Client id=%llu addr=%s closed for overcoming of output buffer limits.",
-                static_cast<unsigned long long>(c->id()), c->addr.c_str());
-    server_->stats().output_limit_disconnections++;
-    CloseClient(c);
     return;
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp_);
@@ -812,6 +816,7 @@ void Worker::CloseClient(Client* c) {
 void Worker::OnClose(uv_handle_t* h) { delete static_cast<Client*>(h->data); }
 
 void Worker::CheckOutputLimits(Client* c, int64_t now_ms) {
+  if (OverHardOutputLimit(c)) return;
   const Config& cfg = server_->config();
   int64_t soft = cfg.output_limit_normal_soft();
   int64_t secs = cfg.output_limit_normal_soft_seconds();
@@ -834,21 +839,21 @@ void Worker::OnCron(uv_timer_t* t) {
   const Config& cfg = w->server_->config();
   int64_t now = NowMs();
   int64_t timeout_ms = static_cast<int64_t>(cfg.timeout_s()) * 1000;
-  std::vector<Client*> to_close;
-  for (auto& [id, c] : w->clients_) {
+  // Closing a client removes it from clients_, so walk a copy.
+  std::vector<Client*> clients;
+  clients.reserve(w->clients_.size());
+  for (auto& [id, c] : w->clients_) clients.push_back(c);
+  for (Client* c : clients) {
     if (c->kill_requested) {
-      to_close.push_back(c);
-      continue;
+      w->CloseClient(c);
+    } else if (timeout_ms > 0 && c->slots_.empty() && c->writing_.empty() &&
+               now - c->last_interaction_ms > timeout_ms) {
+      LOG_VERBOSE("Closing idle client id=%llu", static_cast<unsigned long long>(c->id()));
+      w->CloseClient(c);
+    } else {
+      w->CheckOutputLimits(c, now);
     }
-    if (timeout_ms > 0 && c->slots_.empty() && c->writing_.empty() &&
-        now - c->last_interaction_ms > timeout_ms) {
-      LOG_VERBOSE("Closing idle client id=%llu", static_cast<unsigned long long>(id));
-      to_close.push_back(c);
-      continue;
-    }
-    w->CheckOutputLimits(c, now);
   }
-  for (Client* c : to_close) w->CloseClient(c);
 }
 
 void Worker::ServicePause() {

@@ -178,6 +178,8 @@ class Worker {
   void ServicePause();
   void Shutdown();
   void CheckOutputLimits(Client* c, int64_t now_ms);
+  // Closes the client when its pending output exceeds the hard limit; true when it did.
+  bool OverHardOutputLimit(Client* c);
 
   Server* server_;
   int id_;
