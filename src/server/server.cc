@@ -680,26 +680,26 @@ void Worker::HandleMessages() {
 }
 
 void Worker::CommitTurn() {
-  if (keyspace_.HasPending()) {
-    server_->stats().write_batches.fetch_add(1, std::memory_order_relaxed);
-    Status s = keyspace_.Commit();
-    if (!s.ok()) {
-      // None of this turn's writes may be acknowledged: their connections are closed unanswered
-      // and forwarded writes answer with the error.
-      LOG_WARNING("Write batch failed, refusing writes: %s", s.message().c_str());
-      for (Client* c : wrote_) {
-        c->out_.clear();
-        c->slots_.clear();
-        CloseClient(c);
-      }
-      std::string err = std::string("-") + err::kIoError + " " + s.message() + "\r\n";
-      for (Message& m : done_after_commit_) {
-        if (m.spec->flags & kCmdWrite) m.slot->parts[m.part] = err;
-      }
-    }
+  // Taken first: closing a client below removes it from wrote_.
+  std::vector<Client*> wrote;
+  wrote.swap(wrote_);
+  for (Client* c : wrote) c->wrote_this_turn_ = false;
+  if (!keyspace_.HasPending()) return;
+  server_->stats().write_batches.fetch_add(1, std::memory_order_relaxed);
+  Status s = keyspace_.Commit();
+  if (s.ok()) return;
+  // None of this turn's writes may be acknowledged: their connections are closed unanswered
+  // and forwarded writes answer with the error.
+  LOG_WARNING("Write batch failed, refusing writes: %s", s.message().c_str());
+  for (Client* c : wrote) {
+    c->out_.clear();
+    c->slots_.clear();
+    CloseClient(c);
   }
-  for (Client* c : wrote_) c->wrote_this_turn_ = false;
-  wrote_.clear();
+  std::string err = std::string("-") + err::kIoError + " " + s.message() + "\r\n";
+  for (Message& m : done_after_commit_) {
+    if (m.spec->flags & kCmdWrite) m.slot->parts[m.part] = err;
+  }
 }
 
 void Worker::OnAsync(uv_async_t* a) {
