@@ -194,11 +194,15 @@ std::string ClientInfoLine(const Client& cl, int64_t now_ms) {
   return s;
 }
 
-// Runs fn over every client of every worker, with the other workers paused.
+// Runs fn over every client of every worker, with the other workers paused. False (after
+// replying the error) when the server is shutting down and the others cannot be paused.
 template <class Fn>
-void ForEachClient(CommandContext& c, Fn fn) {
+[[nodiscard]] bool ForEachClient(CommandContext& c, Fn fn) {
   bool pause = c.server.worker_count() > 1;
-  if (pause) c.server.PauseOthers(c.worker);
+  if (pause && !c.server.PauseOthers(c.worker)) {
+    c.reply.Error("ERR the server is shutting down");
+    return false;
+  }
   for (int i = 0; i < c.server.worker_count(); i++) {
     std::vector<Client*> clients;
     for (const auto& [id, cl] : c.server.worker(i).clients()) clients.push_back(cl);
@@ -207,6 +211,7 @@ void ForEachClient(CommandContext& c, Fn fn) {
     for (Client* cl : clients) fn(cl);
   }
   if (pause) c.server.ResumeOthers();
+  return true;
 }
 
 // Kills `cl` for CLIENT KILL. As in Redis the kill is synchronous: a client of this loop is
@@ -288,11 +293,11 @@ void CmdClientList(CommandContext& c) {
   }
   std::string out;
   int64_t now = NowMs();
-  ForEachClient(c, [&](Client* cl) {
+  bool ok = ForEachClient(c, [&](Client* cl) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), cl->id()) == ids.end()) return;
     out += ClientInfoLine(*cl, now) + "\n";
   });
-  c.reply.Verbatim(out);
+  if (ok) c.reply.Verbatim(out);
 }
 
 void CmdClientKill(CommandContext& c) {
@@ -300,12 +305,13 @@ void CmdClientKill(CommandContext& c) {
   if (c.argv.size() == 3) {
     bool found = false;
     std::string target = c.argv[2];
-    ForEachClient(c, [&](Client* cl) {
+    bool ok = ForEachClient(c, [&](Client* cl) {
       if (!found && cl->addr == target) {
         found = true;
         KillClient(c, cl);
       }
     });
+    if (!ok) return;
     if (!found) {
       c.reply.Error("ERR No such client");
       return;
@@ -364,7 +370,7 @@ void CmdClientKill(CommandContext& c) {
     }
   }
   int64_t killed = 0;
-  ForEachClient(c, [&](Client* cl) {
+  bool ok = ForEachClient(c, [&](Client* cl) {
     if (id != -1 && cl->id() != static_cast<uint64_t>(id)) return;
     if (!addr.empty() && cl->addr != addr) return;
     if (!laddr.empty() && cl->laddr != laddr) return;
@@ -374,6 +380,7 @@ void CmdClientKill(CommandContext& c) {
     KillClient(c, cl);
     killed++;
   });
+  if (!ok) return;
   c.reply.Integer(killed);
   if (c.client->kill_requested) c.client->close_after_reply = true;
 }

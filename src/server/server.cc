@@ -496,7 +496,10 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
     }
     std::string out;
     if (exclusive && server_->worker_count() > 1) {
-      server_->PauseOthers(*this);
+      if (!server_->PauseOthers(*this)) {
+        AppendReply(c, "-ERR the server is shutting down\r\n");
+        return true;
+      }
       CommitTurn();
       ExecuteLocal(c, spec, argv, &out);
       CommitTurn();
@@ -1042,11 +1045,17 @@ void Server::Run() {
 void Server::RequestShutdown() {
   shutdown_.store(true);
   for (auto& w : workers_) w->Wake();
+  {
+    // A worker waiting in PauseOthers for one that is stopping must give up.
+    std::lock_guard<std::mutex> lock(pause_mu_);
+  }
+  pause_cv_.notify_all();
 }
 
-void Server::PauseOthers(Worker& self) {
+bool Server::PauseOthers(Worker& self) {
   stats_.barriers++;
   while (!barrier_mu_.try_lock()) {
+    if (shutdown_.load()) return false;
     self.ServicePause();
     std::this_thread::yield();
   }
@@ -1061,7 +1070,15 @@ void Server::PauseOthers(Worker& self) {
   }
   lock.lock();
   int others = worker_count() - 1;
-  pause_cv_.wait(lock, [&] { return paused_ >= others; });
+  pause_cv_.wait(lock, [&] { return paused_ >= others || shutdown_.load(); });
+  if (paused_ >= others) return true;
+  // Shutting down: stopped workers will never pause; release those that did.
+  pause_requested_.store(false, std::memory_order_release);
+  pause_owner_ = -1;
+  lock.unlock();
+  pause_cv_.notify_all();
+  barrier_mu_.unlock();
+  return false;
 }
 
 void Server::ResumeOthers() {

@@ -255,7 +255,8 @@ class Server {
   std::atomic<int>& connected_clients() { return connected_clients_; }
 
   // The all-workers barrier: every other worker commits its turn and waits until Release.
-  void PauseOthers(Worker& self);
+  // False (nothing paused) when the server is shutting down.
+  [[nodiscard]] bool PauseOthers(Worker& self);
   void ResumeOthers();
   bool pause_requested() const { return pause_requested_.load(std::memory_order_acquire); }
 
