@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
 #include "proto/reply.h"
 
 namespace dynis {
@@ -84,6 +85,10 @@ struct CommandContext {
   server::Client* client;
   const CommandSpec* spec;
 };
+
+// Replies a failed status and returns true; false (nothing sent) when `s` is OK. Errors of
+// kind kError carry their reply text; storage errors are sent as "IOERR <message>".
+bool ReplyIfError(CommandContext& c, const Status& s);
 
 // The table. Lookup is case-insensitive; subcommands are looked up with Subcommand().
 const CommandSpec* LookupCommand(std::string_view name);

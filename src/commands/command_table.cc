@@ -6,6 +6,7 @@
 
 #include "commands/command.h"
 #include "commands/util.h"
+#include "common/errors.h"
 #include "common/glob.h"
 #include "server/server.h"
 
@@ -129,6 +130,16 @@ const Table& GetTable() {
 }
 
 }  // namespace
+
+bool ReplyIfError(CommandContext& c, const Status& s) {
+  if (s.ok()) return false;
+  if (s.code() == Status::Code::kError) {
+    c.reply.Error(s.message());
+  } else {
+    c.reply.Error(std::string(err::kIoError) + " " + s.message());
+  }
+  return true;
+}
 
 const CommandSpec* LookupCommand(std::string_view name) {
   // Lower-cased into a stack buffer: this runs for every command.

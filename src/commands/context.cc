@@ -27,21 +27,11 @@ bool ParseQuorumOption(CommandContext& c, size_t first, const char* letter) {
   return true;
 }
 
-bool Failed(CommandContext& c, const Status& s) {
-  if (s.ok()) return false;
-  if (s.code() == Status::Code::kError) {
-    c.reply.Error(s.message());
-  } else {
-    c.reply.Error(std::string(err::kIoError) + " " + s.message());
-  }
-  return true;
-}
-
 void CmdGetCtx(CommandContext& c) {
   if (!ParseQuorumOption(c, 2, "R")) return;
   std::vector<version::Sibling> values;
   std::string context;
-  if (Failed(c, c.ks.GetSiblings(c.argv[1], &values, &context))) return;
+  if (ReplyIfError(c, c.ks.GetSiblings(c.argv[1], &values, &context))) return;
   c.reply.Array(2);
   c.reply.Bulk(context);
   c.reply.Array(values.size());
@@ -50,13 +40,13 @@ void CmdGetCtx(CommandContext& c) {
 
 void CmdSetCtx(CommandContext& c) {
   if (!ParseQuorumOption(c, 4, "W")) return;
-  if (Failed(c, c.ks.PutWithContext(c.argv[1], c.argv[2], c.argv[3], false))) return;
+  if (ReplyIfError(c, c.ks.PutWithContext(c.argv[1], c.argv[2], c.argv[3], false))) return;
   c.reply.Ok();
 }
 
 void CmdDelCtx(CommandContext& c) {
   if (!ParseQuorumOption(c, 3, "W")) return;
-  if (Failed(c, c.ks.PutWithContext(c.argv[1], c.argv[2], "", true))) return;
+  if (ReplyIfError(c, c.ks.PutWithContext(c.argv[1], c.argv[2], "", true))) return;
   c.reply.Ok();
 }
 

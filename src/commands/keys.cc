@@ -14,21 +14,11 @@ namespace dynis {
 
 namespace {
 
-bool Failed(CommandContext& c, const Status& s) {
-  if (s.ok()) return false;
-  if (s.code() == Status::Code::kError) {
-    c.reply.Error(s.message());
-  } else {
-    c.reply.Error(std::string(err::kIoError) + " " + s.message());
-  }
-  return true;
-}
-
 void CmdDel(CommandContext& c) {
   int64_t n = 0;
   for (size_t i = 1; i < c.argv.size(); i++) {
     bool existed = false;
-    if (Failed(c, c.ks.Delete(c.argv[i], &existed))) return;
+    if (ReplyIfError(c, c.ks.Delete(c.argv[i], &existed))) return;
     n += existed ? 1 : 0;
   }
   c.reply.Integer(n);
@@ -38,7 +28,7 @@ void CmdExists(CommandContext& c) {
   int64_t n = 0;
   for (size_t i = 1; i < c.argv.size(); i++) {
     std::optional<kv::LiveValue> v;
-    if (Failed(c, c.ks.GetLive(c.argv[i], &v))) return;
+    if (ReplyIfError(c, c.ks.GetLive(c.argv[i], &v))) return;
     n += v ? 1 : 0;
   }
   c.reply.Integer(n);
@@ -46,7 +36,7 @@ void CmdExists(CommandContext& c) {
 
 void CmdType(CommandContext& c) {
   std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
+  if (ReplyIfError(c, c.ks.GetLive(c.argv[1], &v))) return;
   c.reply.Simple(v ? "string" : "none");
 }
 
@@ -111,7 +101,7 @@ void ExpireGeneric(CommandContext& c, bool seconds, bool absolute, const char* n
     return ms <= NowMs() ? kv::Keyspace::Mutation::Delete()
                          : kv::Keyspace::Mutation::Put(v->value, ms);
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   c.reply.Integer(changed ? 1 : 0);
 }
 
@@ -123,7 +113,7 @@ void CmdPExpireAt(CommandContext& c) { ExpireGeneric(c, false, true, "pexpireat"
 // TTL family: -2 missing, -1 persistent.
 void TtlGeneric(CommandContext& c, bool ms, bool absolute) {
   std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
+  if (ReplyIfError(c, c.ks.GetLive(c.argv[1], &v))) return;
   if (!v) {
     c.reply.Integer(-2);
   } else if (v->expire_at_ms == 0) {
@@ -149,7 +139,7 @@ void CmdPersist(CommandContext& c) {
     changed = true;
     return kv::Keyspace::Mutation::Put(v->value, 0);
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   c.reply.Integer(changed ? 1 : 0);
 }
 
@@ -163,7 +153,7 @@ void CmdKeys(CommandContext& c) {
     if ((all || GlobMatch(pattern, user)) && kv::RecordIsLive(v, now)) keys.emplace_back(user);
     return true;
   });
-  if (Failed(c, s)) return;
+  if (ReplyIfError(c, s)) return;
   c.reply.Array(keys.size());
   for (const auto& k : keys) c.reply.Bulk(k);
 }
@@ -224,7 +214,7 @@ void CmdScan(CommandContext& c) {
       if (kv::RecordIsLive(v, now)) keys.emplace_back(user);
       return true;
     });
-    if (Failed(c, s)) return;
+    if (ReplyIfError(c, s)) return;
   }
   uint64_t next = p >= q ? 0 : p;
   c.reply.Array(2);
@@ -252,7 +242,7 @@ void CmdRandomKey(CommandContext& c) {
       }
       return true;
     });
-    if (Failed(c, s)) return;
+    if (ReplyIfError(c, s)) return;
   }
   if (have) {
     c.reply.Bulk(found);
@@ -263,7 +253,7 @@ void CmdRandomKey(CommandContext& c) {
 
 void RenameGeneric(CommandContext& c, bool nx) {
   std::optional<kv::LiveValue> src;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &src))) return;
+  if (ReplyIfError(c, c.ks.GetLive(c.argv[1], &src))) return;
   if (!src) {
     c.reply.Error(err::kNoSuchKey);
     return;
@@ -278,15 +268,15 @@ void RenameGeneric(CommandContext& c, bool nx) {
   }
   if (nx) {
     std::optional<kv::LiveValue> dst;
-    if (Failed(c, c.ks.GetLive(c.argv[2], &dst))) return;
+    if (ReplyIfError(c, c.ks.GetLive(c.argv[2], &dst))) return;
     if (dst) {
       c.reply.Integer(0);
       return;
     }
   }
-  if (Failed(c, c.ks.Put(c.argv[2], src->value, src->expire_at_ms))) return;
+  if (ReplyIfError(c, c.ks.Put(c.argv[2], src->value, src->expire_at_ms))) return;
   bool existed;
-  if (Failed(c, c.ks.Delete(c.argv[1], &existed))) return;
+  if (ReplyIfError(c, c.ks.Delete(c.argv[1], &existed))) return;
   if (nx) {
     c.reply.Integer(1);
   } else {
@@ -323,20 +313,20 @@ void CmdCopy(CommandContext& c) {
     return;
   }
   std::optional<kv::LiveValue> src;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &src))) return;
+  if (ReplyIfError(c, c.ks.GetLive(c.argv[1], &src))) return;
   if (!src) {
     c.reply.Integer(0);
     return;
   }
   if (!replace) {
     std::optional<kv::LiveValue> dst;
-    if (Failed(c, c.ks.GetLive(c.argv[2], &dst))) return;
+    if (ReplyIfError(c, c.ks.GetLive(c.argv[2], &dst))) return;
     if (dst) {
       c.reply.Integer(0);
       return;
     }
   }
-  if (Failed(c, c.ks.Put(c.argv[2], src->value, src->expire_at_ms))) return;
+  if (ReplyIfError(c, c.ks.Put(c.argv[2], src->value, src->expire_at_ms))) return;
   c.reply.Integer(1);
 }
 

@@ -301,11 +301,7 @@ void CmdFlushAll(CommandContext& c) {
     return;
   }
   c.ks.DropPending();
-  Status s = c.server.store().DeleteAllData();
-  if (!s.ok()) {
-    c.reply.Error(std::string(err::kIoError) + " " + s.message());
-    return;
-  }
+  if (ReplyIfError(c, c.server.store().DeleteAllData())) return;
   c.reply.Ok();
 }
 

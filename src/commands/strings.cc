@@ -13,24 +13,13 @@ namespace dynis {
 
 namespace {
 
-// Replies the storage error and returns true when `s` failed.
-bool Failed(CommandContext& c, const Status& s) {
-  if (s.ok()) return false;
-  if (s.code() == Status::Code::kError) {
-    c.reply.Error(s.message());
-  } else {
-    c.reply.Error(std::string(err::kIoError) + " " + s.message());
-  }
-  return true;
-}
-
 void CountLookup(CommandContext& c, bool hit) {
   auto& st = c.server.stats();
   (hit ? st.keyspace_hits : st.keyspace_misses).fetch_add(1, std::memory_order_relaxed);
 }
 
 bool Lookup(CommandContext& c, const std::string& key, std::optional<kv::LiveValue>* v) {
-  if (Failed(c, c.ks.GetLive(key, v))) return false;
+  if (ReplyIfError(c, c.ks.GetLive(key, v))) return false;
   CountLookup(c, v->has_value());
   return true;
 }
@@ -112,7 +101,7 @@ void CmdSet(CommandContext& c) {
   }
   if (!nx && !xx && !get && exp.kind != ExpireOpt::kKeepTtl) {
     // The common SET: no need to look at the current value.
-    if (Failed(c, c.ks.Put(a[1], a[2], exp.at_ms))) return;
+    if (ReplyIfError(c, c.ks.Put(a[1], a[2], exp.at_ms))) return;
     c.reply.Ok();
     return;
   }
@@ -125,7 +114,7 @@ void CmdSet(CommandContext& c) {
     int64_t at = exp.kind == ExpireOpt::kKeepTtl ? (cur ? cur->expire_at_ms : 0) : exp.at_ms;
     return kv::Keyspace::Mutation::Put(a[2], at);
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   if (get) {
     if (old) {
       c.reply.Bulk(old->value);
@@ -145,14 +134,14 @@ void CmdSetNx(CommandContext& c) {
     set = !cur;
     return set ? kv::Keyspace::Mutation::Put(c.argv[2], 0) : kv::Keyspace::Mutation::Keep();
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   c.reply.Integer(set ? 1 : 0);
 }
 
 void SetExGeneric(CommandContext& c, ExpireOpt::Kind kind, const char* name) {
   int64_t at;
   if (!ParseExpireValue(c, kind, c.argv[2], name, &at)) return;
-  if (Failed(c, c.ks.Put(c.argv[1], c.argv[3], at))) return;
+  if (ReplyIfError(c, c.ks.Put(c.argv[1], c.argv[3], at))) return;
   c.reply.Ok();
 }
 
@@ -165,7 +154,7 @@ void CmdGetSet(CommandContext& c) {
     old = cur;
     return kv::Keyspace::Mutation::Put(c.argv[2], 0);
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   if (old) {
     c.reply.Bulk(old->value);
   } else {
@@ -179,7 +168,7 @@ void CmdGetDel(CommandContext& c) {
     old = cur;
     return cur ? kv::Keyspace::Mutation::Delete() : kv::Keyspace::Mutation::Keep();
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   CountLookup(c, old.has_value());
   if (old) {
     c.reply.Bulk(old->value);
@@ -218,7 +207,7 @@ void CmdGetEx(CommandContext& c) {
     }
     return kv::Keyspace::Mutation::Put(cur->value, exp.at_ms);
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   CountLookup(c, v.has_value());
   if (v) {
     c.reply.Bulk(v->value);
@@ -243,7 +232,7 @@ void CmdMGet(CommandContext& c) {
 
 void CmdMSet(CommandContext& c) {
   for (size_t i = 1; i + 1 < c.argv.size(); i += 2) {
-    if (Failed(c, c.ks.Put(c.argv[i], c.argv[i + 1], 0))) return;
+    if (ReplyIfError(c, c.ks.Put(c.argv[i], c.argv[i + 1], 0))) return;
   }
   c.reply.Ok();
 }
@@ -251,14 +240,14 @@ void CmdMSet(CommandContext& c) {
 void CmdMSetNx(CommandContext& c) {
   for (size_t i = 1; i + 1 < c.argv.size(); i += 2) {
     std::optional<kv::LiveValue> v;
-    if (Failed(c, c.ks.GetLive(c.argv[i], &v))) return;
+    if (ReplyIfError(c, c.ks.GetLive(c.argv[i], &v))) return;
     if (v) {
       c.reply.Integer(0);
       return;
     }
   }
   for (size_t i = 1; i + 1 < c.argv.size(); i += 2) {
-    if (Failed(c, c.ks.Put(c.argv[i], c.argv[i + 1], 0))) return;
+    if (ReplyIfError(c, c.ks.Put(c.argv[i], c.argv[i + 1], 0))) return;
   }
   c.reply.Integer(1);
 }
@@ -277,7 +266,7 @@ void CmdAppend(CommandContext& c) {
     len = value.size();
     return kv::Keyspace::Mutation::Put(std::move(value), cur ? cur->expire_at_ms : 0);
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   if (too_long) {
     c.reply.Error(err::kStringTooLong);
     return;
@@ -287,7 +276,7 @@ void CmdAppend(CommandContext& c) {
 
 void CmdStrLen(CommandContext& c) {
   std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
+  if (ReplyIfError(c, c.ks.GetLive(c.argv[1], &v))) return;
   c.reply.Integer(v ? static_cast<int64_t>(v->value.size()) : 0);
 }
 
@@ -298,7 +287,7 @@ void CmdGetRange(CommandContext& c) {
     return;
   }
   std::optional<kv::LiveValue> v;
-  if (Failed(c, c.ks.GetLive(c.argv[1], &v))) return;
+  if (ReplyIfError(c, c.ks.GetLive(c.argv[1], &v))) return;
   const std::string s = v ? v->value : "";
   int64_t len = static_cast<int64_t>(s.size());
   // Redis 7.0: a negative start greater than end (both negative) is empty.
@@ -346,7 +335,7 @@ void CmdSetRange(CommandContext& c) {
     len = s.size();
     return kv::Keyspace::Mutation::Put(std::move(s), cur ? cur->expire_at_ms : 0);
   });
-  if (Failed(c, st)) return;  // includes max-object-size
+  if (ReplyIfError(c, st)) return;  // includes max-object-size
   c.reply.Integer(static_cast<int64_t>(len));
 }
 
@@ -366,7 +355,7 @@ void IncrBy(CommandContext& c, int64_t by) {
     result = n + by;
     return kv::Keyspace::Mutation::Put(std::to_string(result), cur ? cur->expire_at_ms : 0);
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   if (error != nullptr) {
     c.reply.Error(error);
     return;
@@ -421,7 +410,7 @@ void CmdIncrByFloat(CommandContext& c) {
     result = proto::FormatHumanDouble(r);
     return kv::Keyspace::Mutation::Put(result, cur ? cur->expire_at_ms : 0);
   });
-  if (Failed(c, st)) return;
+  if (ReplyIfError(c, st)) return;
   if (error != nullptr) {
     c.reply.Error(error);
     return;
