@@ -480,7 +480,7 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
     if (remote && (flags & kCmdReadOnly) && c->slots_.empty()) remote = false;
     if (remote) {
       if (!mixed || (flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk))) {
-        Forward(c, spec, argv, owners);
+        Forward(c, spec, argv, owners, !mixed);
         return true;
       }
       exclusive = true;  // e.g. RENAME across two workers' partitions
@@ -549,31 +549,31 @@ void Worker::ExecuteSpec(Client* c, const CommandSpec* spec, const std::vector<s
 }
 
 void Worker::Forward(Client* c, const CommandSpec* spec, std::vector<std::string>& argv,
-                     const std::vector<int>& owners) {
+                     const std::vector<int>& owners, bool one_owner) {
   server_->stats().forwarded_commands.fetch_add(1, std::memory_order_relaxed);
   auto slot = std::make_shared<Slot>();
-  uint32_t split = spec->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk);
-  bool same_owner =
-      std::all_of(owners.begin(), owners.end(), [&](int o) { return o == owners[0]; });
-  if (same_owner) {
-    slot->parts.resize(1);
-    slot->remaining = 1;
+  auto send = [&](int owner, size_t part, std::vector<std::string> part_argv) {
+    slot->remaining++;
     Message m;
     m.kind = Message::Kind::kExec;
     m.origin = id_;
     m.client_id = c->id();
     m.slot = slot;
-    m.part = 0;
+    m.part = static_cast<int>(part);
     m.spec = spec;
     m.resp = c->resp;
-    m.argv = std::move(argv);
-    outbox_[owners[0]].push_back(std::move(m));
+    m.argv = std::move(part_argv);
+    outbox_[owner].push_back(std::move(m));
+  };
+  if (one_owner) {
+    slot->parts.resize(1);
+    send(owners[0], 0, std::move(argv));
   } else {
-    slot->combine = split;
+    // One part per key (per key/value pair for MSET); parts this worker owns run now.
+    slot->combine = spec->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk);
     size_t step = static_cast<size_t>(spec->key_step);
-    size_t nparts = owners.size();
-    slot->parts.resize(nparts);
-    for (size_t i = 0; i < nparts; i++) {
+    slot->parts.resize(owners.size());
+    for (size_t i = 0; i < owners.size(); i++) {
       size_t first = static_cast<size_t>(spec->first_key) + i * step;
       std::vector<std::string> sub;
       sub.reserve(1 + step);
@@ -583,19 +583,9 @@ void Worker::Forward(Client* c, const CommandSpec* spec, std::vector<std::string
         proto::ReplyWriter w(&slot->parts[i]);
         w.set_resp(c->resp);
         ExecuteSpec(c, spec, sub, &w);
-        continue;
+      } else {
+        send(owners[i], i, std::move(sub));
       }
-      slot->remaining++;
-      Message m;
-      m.kind = Message::Kind::kExec;
-      m.origin = id_;
-      m.client_id = c->id();
-      m.slot = slot;
-      m.part = static_cast<int>(i);
-      m.spec = spec;
-      m.resp = c->resp;
-      m.argv = std::move(sub);
-      outbox_[owners[i]].push_back(std::move(m));
     }
   }
   c->slots_.push_back(std::move(slot));

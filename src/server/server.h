@@ -168,8 +168,9 @@ class Worker {
   void ExecuteLocal(Client* c, const CommandSpec* spec, const std::vector<std::string>& argv,
                     std::string* out);
 
+  // Sends the command to its owner (one_owner) or, split per key, to each key's owner.
   void Forward(Client* c, const CommandSpec* spec, std::vector<std::string>& argv,
-               const std::vector<int>& owners);
+               const std::vector<int>& owners, bool one_owner);
   void AppendReply(Client* c, std::string_view bytes);
   void CompleteSlots(Client* c);
   void MarkDirty(Client* c);
