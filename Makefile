@@ -14,7 +14,7 @@ JOBS ?= $(shell nproc)
 CXX ?= g++
 CXXSTD := -std=c++17
 WARN := -Wall -Wextra -Werror
-PKG_SERVER := rocksdb libuv libxxhash
+PKG_SERVER := rocksdb libuv libxxhash libcrypto
 PKG_TEST := hiredis
 
 CXXFLAGS_release := -O2 -g -DNDEBUG
@@ -34,10 +34,13 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/*.cc))
 UNIT_OBJS := $(UNIT_SRCS:%.cc=$(OUT)/%.o)
 INTEG_SRCS := $(sort $(wildcard tests/integration/*.cc))
 INTEG_OBJS := $(INTEG_SRCS:%.cc=$(OUT)/%.o)
+SIM_SRCS := $(sort $(wildcard tests/sim/*.cc))
+SIM_OBJS := $(SIM_SRCS:%.cc=$(OUT)/%.o) $(OUT)/tests/unit/catch_main.o
 
 SERVER := $(OUT)/dynis-server
 UNIT := $(OUT)/tests/unit-tests
 INTEG := $(OUT)/tests/integration-tests
+SIM := $(OUT)/tests/sim-tests
 
 .PHONY: all deps build run test test-only unit integration asan fuzz bench clean format
 
@@ -46,7 +49,7 @@ all: build
 deps:
 	@bash deps/install.sh
 
-build: $(SERVER) $(UNIT) $(INTEG)
+build: $(SERVER) $(UNIT) $(INTEG) $(SIM)
 ifeq ($(BUILD),release)
 	@ln -sf ../$(SERVER) src/dynis-server
 endif
@@ -67,6 +70,10 @@ $(SERVER): $(OUT)/src/main.o $(OUT)/libdynis.a
 	$(CXX) $(LDFLAGS_$(BUILD)) -o $@ $^ $(LIBS)
 
 $(UNIT): $(UNIT_OBJS) $(OUT)/libdynis.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS_$(BUILD)) -o $@ $^ $(LIBS)
+
+$(SIM): $(SIM_OBJS) $(OUT)/libdynis.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS_$(BUILD)) -o $@ $^ $(LIBS)
 
@@ -117,5 +124,5 @@ format:
 clean:
 	rm -rf build src/dynis-server
 
--include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(OUT)/src/main.d
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(OUT)/src/main.d
 -include $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)

@@ -1,0 +1,56 @@
+// Incremental parser for server replies (RESP2 and RESP3), used by the peer transport to read
+// what another node answers. It delimits one complete reply at a time, so the raw bytes of a
+// reply can also be relayed unchanged to a client (forwarded commands).
+//
+// Never allocates for a length before the bytes are there; rejects malformed input, bulk
+// lengths above 512 MB, aggregates deeper than 64 levels or with more than 2^32 elements.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dynis::proto {
+
+struct Reply {
+  enum class Type : uint8_t {
+    kStatus,     // +OK
+    kError,      // -ERR ...
+    kInteger,    // :1
+    kBulk,       // $3 foo, also RESP3 verbatim (=) with its "txt:" prefix kept in str
+    kNil,        // $-1, *-1, _
+    kArray,      // * (also RESP3 set ~ and push >)
+    kMap,        // % (elements: key, value, key, value...)
+    kDouble,     // , (str holds the text)
+    kBool,       // # (integer 1 or 0)
+    kBigNumber,  // ( (str holds the digits)
+  };
+  Type type = Type::kNil;
+  std::string str;  // status, error (without the '-'), bulk, double, big number
+  int64_t integer = 0;
+  std::vector<Reply> elements;
+};
+
+class ReplyParser {
+ public:
+  enum class State { kNeedMore, kReply, kError };
+
+  // Tries to parse one reply at data[0, len). kReply: *consumed bytes form the reply (the raw
+  // bytes are data[0, *consumed)), available from reply() until the next call. kNeedMore:
+  // nothing consumed; call again with the same bytes plus more (the parser remembers how many
+  // bytes it needs, so a large bulk arriving in pieces is not rescanned each time). kError:
+  // the stream is corrupt (error() says why); the connection should be dropped.
+  State Parse(const char* data, size_t len, size_t* consumed);
+
+  const Reply& reply() const { return reply_; }
+  Reply& mutable_reply() { return reply_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  Reply reply_;
+  std::string error_;
+  size_t need_ = 0;  // bytes known to be needed before a reply can complete
+};
+
+}  // namespace dynis::proto

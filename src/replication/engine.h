@@ -1,0 +1,128 @@
+// The replication engine: the coordinator's get/put state machines and the replica's request
+// handling. Sans-IO: it is fed messages, timer ticks, transport failures and storage results,
+// and returns effects (send a message, store a merged record locally, complete an operation).
+// The libuv runtime (server/) and the seeded simulator (tests/sim/) drive this same code.
+//
+// Records are encoded DVVSets (version/dvvset.h). Replicas merge what they receive with
+// DVVSet::Sync, so delivery may be lost, duplicated or reordered without losing a value.
+//
+// Get (Dynamo): the caller loads the local record and calls StartGet with the key's preference
+// list. The engine asks every other member, merges answers as they come, and completes once R
+// members (the coordinator counts when it is in the list) answered. Before completing it asks
+// the caller to store the merged record locally when the local one is older (the caller runs
+// the command against its local store afterwards). After completing it keeps collecting
+// answers until every member answered or the deadline passed, then read-repairs: it sends the
+// merged record to every member that answered with an older record, or did not answer.
+// Put: the caller has already applied the write locally (counts as one store when in the list)
+// and passes the resulting record; the engine sends it to the others and completes after W
+// stores. Either completes with ok=false as soon as quorum became impossible (failures) or at
+// the deadline, saying how many answered.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace dynis::replication {
+
+using NodeId = uint64_t;
+
+// One message of the replica protocol.
+struct Message {
+  enum class Type : uint8_t { kGetReq, kGetResp, kPutReq, kPutResp };
+  Type type = Type::kGetReq;
+  NodeId from = 0;
+  NodeId to = 0;
+  uint64_t op = 0;      // the coordinator's operation id, echoed in the response
+  std::string key;
+  bool found = false;   // kGetResp: the replica holds a record for key
+  std::string record;   // kGetResp (when found): its encoded record; kPutReq: record to merge
+  bool ok = true;       // responses: false when the replica failed the request
+  bool repair = false;  // kPutReq sent by read repair; its response completes nothing
+};
+
+struct Outcome {
+  bool ok = false;
+  int answered = 0;    // members that answered successfully (the coordinator included)
+  int required = 0;    // R or W after capping at the preference list's size
+  int replicas = 0;    // size of the preference list
+  bool found = false;  // get: some answer (or the local record) held a record
+  std::string record;  // get: the merged encoded record when found
+};
+
+struct Effect {
+  enum class Kind : uint8_t { kSend, kStoreLocal, kComplete };
+  Kind kind = Kind::kSend;
+  Message msg;         // kSend
+  uint64_t op = 0;     // kStoreLocal, kComplete
+  std::string key;     // kStoreLocal, kComplete
+  std::string record;  // kStoreLocal: merge this into the local record of key
+  Outcome outcome;     // kComplete
+};
+using Effects = std::vector<Effect>;
+
+struct Options {
+  int64_t timeout_ms = 1000;  // per operation: quorum deadline, then the read-repair deadline
+  // Negative control for the simulator only: merges keep just the last-write-wins sibling
+  // instead of every concurrent one. Must never be set in a server.
+  bool lww_merge = false;
+};
+
+// Merge two encoded records (DVVSet::Sync; with lww only the LWW winner survives). A record
+// that does not decode is an error.
+StatusOr<std::string> MergeRecords(std::string_view a, std::string_view b, bool lww = false);
+
+// Replica side: the answer to a kGetReq or kPutReq given the local record (nullopt: absent),
+// and for a put the merged record to store (nullopt when nothing changes). The response must
+// be sent only after `store` is durable.
+struct ReplicaStep {
+  Message response;
+  std::optional<std::string> store;
+};
+ReplicaStep HandleRequest(const Message& req, const std::optional<std::string>& local,
+                          bool lww = false);
+
+class Coordinator {
+ public:
+  Coordinator(NodeId self, Options opts);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // `r`, `w` are capped at the preference list's size (N > number of nodes is allowed).
+  // Effects may include the completion itself (e.g. R=1 with the coordinator in the list).
+  uint64_t StartGet(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist, int r,
+                    std::optional<std::string> local, Effects* out);
+  uint64_t StartPut(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist, int w,
+                    std::string record, Effects* out);
+
+  // A response from a replica (kGetResp / kPutResp); unknown or finished ops are ignored.
+  void OnMessage(int64_t now_ms, const Message& m, Effects* out);
+  // The transport could not deliver a request of `op` to `to` (or lost its connection before
+  // the answer): that member counts as failed.
+  void OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, Effects* out);
+  // Deadlines: completes timed-out operations, runs pending read repairs.
+  void OnTick(int64_t now_ms, Effects* out);
+
+  // Earliest deadline among live operations; INT64_MAX when none.
+  int64_t NextDeadline() const;
+  size_t inflight() const;
+  // Drop every operation without effects (a crashed node in the simulator, shutdown).
+  void Reset();
+
+ private:
+  struct Op;
+  NodeId self_;
+  Options opts_;
+  uint64_t next_op_ = 1;
+  std::map<uint64_t, std::unique_ptr<Op>> ops_;
+};
+
+}  // namespace dynis::replication
