@@ -8,7 +8,8 @@
 //    members whenever such an arrangement exists. It cannot exist when S < n_val, nor when
 //    S == n_val and Q is not a multiple of S (then the sequence would have to be periodic with
 //    period S); in those cases the claim keeps balance and has as few violating windows as it
-//    can (WindowViolations reports them).
+//    can (WindowViolations reports them). With S < n_val, where a window can at best hold all S
+//    members, the claim makes every window hold all S whenever that is possible.
 // Preference lists never depend on spread for correctness: they walk clockwise and skip
 // members already taken, so they always hold min(n, S) distinct members.
 #pragma once
@@ -41,12 +42,18 @@ class Ring {
   const std::vector<NodeId>& owners() const { return owners_; }
 
   // The first min(n, members) distinct members clockwise from `partition` (its owner first).
+  // The walk stops after one turn, so with fewer partitions than members (Q < S) it holds
+  // min(n, Q) members: the others own nothing. Empty for an empty ring or n == 0.
   std::vector<NodeId> Preflist(uint32_t partition, uint32_t n) const;
 
   // Partitions owned per member, in member order.
   std::vector<std::pair<NodeId, uint32_t>> OwnershipCounts() const;
 
   // Windows of n cyclically consecutive partitions that do not hold min(n, S) distinct members.
+  // One window starts at each partition: window p is partitions p, p+1, ..., p+n-1 (mod Q) and
+  // must hold min(n, S, Q) distinct members. Q matters only when Q < min(n, S): then a window
+  // wraps the whole ring and only Q members own anything, so holding every owner is the best
+  // any ring can do. 0 for n == 0 or an empty ring.
   uint32_t WindowViolations(uint32_t n) const;
 
  private:
