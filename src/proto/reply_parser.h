@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dynis::proto {
@@ -48,9 +49,30 @@ class ReplyParser {
   const std::string& error() const { return error_; }
 
  private:
+  // An aggregate still receiving elements; agg points into reply_'s tree. Only the deepest
+  // frame's element vector grows, so pointers held by the frames below it stay valid.
+  struct Frame {
+    Reply* agg;
+    uint64_t left;  // elements not yet started
+  };
+  enum class Line { kComplete, kIncomplete, kBad, kTooLong };
+
+  Line FindLine(const char* data, size_t len, size_t max_line, std::string_view* text);
+  Reply& NextSlot();
+  void ValueDone();
+  void ResetPartial();
+  State Fail(std::string why);
+
   Reply reply_;
   std::string error_;
   size_t need_ = 0;  // bytes known to be needed before a reply can complete
+  // Progress through the reply being parsed, valid while partial_ (offsets from data[0], which
+  // stays the reply's first byte because kNeedMore consumes nothing).
+  std::vector<Frame> stack_;
+  size_t pos_ = 0;   // start of the next value to parse
+  size_t scan_ = 0;  // where the search for the '\r' of the line at pos_ resumes
+  bool partial_ = false;
+  bool failed_ = false;  // kError is final: the stream has no recoverable boundary
 };
 
 }  // namespace dynis::proto

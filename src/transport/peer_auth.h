@@ -20,6 +20,10 @@ std::string RandomNonce();
 std::string PeerProof(std::string_view secret, std::string_view role, std::string_view cluster,
                       std::string_view nonce_a, std::string_view nonce_b);
 
+// Lowercase hex HMAC-SHA256(key, msg): the primitive under PeerProof, exposed for its test
+// vectors (RFC 4231).
+std::string HmacSha256Hex(std::string_view key, std::string_view msg);
+
 // Compares in time independent of where the inputs differ (lengths may leak).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/reply_parser.h"
@@ -56,7 +57,7 @@ class PeerLink {
 
   State state() const;
   const PeerLinkOptions& options() const;
-  size_t pending() const;  // requests waiting for a reply or a connection
+  size_t pending() const;     // requests waiting for a reply or a connection
   uint64_t failures() const;  // connections lost or refused so far
 
  private:
