@@ -119,6 +119,12 @@ class Coordinator {
 
  private:
   struct Op;
+  // After an answer: completes the op once quorum is decided, keeps the local store current,
+  // and read-repairs and forgets a get once every member answered (a put once decided).
+  void Advance(uint64_t op_id, Effects* out);
+  // The deadline passed: completes (ok=false) if still open, read-repairs a get, forgets it.
+  void Expire(uint64_t op_id, Effects* out);
+
   NodeId self_;
   Options opts_;
   uint64_t next_op_ = 1;

@@ -1,0 +1,36 @@
+// Quorum decisions: see quorum.h.
+#include "replication/quorum.h"
+
+#include <algorithm>
+
+namespace dynis::replication {
+
+int QuorumRequired(int n, int wanted) {
+  if (n <= 0) return 0;
+  return std::clamp(wanted, 1, n);
+}
+
+QuorumState DecideQuorum(int n, int required, int successes, int failures) {
+  if (n <= 0 || required <= 0) return QuorumState::kImpossible;
+  if (successes >= required) return QuorumState::kReached;
+  // The best case: every member that has not failed yet ends up succeeding.
+  if (n - failures < required) return QuorumState::kImpossible;
+  return QuorumState::kWait;
+}
+
+std::vector<NodeId> RepairTargets(NodeId self, const std::vector<MemberAnswer>& answers,
+                                  const std::optional<std::string>& merged) {
+  std::vector<NodeId> out;
+  if (!merged.has_value()) return out;
+  for (const MemberAnswer& a : answers) {
+    if (a.node == self) continue;
+    // Identical bytes mean an identical set; anything else (older, absent, unknown) gets the
+    // merge. A replica's record can never be newer than the merge, which includes it.
+    if (a.kind == MemberAnswer::Kind::kRecord && a.record == *merged) continue;
+    if (std::find(out.begin(), out.end(), a.node) != out.end()) continue;
+    out.push_back(a.node);
+  }
+  return out;
+}
+
+}  // namespace dynis::replication

@@ -1,0 +1,685 @@
+// Specification of the replication engine (replication/engine.h): the replica's request
+// handling, record merging, and the coordinator's get and put state machines, driven by hand
+// with explicit messages, transport failures and clock ticks.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "replication/engine.h"
+#include "version/dvvset.h"
+
+namespace dynis::replication {
+namespace {
+
+using version::Actor;
+using version::DVVSet;
+using version::Sibling;
+using Type = Message::Type;
+
+constexpr NodeId kSelf = 1;
+const std::vector<NodeId> kList = {1, 2, 3};
+
+Sibling Val(std::string v, uint64_t hlc, uint64_t writer) {
+  Sibling s;
+  s.value = std::move(v);
+  s.hlc = hlc;
+  s.writer = writer;
+  return s;
+}
+
+// Histories: A, then B written over A (B descends A); C concurrent with both.
+struct Records {
+  std::string a, b, c, ac;
+  Records() {
+    DVVSet s;
+    s.Update({}, Val("a", 10, 1), Actor{1, 0});
+    a = s.Encode();
+    s.Update(s.Join(), Val("b", 20, 1), Actor{1, 0});
+    b = s.Encode();
+    DVVSet t;
+    t.Update({}, Val("c", 15, 2), Actor{2, 0});
+    c = t.Encode();
+    ac = MergeRecords(a, c).value();
+  }
+};
+
+std::vector<std::string> ValuesOf(const std::string& record) {
+  auto set = DVVSet::Decode(record);
+  REQUIRE(set.ok());
+  std::vector<std::string> out;
+  for (const Sibling* s : set->Values()) out.push_back(s->value);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<Message> Sends(const Effects& fx) {
+  std::vector<Message> out;
+  for (const Effect& e : fx) {
+    if (e.kind == Effect::Kind::kSend) out.push_back(e.msg);
+  }
+  return out;
+}
+
+std::vector<NodeId> SendTargets(const Effects& fx, Type type, bool repair) {
+  std::vector<NodeId> out;
+  for (const Message& m : Sends(fx)) {
+    if (m.type == type && m.repair == repair) out.push_back(m.to);
+  }
+  return out;
+}
+
+const Effect* Find(const Effects& fx, Effect::Kind kind) {
+  const Effect* found = nullptr;
+  for (const Effect& e : fx) {
+    if (e.kind == kind) {
+      REQUIRE(found == nullptr);  // at most one of each kind in one step
+      found = &e;
+    }
+  }
+  return found;
+}
+const Effect* Completion(const Effects& fx) { return Find(fx, Effect::Kind::kComplete); }
+const Effect* StoreLocal(const Effects& fx) { return Find(fx, Effect::Kind::kStoreLocal); }
+
+Message GetResp(NodeId from, uint64_t op, const std::optional<std::string>& record,
+                bool ok = true) {
+  Message m;
+  m.type = Type::kGetResp;
+  m.from = from;
+  m.to = kSelf;
+  m.op = op;
+  m.key = "k";
+  m.found = record.has_value();
+  if (record) m.record = *record;
+  m.ok = ok;
+  return m;
+}
+
+Message PutResp(NodeId from, uint64_t op, bool ok = true) {
+  Message m;
+  m.type = Type::kPutResp;
+  m.from = from;
+  m.to = kSelf;
+  m.op = op;
+  m.key = "k";
+  m.ok = ok;
+  return m;
+}
+
+Options Opts(bool lww = false) {
+  Options o;
+  o.timeout_ms = 1000;
+  o.lww_merge = lww;
+  return o;
+}
+
+// ---- replica side and merging -----------------------------------------------------------------
+
+TEST_CASE("MergeRecords is the DVVSet sync of both records", "[coordinator]") {
+  const Records r;
+  CHECK(MergeRecords(r.a, r.b).value() == r.b);  // B descends A
+  CHECK(MergeRecords(r.b, r.a).value() == r.b);
+  CHECK(MergeRecords(r.a, r.c).value() == MergeRecords(r.c, r.a).value());
+  CHECK(ValuesOf(r.ac) == std::vector<std::string>{"a", "c"});
+  CHECK(MergeRecords(r.ac, r.ac).value() == r.ac);
+  CHECK_FALSE(MergeRecords("garbage", r.a).ok());
+  CHECK_FALSE(MergeRecords(r.a, "").ok());
+}
+
+TEST_CASE("lww MergeRecords keeps only the winner sibling", "[coordinator]") {
+  const Records r;
+  const std::string lww = MergeRecords(r.a, r.c, /*lww=*/true).value();
+  CHECK(ValuesOf(lww) == std::vector<std::string>{"c"});  // hlc 15 > 10
+  // The causal history of both survives: the collapsed record still descends both.
+  auto set = DVVSet::Decode(lww);
+  REQUIRE(set.ok());
+  CHECK(version::Descends(set->Join(), DVVSet::Decode(r.a)->Join()));
+  CHECK(version::Descends(set->Join(), DVVSet::Decode(r.c)->Join()));
+}
+
+TEST_CASE("replica answers a get from its local record", "[coordinator]") {
+  const Records r;
+  Message req;
+  req.type = Type::kGetReq;
+  req.from = 1;
+  req.to = 2;
+  req.op = 7;
+  req.key = "k";
+
+  ReplicaStep found = HandleRequest(req, r.a);
+  CHECK(found.response.type == Type::kGetResp);
+  CHECK(found.response.from == 2);
+  CHECK(found.response.to == 1);
+  CHECK(found.response.op == 7);
+  CHECK(found.response.key == "k");
+  CHECK(found.response.ok);
+  CHECK(found.response.found);
+  CHECK(found.response.record == r.a);
+  CHECK_FALSE(found.store.has_value());
+
+  ReplicaStep absent = HandleRequest(req, std::nullopt);
+  CHECK(absent.response.ok);
+  CHECK_FALSE(absent.response.found);
+  CHECK(absent.response.record.empty());
+  CHECK_FALSE(absent.store.has_value());
+}
+
+TEST_CASE("replica merges a put and stores only when its record changed", "[coordinator]") {
+  const Records r;
+  Message req;
+  req.type = Type::kPutReq;
+  req.from = 1;
+  req.to = 3;
+  req.op = 9;
+  req.key = "k";
+  req.record = r.b;
+
+  SECTION("absent: stores the record") {
+    ReplicaStep s = HandleRequest(req, std::nullopt);
+    CHECK(s.response.type == Type::kPutResp);
+    CHECK(s.response.ok);
+    CHECK(s.response.from == 3);
+    CHECK(s.response.to == 1);
+    CHECK(s.response.op == 9);
+    CHECK(s.response.key == "k");
+    REQUIRE(s.store.has_value());
+    CHECK(*s.store == r.b);
+  }
+  SECTION("older local: stores the newer") {
+    ReplicaStep s = HandleRequest(req, r.a);
+    CHECK(s.response.ok);
+    REQUIRE(s.store.has_value());
+    CHECK(*s.store == r.b);
+  }
+  SECTION("same or newer local: nothing to store, still ok (duplicates are harmless)") {
+    CHECK_FALSE(HandleRequest(req, r.b).store.has_value());
+    req.record = r.a;
+    ReplicaStep s = HandleRequest(req, r.b);
+    CHECK(s.response.ok);
+    CHECK_FALSE(s.store.has_value());
+  }
+  SECTION("concurrent local: stores both as siblings") {
+    req.record = r.a;
+    ReplicaStep s = HandleRequest(req, r.c);
+    REQUIRE(s.store.has_value());
+    CHECK(ValuesOf(*s.store) == std::vector<std::string>{"a", "c"});
+  }
+  SECTION("a record that does not decode fails without storing") {
+    req.record = "\x01garbage";
+    ReplicaStep s = HandleRequest(req, r.a);
+    CHECK(s.response.type == Type::kPutResp);
+    CHECK_FALSE(s.response.ok);
+    CHECK_FALSE(s.store.has_value());
+  }
+  SECTION("a local record that does not decode is not overwritten") {
+    ReplicaStep s = HandleRequest(req, std::string("junk"));
+    CHECK_FALSE(s.response.ok);
+    CHECK_FALSE(s.store.has_value());
+  }
+  SECTION("lww replica keeps one sibling") {
+    req.record = r.a;
+    ReplicaStep s = HandleRequest(req, r.c, /*lww=*/true);
+    REQUIRE(s.store.has_value());
+    CHECK(ValuesOf(*s.store) == std::vector<std::string>{"c"});
+  }
+  SECTION("repair flag is echoed") {
+    req.repair = true;
+    CHECK(HandleRequest(req, std::nullopt).response.repair);
+  }
+}
+
+// ---- get ------------------------------------------------------------------------------------
+
+TEST_CASE("get asks the other members and completes at R with the merged record", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 2, r.a, &fx);
+  CHECK(SendTargets(fx, Type::kGetReq, false) == std::vector<NodeId>{2, 3});
+  for (const Message& m : Sends(fx)) {
+    CHECK(m.from == kSelf);
+    CHECK(m.op == op);
+    CHECK(m.key == "k");
+  }
+  CHECK(Completion(fx) == nullptr);
+  CHECK(c.inflight() == 1);
+  CHECK(c.NextDeadline() == 1000);
+
+  fx.clear();
+  c.OnMessage(10, GetResp(2, op, r.c), &fx);
+  // The local record is older than the merge: store first, then complete.
+  REQUIRE(fx.size() == 2);
+  CHECK(fx[0].kind == Effect::Kind::kStoreLocal);
+  CHECK(fx[0].key == "k");
+  CHECK(fx[0].op == op);
+  CHECK(fx[0].record == r.ac);
+  CHECK(fx[1].kind == Effect::Kind::kComplete);
+  const Outcome& o = fx[1].outcome;
+  CHECK(o.ok);
+  CHECK(o.answered == 2);
+  CHECK(o.required == 2);
+  CHECK(o.replicas == 3);
+  CHECK(o.found);
+  CHECK(o.record == r.ac);
+
+  // The op stays until everyone answered, then repairs exactly the stale members.
+  CHECK(c.inflight() == 1);
+  fx.clear();
+  c.OnMessage(20, GetResp(3, op, r.a), &fx);
+  CHECK(Completion(fx) == nullptr);
+  CHECK(StoreLocal(fx) == nullptr);
+  const std::vector<Message> repairs = Sends(fx);
+  REQUIRE(repairs.size() == 2);  // 2 answered C only, 3 answered A only
+  for (const Message& m : repairs) {
+    CHECK(m.type == Type::kPutReq);
+    CHECK(m.repair);
+    CHECK(m.record == r.ac);
+    CHECK(m.from == kSelf);
+    CHECK(m.key == "k");
+  }
+  CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2, 3});
+  CHECK(c.inflight() == 0);
+  CHECK(c.NextDeadline() == std::numeric_limits<int64_t>::max());
+}
+
+TEST_CASE("get does not store locally when the local record is current", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 2, r.b, &fx);
+  fx.clear();
+  c.OnMessage(5, GetResp(2, op, r.a), &fx);  // older: merge is still B
+  CHECK(StoreLocal(fx) == nullptr);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.record == r.b);
+  fx.clear();
+  c.OnMessage(6, GetResp(3, op, r.b), &fx);
+  CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2});  // only the stale one
+}
+
+TEST_CASE("get of a missing key completes not found and repairs nothing", "[coordinator]") {
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 2, std::nullopt, &fx);
+  fx.clear();
+  c.OnMessage(1, GetResp(2, op, std::nullopt), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK_FALSE(Completion(fx)->outcome.found);
+  CHECK(Completion(fx)->outcome.record.empty());
+  fx.clear();
+  c.OnMessage(2, GetResp(3, op, std::nullopt), &fx);
+  CHECK(fx.empty());
+  CHECK(c.inflight() == 0);
+}
+
+TEST_CASE("get with R=1 and the coordinator in the list completes inside StartGet",
+          "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 1, r.a, &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 1);
+  CHECK(Completion(fx)->outcome.record == r.a);
+  CHECK(StoreLocal(fx) == nullptr);
+  CHECK(SendTargets(fx, Type::kGetReq, false) == std::vector<NodeId>{2, 3});
+  CHECK(c.inflight() == 1);  // still collecting for read repair
+
+  SECTION("a member that answers absent gets the record") {
+    fx.clear();
+    c.OnMessage(1, GetResp(2, op, std::nullopt), &fx);
+    c.OnMessage(2, GetResp(3, op, r.a), &fx);
+    CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2});
+    CHECK(c.inflight() == 0);
+  }
+  SECTION("a late answer with newer data grows the merge and is stored locally again") {
+    fx.clear();
+    c.OnMessage(1, GetResp(2, op, r.c), &fx);
+    REQUIRE(StoreLocal(fx) != nullptr);
+    CHECK(StoreLocal(fx)->record == r.ac);
+    CHECK(Completion(fx) == nullptr);  // completes once
+    fx.clear();
+    c.OnMessage(2, GetResp(3, op, r.b), &fx);
+    const std::string abc = MergeRecords(r.ac, r.b).value();
+    REQUIRE(StoreLocal(fx) != nullptr);
+    CHECK(StoreLocal(fx)->record == abc);
+    CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2, 3});
+    for (const Message& m : Sends(fx)) CHECK(m.record == abc);
+  }
+}
+
+TEST_CASE("get read-repairs at the deadline the members that never answered", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(100, "k", kList, 2, r.b, &fx);
+  c.OnMessage(110, GetResp(2, op, r.b), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  fx.clear();
+  c.OnTick(1099, &fx);  // not yet
+  CHECK(fx.empty());
+  CHECK(c.NextDeadline() == 1100);
+  c.OnTick(1100, &fx);
+  CHECK(Completion(fx) == nullptr);  // already completed ok
+  CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{3});
+  CHECK(c.inflight() == 0);
+  fx.clear();
+  c.OnMessage(1200, GetResp(3, op, r.a), &fx);  // too late: forgotten
+  CHECK(fx.empty());
+}
+
+TEST_CASE("get fails fast when quorum became impossible, still repairing afterwards",
+          "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 3, r.a, &fx);
+  fx.clear();
+  c.OnMessage(1, GetResp(2, op, std::nullopt, /*ok=*/false), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  const Outcome& o = Completion(fx)->outcome;
+  CHECK_FALSE(o.ok);
+  CHECK(o.answered == 1);
+  CHECK(o.required == 3);
+  CHECK(o.replicas == 3);
+  CHECK(c.inflight() == 1);
+  fx.clear();
+  c.OnMessage(2, GetResp(3, op, r.c), &fx);
+  CHECK(Completion(fx) == nullptr);
+  REQUIRE(StoreLocal(fx) != nullptr);  // the merge grew after completion
+  CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2, 3});
+  CHECK(c.inflight() == 0);
+}
+
+TEST_CASE("get fails at the deadline saying how many answered", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 3, r.a, &fx);
+  c.OnMessage(5, GetResp(3, op, r.a), &fx);
+  fx.clear();
+  c.OnTick(1000, &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK_FALSE(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 2);
+  CHECK(Completion(fx)->outcome.found);
+  CHECK(Completion(fx)->outcome.record == r.a);
+  CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2});
+  CHECK(c.inflight() == 0);
+}
+
+TEST_CASE("a send failure counts as a failed member and is repaired", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 2, r.a, &fx);
+  fx.clear();
+  c.OnSendFailed(1, op, 2, &fx);
+  CHECK(fx.empty());              // 3 can still make R=2
+  c.OnSendFailed(1, op, 2, &fx);  // duplicate: ignored
+  c.OnSendFailed(1, op, 7, &fx);  // not a member: ignored
+  c.OnSendFailed(1, op, kSelf, &fx);
+  c.OnSendFailed(1, op + 100, 3, &fx);  // unknown op
+  CHECK(fx.empty());
+  c.OnMessage(2, GetResp(3, op, r.a), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2});
+}
+
+TEST_CASE("an answer that does not decode is a failure", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 3, r.a, &fx);
+  fx.clear();
+  c.OnMessage(1, GetResp(2, op, std::string("\x01\x05zz")), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK_FALSE(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 1);
+}
+
+TEST_CASE("get with the coordinator outside the preference list", "[coordinator]") {
+  const Records r;
+  Coordinator c(9, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 2, r.a, &fx);
+  CHECK(SendTargets(fx, Type::kGetReq, false) == std::vector<NodeId>{1, 2, 3});
+  auto resp = [&](NodeId from, const std::optional<std::string>& rec) {
+    Message m = GetResp(from, op, rec);
+    m.to = 9;
+    return m;
+  };
+  fx.clear();
+  c.OnMessage(1, resp(1, r.c), &fx);
+  CHECK(fx.empty());  // its own record is merged but is not an answer: 1 of 2
+  c.OnMessage(2, resp(2, std::nullopt), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 2);
+  CHECK(Completion(fx)->outcome.replicas == 3);
+  CHECK(Completion(fx)->outcome.record == r.ac);  // the local A joined the merge
+  REQUIRE(StoreLocal(fx) != nullptr);
+  CHECK(StoreLocal(fx)->record == r.ac);
+  fx.clear();
+  c.OnMessage(3, resp(3, r.ac), &fx);
+  CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{1, 2});
+  for (const Message& m : Sends(fx)) CHECK(m.from == 9);
+}
+
+TEST_CASE("R is capped at the preference list's size", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", {1, 2}, 3, r.a, &fx);
+  fx.clear();
+  c.OnMessage(1, GetResp(2, op, r.a), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.required == 2);
+  CHECK(Completion(fx)->outcome.replicas == 2);
+  CHECK(c.inflight() == 0);  // everyone answered, nobody stale
+  CHECK(Sends(fx).empty());
+}
+
+TEST_CASE("lww_merge collapses a get's merge to one sibling", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts(/*lww=*/true));
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kList, 2, r.a, &fx);
+  fx.clear();
+  c.OnMessage(1, GetResp(2, op, r.c), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(ValuesOf(Completion(fx)->outcome.record) == std::vector<std::string>{"c"});
+}
+
+// ---- put ------------------------------------------------------------------------------------
+
+TEST_CASE("put sends the record to the others and completes after W stores", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartPut(0, "k", kList, 2, r.b, &fx);
+  CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{2, 3});
+  for (const Message& m : Sends(fx)) {
+    CHECK(m.record == r.b);
+    CHECK(m.op == op);
+    CHECK(m.from == kSelf);
+    CHECK_FALSE(m.repair);
+  }
+  CHECK(Completion(fx) == nullptr);
+  fx.clear();
+  c.OnMessage(3, PutResp(3, op), &fx);
+  REQUIRE(fx.size() == 1);
+  REQUIRE(Completion(fx) != nullptr);
+  const Outcome& o = Completion(fx)->outcome;
+  CHECK(o.ok);
+  CHECK(o.answered == 2);
+  CHECK(o.required == 2);
+  CHECK(o.replicas == 3);
+  CHECK_FALSE(o.found);
+  CHECK(c.inflight() == 0);
+  fx.clear();
+  c.OnMessage(4, PutResp(2, op), &fx);  // late ack of a finished op
+  CHECK(fx.empty());
+}
+
+TEST_CASE("put with W=1 and the coordinator in the list completes inside StartPut",
+          "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  c.StartPut(0, "k", kList, 1, r.a, &fx);
+  CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{2, 3});
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 1);
+  CHECK(c.inflight() == 0);
+}
+
+TEST_CASE("put fails fast when quorum became impossible", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  SECTION("a refusal") {
+    const uint64_t op = c.StartPut(0, "k", kList, 3, r.a, &fx);
+    fx.clear();
+    c.OnMessage(1, PutResp(2, op, /*ok=*/false), &fx);
+    REQUIRE(Completion(fx) != nullptr);
+    CHECK_FALSE(Completion(fx)->outcome.ok);
+    CHECK(Completion(fx)->outcome.answered == 1);
+    CHECK(Completion(fx)->outcome.required == 3);
+  }
+  SECTION("two transport failures") {
+    const uint64_t op = c.StartPut(0, "k", kList, 2, r.a, &fx);
+    fx.clear();
+    c.OnSendFailed(1, op, 2, &fx);
+    CHECK(fx.empty());
+    c.OnSendFailed(1, op, 3, &fx);
+    REQUIRE(Completion(fx) != nullptr);
+    CHECK_FALSE(Completion(fx)->outcome.ok);
+    CHECK(Completion(fx)->outcome.answered == 1);
+  }
+  CHECK(c.inflight() == 0);
+}
+
+TEST_CASE("put fails at the deadline with the count of stores", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartPut(50, "k", kList, 3, r.a, &fx);
+  c.OnMessage(60, PutResp(2, op), &fx);
+  fx.clear();
+  CHECK(c.NextDeadline() == 1050);
+  c.OnTick(1049, &fx);
+  CHECK(fx.empty());
+  c.OnTick(2000, &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK_FALSE(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 2);
+  CHECK(Sends(fx).empty());  // puts do not repair
+  CHECK(c.inflight() == 0);
+}
+
+TEST_CASE("an answer arriving at the deadline is too late", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartPut(0, "k", kList, 2, r.a, &fx);
+  fx.clear();
+  c.OnMessage(1000, PutResp(2, op), &fx);  // OnTick(1000) was not called yet
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK_FALSE(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 1);
+}
+
+TEST_CASE("W is capped at the preference list's size; coordinator outside the list",
+          "[coordinator]") {
+  const Records r;
+  Coordinator c(9, Opts());
+  Effects fx;
+  const uint64_t op = c.StartPut(0, "k", {1, 2}, 3, r.a, &fx);
+  CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{1, 2});
+  fx.clear();
+  Message m = PutResp(1, op);
+  m.to = 9;
+  c.OnMessage(1, m, &fx);
+  CHECK(fx.empty());  // the coordinator does not count: 1 of 2
+  m.from = 2;
+  c.OnMessage(2, m, &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.required == 2);
+  CHECK(Completion(fx)->outcome.answered == 2);
+}
+
+TEST_CASE("duplicate, stray and unknown responses are ignored", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartPut(0, "k", kList, 3, r.a, &fx);
+  fx.clear();
+  c.OnMessage(1, PutResp(2, op), &fx);
+  c.OnMessage(2, PutResp(2, op), &fx);         // duplicate: still one store from 2
+  c.OnMessage(2, PutResp(2, op, false), &fx);  // a later contradiction from 2: ignored
+  c.OnMessage(3, PutResp(7, op), &fx);         // not a member
+  c.OnMessage(3, PutResp(kSelf, op), &fx);     // the coordinator itself
+  c.OnMessage(3, PutResp(3, op + 1), &fx);     // unknown op
+  c.OnMessage(3, GetResp(3, op, r.a), &fx);    // wrong type for a put
+  Message repair_ack = PutResp(3, op);
+  repair_ack.repair = true;
+  c.OnMessage(3, repair_ack, &fx);  // repair acks complete nothing
+  Message other_key = PutResp(3, op);
+  other_key.key = "other";
+  c.OnMessage(3, other_key, &fx);
+  Message not_mine = PutResp(3, op);
+  not_mine.to = 5;
+  c.OnMessage(3, not_mine, &fx);
+  CHECK(fx.empty());
+  c.OnMessage(4, PutResp(3, op), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 3);
+}
+
+TEST_CASE("operations get distinct ids; Reset drops everything silently", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t g = c.StartGet(0, "k", kList, 2, r.a, &fx);
+  const uint64_t p = c.StartPut(500, "k", kList, 2, r.a, &fx);
+  CHECK(g != p);
+  CHECK(c.inflight() == 2);
+  CHECK(c.NextDeadline() == 1000);
+  fx.clear();
+  c.Reset();
+  CHECK(c.inflight() == 0);
+  CHECK(c.NextDeadline() == std::numeric_limits<int64_t>::max());
+  c.OnMessage(1, GetResp(2, g, r.a), &fx);
+  c.OnTick(5000, &fx);
+  CHECK(fx.empty());
+  // Ids are not reused after a reset, so a stale answer cannot match a new operation.
+  CHECK(c.StartGet(0, "k", kList, 2, r.a, &fx) > p);
+}
+
+TEST_CASE("a duplicated member in the preference list counts once", "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartPut(0, "k", {1, 2, 2}, 3, r.a, &fx);
+  CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{2});
+  fx.clear();
+  c.OnMessage(1, PutResp(2, op), &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.replicas == 2);
+}
+
+}  // namespace
+}  // namespace dynis::replication
