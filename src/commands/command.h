@@ -41,6 +41,11 @@ enum CommandFlag : uint32_t {
   kCmdPubSub = 1 << 14,
   kCmdNoScript = 1 << 15,
   kCmdTransaction = 1 << 16,  // MULTI/EXEC family
+  kCmdInternal = 1 << 17,     // node-to-node verb: only on an authenticated cluster-port
+                              // connection; unknown to clients and left out of COMMAND
+  kCmdBlindWrite = 1 << 18,   // a write that needs no read of the current value (SET without
+                              // NX/XX/GET/KEEPTTL, SETCTX): a cluster coordinator skips the
+                              // quorum read before it
 };
 
 struct CommandContext;
@@ -92,6 +97,8 @@ bool ReplyIfError(CommandContext& c, const Status& s);
 
 // The table. Lookup is case-insensitive; subcommands are looked up with Subcommand().
 const CommandSpec* LookupCommand(std::string_view name);
+// The same without the node-to-node verbs (kCmdInternal): what a client may call.
+const CommandSpec* LookupClientCommand(std::string_view name);
 const CommandSpec* LookupSubcommand(const CommandSpec& parent, std::string_view sub);
 const std::vector<const CommandSpec*>& AllCommands();
 // Keys of argv according to the spec (used for routing and COMMAND GETKEYS).
@@ -104,5 +111,6 @@ void RegisterStringCommands(std::vector<CommandSpec>* out);
 void RegisterKeyCommands(std::vector<CommandSpec>* out);
 void RegisterTransactionCommands(std::vector<CommandSpec>* out);
 void RegisterContextCommands(std::vector<CommandSpec>* out);
+void RegisterClusterCommands(std::vector<CommandSpec>* out);
 
 }  // namespace dynis

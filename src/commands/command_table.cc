@@ -113,10 +113,11 @@ struct Table {
     RegisterKeyCommands(&specs);
     RegisterTransactionCommands(&specs);
     RegisterContextCommands(&specs);
+    RegisterClusterCommands(&specs);
     RegisterCommandCommand(&specs);
     for (const auto& s : specs) {
       by_name[s.name] = &s;
-      all.push_back(&s);
+      if (!(s.flags & kCmdInternal)) all.push_back(&s);  // peers' verbs stay out of COMMAND
     }
     std::sort(all.begin(), all.end(), [](const CommandSpec* a, const CommandSpec* b) {
       return std::string(a->name) < b->name;
@@ -151,6 +152,11 @@ const CommandSpec* LookupCommand(std::string_view name) {
   const Table& t = GetTable();
   auto it = t.by_name.find(std::string_view(buf, name.size()));
   return it == t.by_name.end() ? nullptr : it->second;
+}
+
+const CommandSpec* LookupClientCommand(std::string_view name) {
+  const CommandSpec* s = LookupCommand(name);
+  return s != nullptr && (s->flags & kCmdInternal) ? nullptr : s;
 }
 
 const CommandSpec* LookupSubcommand(const CommandSpec& parent, std::string_view sub) {
@@ -334,7 +340,7 @@ void CmdCommandInfo(CommandContext& c) {
   }
   c.reply.Array(c.argv.size() - 2);
   for (size_t i = 2; i < c.argv.size(); i++) {
-    const CommandSpec* s = LookupCommand(c.argv[i]);
+    const CommandSpec* s = LookupClientCommand(c.argv[i]);
     if (s == nullptr) {
       c.reply.NullArray();
     } else {
@@ -349,7 +355,7 @@ void CmdCommandDocs(CommandContext& c) {
     specs = AllCommands();
   } else {
     for (size_t i = 2; i < c.argv.size(); i++) {
-      const CommandSpec* s = LookupCommand(c.argv[i]);
+      const CommandSpec* s = LookupClientCommand(c.argv[i]);
       if (s != nullptr) specs.push_back(s);
     }
   }
@@ -393,7 +399,7 @@ void CmdCommandList(CommandContext& c) {
 
 void CmdCommandGetKeys(CommandContext& c) {
   std::vector<std::string> argv(c.argv.begin() + 2, c.argv.end());
-  const CommandSpec* s = LookupCommand(argv[0]);
+  const CommandSpec* s = LookupClientCommand(argv[0]);
   if (s == nullptr) {
     c.reply.Error("ERR Invalid command specified");
     return;

@@ -23,7 +23,14 @@ bool ParseQuorumOption(CommandContext& c, size_t first, const char* letter) {
     c.reply.Error(std::string("ERR ") + letter + " must be a positive integer");
     return false;
   }
-  // A single node is its own only replica: any quorum is met by its one answer.
+  if (n > c.server.config().replicas()) {
+    c.reply.Error(std::string("ERR ") + letter + " (" + std::to_string(n) +
+                  ") is more than replicas (" + std::to_string(c.server.config().replicas()) +
+                  ")");
+    return false;
+  }
+  // The coordinator (server/cluster.cc) has already waited for this many replicas; a
+  // standalone node is its own only replica, so any quorum is met by its one answer.
   return true;
 }
 
@@ -60,7 +67,7 @@ void RegisterContextCommands(std::vector<CommandSpec>* out) {
                   "names them",
                   "0.1.0", "O(S) where S is the number of siblings",
                   {{"key", "key"}, {"r", "integer", "R", true}}, {}, "@read @string @fast"});
-  out->push_back({"setctx", -4, kCmdWrite, 1, 1, 1, CmdSetCtx, "dynis",
+  out->push_back({"setctx", -4, kCmdWrite | kCmdBlindWrite, 1, 1, 1, CmdSetCtx, "dynis",
                   "Set a key's value, superseding exactly the versions named by a context from "
                   "GETCTX (an empty context supersedes nothing)",
                   "0.1.0", "O(S) where S is the number of siblings",
@@ -69,7 +76,7 @@ void RegisterContextCommands(std::vector<CommandSpec>* out) {
                    {"value", "string"},
                    {"w", "integer", "W", true}},
                   {}, "@write @string @slow"});
-  out->push_back({"delctx", -3, kCmdWrite, 1, 1, 1, CmdDelCtx, "dynis",
+  out->push_back({"delctx", -3, kCmdWrite | kCmdBlindWrite, 1, 1, 1, CmdDelCtx, "dynis",
                   "Delete a key, superseding exactly the versions named by a context from GETCTX",
                   "0.1.0", "O(S) where S is the number of siblings",
                   {{"key", "key"}, {"context", "string"}, {"w", "integer", "W", true}}, {},

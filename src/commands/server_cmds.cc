@@ -202,6 +202,16 @@ std::string InfoSection(CommandContext& c, const std::string& name) {
     Field(&s, "io_threads", static_cast<uint64_t>(srv.worker_count()));
     Field(&s, "forwarded_commands", st.forwarded_commands.load());
     Field(&s, "barriers", st.barriers.load());
+    server::Cluster* cl = srv.cluster();
+    Field(&s, "cluster_nodes",
+          static_cast<uint64_t>(cl != nullptr ? cl->View()->members.size() : 1));
+    Field(&s, "replicas", static_cast<uint64_t>(cfg.replicas()));
+    Field(&s, "read_quorum", static_cast<uint64_t>(cfg.read_quorum()));
+    Field(&s, "write_quorum", static_cast<uint64_t>(cfg.write_quorum()));
+    Field(&s, "cluster_forwarded", st.cluster_forwarded.load());
+    Field(&s, "cluster_coordinated", st.cluster_coordinated.load());
+    Field(&s, "cluster_quorum_failures", st.cluster_quorum_failures.load());
+    Field(&s, "cluster_read_repairs", st.cluster_read_repairs.load());
     Field(&s, "write_batches", st.write_batches.load());
     Field(&s, "max_object_size", static_cast<uint64_t>(cfg.max_object_size()));
     Field(&s, "sibling_warn", static_cast<uint64_t>(cfg.sibling_warn()));
@@ -367,6 +377,101 @@ void CmdDynisPartition(CommandContext& c) {
   c.reply.Integer(c.server.OwnerOf(p));
 }
 
+// The ring this node routes with; a standalone node is a ring of one.
+std::shared_ptr<const server::ClusterView> RingView(CommandContext& c) {
+  if (c.server.cluster() != nullptr) return c.server.cluster()->View();
+  auto v = std::make_shared<server::ClusterView>();
+  server::Member self;
+  self.name = c.server.node_id();
+  self.id = KeyHash(self.name);
+  self.host = c.server.config().cluster_announce_ip();
+  self.port = c.server.config().port();
+  v->members = {self};
+  v->ring = cluster::Ring(c.server.keyspace_shared().partitions, {self.id},
+                          static_cast<uint32_t>(c.server.config().replicas()));
+  return v;
+}
+
+uint32_t Replicas(CommandContext& c) { return static_cast<uint32_t>(c.server.config().replicas()); }
+
+void ReplyMember(CommandContext& c, const server::Member& m, uint32_t owned) {
+  c.reply.Map(6);
+  c.reply.Bulk("node-id");
+  c.reply.Bulk(m.name);
+  c.reply.Bulk("addr");
+  c.reply.Bulk(m.host + ":" + std::to_string(m.port));
+  c.reply.Bulk("cluster-addr");
+  c.reply.Bulk(m.host + ":" + std::to_string(m.cport));
+  c.reply.Bulk("state");
+  c.reply.Bulk(c.server.cluster() == nullptr ? std::string("self") : c.worker.LinkState(m.id));
+  c.reply.Bulk("partitions");
+  c.reply.Integer(owned);
+  c.reply.Bulk("self");
+  c.reply.Bool(m.name == c.server.node_id());
+}
+
+void CmdDynisRing(CommandContext& c) {
+  auto view = RingView(c);
+  const cluster::Ring& ring = view->ring;
+  c.reply.Map(5);
+  c.reply.Bulk("partitions");
+  c.reply.Integer(ring.partitions());
+  c.reply.Bulk("replicas");
+  c.reply.Integer(Replicas(c));
+  c.reply.Bulk("nodes");
+  c.reply.Integer(static_cast<int64_t>(view->members.size()));
+  c.reply.Bulk("window-violations");
+  c.reply.Integer(ring.WindowViolations(Replicas(c)));
+  c.reply.Bulk("ownership");
+  auto counts = ring.OwnershipCounts();
+  c.reply.Array(counts.size());
+  for (const auto& [id, n] : counts) {
+    const server::Member* m = view->Find(id);
+    c.reply.Array(2);
+    c.reply.Bulk(m != nullptr ? m->name : std::to_string(id));
+    c.reply.Integer(n);
+  }
+}
+
+void CmdDynisPreflist(CommandContext& c) {
+  auto view = RingView(c);
+  uint32_t p = c.ks.PartitionOf(c.argv[2]);
+  std::vector<cluster::NodeId> pref = view->ring.Preflist(p, Replicas(c));
+  auto counts = view->ring.OwnershipCounts();
+  c.reply.Array(pref.size());
+  for (cluster::NodeId id : pref) {
+    const server::Member* m = view->Find(id);
+    uint32_t owned = 0;
+    for (const auto& [n, k] : counts) {
+      if (n == id) owned = k;
+    }
+    ReplyMember(c, *m, owned);
+  }
+}
+
+void CmdDynisNodes(CommandContext& c) {
+  auto view = RingView(c);
+  auto counts = view->ring.OwnershipCounts();
+  c.reply.Array(view->members.size());
+  for (const server::Member& m : view->members) {
+    uint32_t owned = 0;
+    for (const auto& [n, k] : counts) {
+      if (n == m.id) owned = k;
+    }
+    ReplyMember(c, m, owned);
+  }
+}
+
+void CmdDynisLocalCtx(CommandContext& c) {
+  std::vector<version::Sibling> values;
+  std::string context;
+  if (ReplyIfError(c, c.ks.GetSiblings(c.argv[2], &values, &context))) return;
+  c.reply.Array(2);
+  c.reply.Bulk(context);
+  c.reply.Array(values.size());
+  for (const auto& v : values) c.reply.Bulk(v.value);
+}
+
 void CmdDynisHelp(CommandContext& c) {
   static const char* kLines[] = {
       "DYNIS <subcommand> [<arg> ...]. Subcommands are:",
@@ -374,6 +479,14 @@ void CmdDynisHelp(CommandContext& c) {
       "    Return this node's id, actor epoch, partition count and io-threads.",
       "PARTITION <key>",
       "    Return the key's ring position, partition and owning io-thread.",
+      "RING",
+      "    Return the ring: partitions, replicas, nodes and partitions owned per node.",
+      "PREFLIST <key>",
+      "    Return the key's preference list: the nodes holding its replicas, in order.",
+      "NODES",
+      "    Return the members this node knows and the state of its link to each.",
+      "LOCALCTX <key>",
+      "    Like GETCTX, from this node's replica only (no quorum, no repair).",
       "HELP",
       "    Print this help.",
   };
@@ -461,6 +574,18 @@ void RegisterServerCommands(std::vector<CommandSpec>* out) {
       {"dynis|partition", 3, conn, 0, 0, 0, CmdDynisPartition, "dynis",
        "Show a key's ring position, partition and owning io-thread", "0.1.0", "O(1)",
        {{"key", "string"}}, {}, "@slow"},
+      {"dynis|ring", 2, conn, 0, 0, 0, CmdDynisRing, "dynis",
+       "Show the ring: partitions, replicas and partitions owned per node", "0.1.0",
+       "O(Q) where Q is the number of partitions", {}, {}, "@slow"},
+      {"dynis|preflist", 3, conn, 0, 0, 0, CmdDynisPreflist, "dynis",
+       "Show the preference list of a key: the nodes holding its replicas, in order", "0.1.0",
+       "O(N)", {{"key", "string"}}, {}, "@slow"},
+      {"dynis|nodes", 2, conn, 0, 0, 0, CmdDynisNodes, "dynis",
+       "Show the members this node knows and the state of its link to each", "0.1.0",
+       "O(nodes)", {}, {}, "@slow"},
+      {"dynis|localctx", 3, conn, 0, 0, 0, CmdDynisLocalCtx, "dynis",
+       "Get a key's siblings and context from this node's replica only", "0.1.0",
+       "O(S) where S is the number of siblings", {{"key", "string"}}, {}, "@read @slow"},
       {"dynis|help", 2, conn, 0, 0, 0, CmdDynisHelp, "dynis",
        "Show helpful text about the different subcommands", "0.1.0", "O(1)", {}, {}, "@slow"},
   };

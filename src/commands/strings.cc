@@ -429,7 +429,7 @@ void RegisterStringCommands(std::vector<CommandSpec>* out) {
   out->push_back({"get", 2, r | kCmdFast, 1, 1, 1, CmdGet, "string", "Get the value of a key",
                   "1.0.0", "O(1)", key, {}, "@read @string @fast"});
   out->push_back(
-      {"set", -3, w, 1, 1, 1, CmdSet, "string", "Set the string value of a key", "1.0.0", "O(1)",
+      {"set", -3, w | kCmdBlindWrite, 1, 1, 1, CmdSet, "string", "Set the string value of a key", "1.0.0", "O(1)",
        {{"key", "key"},
         {"value", "string"},
         {"condition", "oneof", nullptr, true, false,
@@ -445,11 +445,11 @@ void RegisterStringCommands(std::vector<CommandSpec>* out) {
   out->push_back({"setnx", 3, w | kCmdFast, 1, 1, 1, CmdSetNx, "string",
                   "Set the value of a key, only if the key does not exist", "1.0.0", "O(1)",
                   {{"key", "key"}, {"value", "string"}}, {}, "@write @string @fast"});
-  out->push_back({"setex", 4, w, 1, 1, 1, CmdSetEx, "string",
+  out->push_back({"setex", 4, w | kCmdBlindWrite, 1, 1, 1, CmdSetEx, "string",
                   "Set the value and expiration of a key", "2.0.0", "O(1)",
                   {{"key", "key"}, {"seconds", "integer"}, {"value", "string"}}, {},
                   "@write @string @slow"});
-  out->push_back({"psetex", 4, w, 1, 1, 1, CmdPSetEx, "string",
+  out->push_back({"psetex", 4, w | kCmdBlindWrite, 1, 1, 1, CmdPSetEx, "string",
                   "Set the value and expiration in milliseconds of a key", "2.6.0", "O(1)",
                   {{"key", "key"}, {"milliseconds", "integer"}, {"value", "string"}}, {},
                   "@write @string @slow"});
@@ -473,7 +473,7 @@ void RegisterStringCommands(std::vector<CommandSpec>* out) {
                   "Get the values of all the given keys", "1.0.0",
                   "O(N) where N is the number of keys to retrieve",
                   {{"key", "key", nullptr, false, true}}, {}, "@read @string @fast"});
-  out->push_back({"mset", -3, w | kCmdSplitOk, 1, -1, 2, CmdMSet, "string",
+  out->push_back({"mset", -3, w | kCmdSplitOk | kCmdBlindWrite, 1, -1, 2, CmdMSet, "string",
                   "Set multiple keys to multiple values", "1.0.1",
                   "O(N) where N is the number of keys to set",
                   {{"data", "block", nullptr, false, true, {{"key", "key"}, {"value", "string"}}}},

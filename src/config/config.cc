@@ -307,6 +307,26 @@ const std::vector<Config::Def>& Config::Table() {
              kImmutable, "RocksDB block cache capacity."),
       MemOpt(kRocksdbWriteBufferSize, "rocksdb-write-buffer-size", "64mb", kMb, INT64_MAX,
              kImmutable, "RocksDB memtable size."),
+      IntOpt(kClusterPort, "cluster-port", "0", 0, 65535, kImmutable,
+             "TCP port for other nodes (peer protocol); 0 means port + 10000."),
+      ListOpt(kClusterNodes, "cluster-nodes", "\"\"", 0, 1024, kImmutable,
+              "Seed members as host:port of their cluster ports; empty runs a standalone node."),
+      StrOpt(kClusterSecret, "cluster-secret", "\"\"", kImmutable,
+             "Shared secret every node proves with HMAC-SHA256; required in a cluster."),
+      StrOpt(kClusterName, "cluster-name", "dynis", kImmutable,
+             "Name of the cluster; nodes of another cluster are refused."),
+      StrOpt(kClusterAnnounceIp, "cluster-announce-ip", "\"\"", kImmutable,
+             "Address other nodes reach this one at; empty means the first bind address."),
+      IntOpt(kReplicas, "replicas", "3", 1, 16, kImmutable,
+             "Replicas of every key (N), fixed at cluster creation."),
+      IntOpt(kReadQuorum, "read-quorum", "2", 1, 16, kMutable,
+             "Replicas that must answer a read (R)."),
+      IntOpt(kWriteQuorum, "write-quorum", "2", 1, 16, kMutable,
+             "Replicas that must store a write before it is acknowledged (W)."),
+      IntOpt(kClusterRequestTimeout, "cluster-request-timeout", "1000", 1, 3600000, kMutable,
+             "Milliseconds a coordinator waits for R or W replicas (then read repair)."),
+      IntOpt(kClusterConnectTimeout, "cluster-connect-timeout", "1000", 1, 3600000, kMutable,
+             "Milliseconds to connect and authenticate to a peer before backing off."),
   };
   return table;
 }
@@ -538,7 +558,50 @@ Status Config::Validate() const {
                                    ") must be less than or equal to 'sibling-max' (" +
                                    std::to_string(max) + ")");
   }
+  const int64_t n = Num(kReplicas);
+  for (Id q : {kReadQuorum, kWriteQuorum}) {
+    if (Num(q) > n) {
+      return Status::InvalidArgument("'" + std::string(Table()[q].name) + "' (" +
+                                     std::to_string(Num(q)) +
+                                     ") must be less than or equal to 'replicas' (" +
+                                     std::to_string(n) + ")");
+    }
+  }
+  if (!cluster_nodes().empty() && cluster_secret().empty()) {
+    return Status::InvalidArgument("'cluster-nodes' is set but 'cluster-secret' is empty");
+  }
+  for (const std::string& node : cluster_nodes()) {
+    size_t colon = node.rfind(':');
+    int64_t port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        !ParseInt64(std::string_view(node).substr(colon + 1), &port) || port < 1 ||
+        port > 65535) {
+      return Status::InvalidArgument("'cluster-nodes' entry '" + node +
+                                     "' is not host:port");
+    }
+  }
   return Status::OK();
+}
+
+int Config::cluster_port() const {
+  int p = static_cast<int>(Num(kClusterPort));
+  return p != 0 ? p : static_cast<int>(Num(kPort)) + 10000;
+}
+
+std::vector<std::string> Config::cluster_nodes() const {
+  std::lock_guard<std::mutex> lock(str_mu_);
+  return lists_[kClusterNodes];
+}
+
+std::string Config::cluster_announce_ip() const {
+  std::string ip = Str(kClusterAnnounceIp);
+  if (!ip.empty()) return ip;
+  for (std::string addr : bind()) {
+    if (!addr.empty() && addr[0] == '-') addr = addr.substr(1);
+    if (addr == "*" || addr == "0.0.0.0" || addr == "::" || addr == "::*") continue;
+    return addr;
+  }
+  return "127.0.0.1";
 }
 
 std::vector<Config::NameValue> Config::Get(std::string_view pattern) const {
@@ -598,6 +661,12 @@ Status Config::Set(const std::vector<NameValue>& name_values) {
       if (def.id == kSiblingWarn || def.id == kSiblingMax) {
         (def.id == kSiblingWarn ? warn : max) = values[i].num;
         if (sibling_arg == nullptr) sibling_arg = &name;
+      }
+      if ((def.id == kReadQuorum || def.id == kWriteQuorum) && values[i].num > Num(kReplicas)) {
+        return Status::Error(SetFailed(name, std::string(def.name) + " (" +
+                                                 std::to_string(values[i].num) +
+                                                 ") must be less than or equal to replicas (" +
+                                                 std::to_string(Num(kReplicas)) + ")"));
       }
     }
     if (sibling_arg != nullptr && warn > max) {

@@ -15,7 +15,8 @@
 //   - Multi-argument options (bind, save, client-output-buffer-limit) given exactly one
 //     argument split it on spaces, so `bind "a b"`, `--bind "a b"` and CONFIG SET bind "a b"
 //     all mean two addresses.
-//   - Validate() runs the cross-field checks (sibling-warn <= sibling-max); call it once after
+//   - Validate() runs the cross-field checks (sibling-warn <= sibling-max, read-quorum and
+//     write-quorum <= replicas, a cluster needs a secret); call it once after
 //     the file and the flags. Set() runs them on the values it is about to install.
 //   - Get() is CONFIG GET: glob patterns (GlobMatch, case-insensitive) over names and aliases,
 //     results in table order without duplicates, values formatted like Redis (memory in bytes,
@@ -130,6 +131,17 @@ class Config {
   std::string node_id() const { return Str(kNodeId); }  // "" until generated
   int64_t block_cache_size() const { return Num(kRocksdbBlockCacheSize); }
   int64_t write_buffer_size() const { return Num(kRocksdbWriteBufferSize); }
+  // The cluster. cluster_nodes() empty = a standalone node (no cluster port).
+  int cluster_port() const;  // cluster-port, or port + 10000 when 0
+  std::vector<std::string> cluster_nodes() const;  // host:port of peers' cluster ports
+  std::string cluster_secret() const { return Str(kClusterSecret); }
+  std::string cluster_name() const { return Str(kClusterName); }
+  std::string cluster_announce_ip() const;  // or the first bind address
+  int replicas() const { return static_cast<int>(Num(kReplicas)); }
+  int read_quorum() const { return static_cast<int>(Num(kReadQuorum)); }
+  int write_quorum() const { return static_cast<int>(Num(kWriteQuorum)); }
+  int64_t cluster_request_timeout_ms() const { return Num(kClusterRequestTimeout); }
+  int64_t cluster_connect_timeout_ms() const { return Num(kClusterConnectTimeout); }
 
  private:
   // Option ids: index into the table and into the storage arrays.
@@ -162,6 +174,16 @@ class Config {
     kNodeId,
     kRocksdbBlockCacheSize,
     kRocksdbWriteBufferSize,
+    kClusterPort,
+    kClusterNodes,
+    kClusterSecret,
+    kClusterName,
+    kClusterAnnounceIp,
+    kReplicas,
+    kReadQuorum,
+    kWriteQuorum,
+    kClusterRequestTimeout,
+    kClusterConnectTimeout,
     kNumOptions
   };
   static constexpr int kObufClasses = 3;  // normal, replica, pubsub

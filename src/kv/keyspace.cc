@@ -1,5 +1,7 @@
 #include "kv/keyspace.h"
 
+#include <algorithm>
+
 #include "common/errors.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -142,9 +144,43 @@ Status Keyspace::Store(std::string_view key, std::string data_key, DVVSet& set) 
     pending_[std::move(data_key)] = std::nullopt;
     return Status::OK();
   }
-  (void)key;
   pending_[std::move(data_key)] = set.Encode();
+  if (tracking_ &&
+      std::find(tracked_.begin(), tracked_.end(), key) == tracked_.end()) {
+    tracked_.emplace_back(key);
+  }
   return Status::OK();
+}
+
+Status Keyspace::LoadRecord(std::string_view key, std::optional<std::string>* out) {
+  std::string dk = storage::DataKey(PartitionOf(key), key);
+  auto it = pending_.find(dk);
+  if (it != pending_.end()) {
+    *out = it->second;
+    return Status::OK();
+  }
+  std::string stored;
+  Status s = shared_->store->Get(dk, &stored);
+  if (s.IsNotFound()) {
+    out->reset();
+    return Status::OK();
+  }
+  RETURN_IF_ERROR(s);
+  *out = std::move(stored);
+  return Status::OK();
+}
+
+Status Keyspace::MergeRemote(std::string_view key, std::string_view record, bool* changed) {
+  auto incoming = DVVSet::Decode(record);
+  if (!incoming.ok()) return Status::Error("ERR corrupt replica record");
+  DVVSet set;
+  RETURN_IF_ERROR(Load(key, &set));
+  DVVSet before = set;
+  set.Sync(*incoming);
+  bool differs = set != before;
+  if (changed != nullptr) *changed = differs;
+  if (!differs) return Status::OK();
+  return Store(key, storage::DataKey(PartitionOf(key), key), set);
 }
 
 Status Keyspace::Put(std::string_view key, std::string_view value, int64_t expire_at_ms) {

@@ -95,6 +95,24 @@ class Keyspace {
   Status PutWithContext(std::string_view key, std::string_view context, std::string_view value,
                         bool tombstone);
 
+  // Replica side of the cluster. The stored record (encoded DVVSet) of key, nullopt when absent.
+  Status LoadRecord(std::string_view key, std::optional<std::string>* out);
+  // Merges a record another replica sent (DVVSet::Sync) into the local one; *changed tells
+  // whether the local record changed. A record that does not decode is an error.
+  Status MergeRemote(std::string_view key, std::string_view record, bool* changed = nullptr);
+
+  // The coordinator replicates what a command wrote: between BeginTracking and TakeTracked the
+  // keys stored with a record (plain, context and merged writes; not lazy expiry removal) are
+  // collected, once each, in first-write order.
+  void BeginTracking() {
+    tracking_ = true;
+    tracked_.clear();
+  }
+  std::vector<std::string> TakeTracked() {
+    tracking_ = false;
+    return std::move(tracked_);
+  }
+
   // Buffered writes of this turn.
   bool HasPending() const { return !pending_.empty(); }
   Status Commit();
@@ -113,6 +131,8 @@ class Keyspace {
 
   const KeyspaceShared* shared_;
   uint32_t id_;
+  bool tracking_ = false;
+  std::vector<std::string> tracked_;
   // data key -> encoded record (nullopt = delete), written by Commit().
   std::unordered_map<std::string, std::optional<std::string>> pending_;
 };

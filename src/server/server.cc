@@ -77,6 +77,8 @@ std::string RandomHex(size_t n) {
   return s;
 }
 
+}  // namespace
+
 // Opens a listening socket with SO_REUSEPORT so that every worker can accept on the same port.
 // `exclusive_probe` first binds without SO_REUSEPORT to refuse a port another process holds.
 int OpenListener(const std::string& addr, int port, int backlog, bool exclusive_probe,
@@ -140,8 +142,6 @@ int OpenListener(const std::string& addr, int port, int backlog, bool exclusive_
   return fd;
 }
 
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
 // Client
 
@@ -179,6 +179,7 @@ Worker::Worker(Server* server, int id)
 Worker::~Worker() {
   uv_loop_close(&loop_);
   for (auto* l : listeners_) delete l;
+  for (auto* l : peer_listeners_) delete l;
 }
 
 Status Worker::Listen() {
@@ -286,6 +287,8 @@ void Worker::Accept(uv_stream_t* listener) {
   c->laddr = SockAddrToString(local);
   uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp_), &c->fd);
   c->authenticated = cfg.requirepass().empty();
+  c->peer_port = std::find(peer_listeners_.begin(), peer_listeners_.end(),
+                           reinterpret_cast<uv_tcp_t*>(listener)) != peer_listeners_.end();
   clients_[c->id()] = c;
   int connected = ++server_->connected_clients();
 
@@ -294,7 +297,8 @@ void Worker::Accept(uv_stream_t* listener) {
   if (connected > cfg.maxclients()) {
     refusal = "-ERR max number of clients reached\r\n";
     st.rejected_connections++;
-  } else if (cfg.protected_mode() && cfg.requirepass().empty() && !IsLoopback(peer)) {
+  } else if (!c->peer_port && cfg.protected_mode() && cfg.requirepass().empty() &&
+             !IsLoopback(peer)) {
     refusal = kProtectedModeError;
     LOG_WARNING("Denied connection from %s: protected mode", c->addr.c_str());
   }
@@ -412,7 +416,26 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
     return false;
   }
 
-  const CommandSpec* spec = LookupCommand(argv[0]);
+  // A node on the cluster port proves the cluster secret before anything else is served.
+  if (c->peer_port && !c->peer_authenticated && !EqualsIgnoreCase(argv[0], "dynis.hello") &&
+      !EqualsIgnoreCase(argv[0], "dynis.auth")) {
+    AppendReply(c,
+                "-NOAUTH this is the cluster port: peers authenticate with the cluster secret "
+                "(DYNIS.HELLO, DYNIS.AUTH); clients use the client port\r\n");
+    c->close_after_reply = true;
+    return false;
+  }
+  // A peer forwarding a client's command to a replica of its key: it runs here as if a client
+  // of this node sent it, with the client's protocol version, and is coordinated here.
+  bool forwarded = false;
+  if (c->peer_port && argv.size() >= 3 && EqualsIgnoreCase(argv[0], "dynis.fwd")) {
+    c->resp = argv[1] == "3" ? 3 : 2;
+    argv.erase(argv.begin(), argv.begin() + 2);
+    forwarded = true;
+  }
+
+  const CommandSpec* spec =
+      c->peer_port ? LookupCommand(argv[0]) : LookupClientCommand(argv[0]);
   if (spec == nullptr) {
     std::string msg =
         "ERR unknown command '" + argv[0].substr(0, 128) + "', with args beginning with: ";
@@ -463,6 +486,12 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
   }
 
   uint32_t flags = spec->flags;
+  if (server_->cluster() != nullptr && !(flags & kCmdInternal)) {
+    if (std::string_view(spec->name) == "exec") return ClusterExec(c);
+    if (spec->first_key > 0 && !(flags & (kCmdConn | kCmdAllKeys))) {
+      return ClusterDispatch(c, spec, argv, forwarded);
+    }
+  }
   bool exclusive = (flags & kCmdExclusive) != 0;
   std::vector<int> owners;
   if (!(flags & (kCmdConn | kCmdAllKeys | kCmdExclusive))) {
@@ -591,10 +620,13 @@ void Worker::Forward(Client* c, const CommandSpec* spec, std::vector<std::string
   c->slots_.push_back(std::move(slot));
 }
 
-namespace {
-
 // Joins the per-key replies of a split multi-key command into the reply the client expects.
 void CombineParts(Slot* slot) {
+  if (slot->combine == Slot::kCombineExec) {
+    slot->data = "*" + std::to_string(slot->parts.size()) + "\r\n";
+    for (const auto& p : slot->parts) slot->data += p;
+    return;
+  }
   for (const auto& p : slot->parts) {
     if (!p.empty() && p[0] == '-') {
       slot->data = p;
@@ -617,8 +649,6 @@ void CombineParts(Slot* slot) {
     slot->data = std::move(slot->parts[0]);
   }
 }
-
-}  // namespace
 
 void Worker::CompleteSlots(Client* c) {
   bool any = false;
@@ -646,7 +676,9 @@ void Worker::HandleMessages() {
     inbox_work_.swap(inbox_);
   }
   for (Message& m : inbox_work_) {
-    if (m.kind == Message::Kind::kExec) {
+    if (m.kind == Message::Kind::kExec && m.coordinate) {
+      Coordinate(std::move(m));
+    } else if (m.kind == Message::Kind::kExec) {
       proto::ReplyWriter w(&m.slot->parts[m.part]);
       w.set_resp(m.resp);
       ExecuteSpec(nullptr, m.spec, m.argv, &w);
@@ -659,14 +691,7 @@ void Worker::HandleMessages() {
       done.spec = m.spec;
       done_after_commit_.push_back(std::move(done));
     } else if (m.kind == Message::Kind::kDone) {
-      auto it = clients_.find(m.client_id);
-      if (it == clients_.end()) continue;  // the client left meanwhile
-      Slot* slot = m.slot.get();
-      if (--slot->remaining == 0) {
-        CombineParts(slot);
-        slot->ready = true;
-        CompleteSlots(it->second);
-      }
+      PartDone(m.client_id, m.slot);
     }
   }
   inbox_work_.clear();
@@ -836,6 +861,7 @@ void Worker::OnCron(uv_timer_t* t) {
   std::vector<Client*> clients;
   clients.reserve(w->clients_.size());
   for (auto& [id, c] : w->clients_) clients.push_back(c);
+  if (w->server_->cluster() != nullptr && !w->stopping_) w->ClusterCron(now);
   for (Client* c : clients) {
     if (c->kill_requested) {
       w->CloseClient(c);
@@ -874,6 +900,8 @@ void Worker::ServicePause() {
 void Worker::Shutdown() {
   stopping_ = true;
   for (auto* l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(l), nullptr);
+  for (auto* l : peer_listeners_) uv_close(reinterpret_cast<uv_handle_t*>(l), nullptr);
+  CloseLinks();
   HandleMessages();
   CommitTurn();
   std::vector<Client*> all;
@@ -976,6 +1004,36 @@ Status Server::Init() {
   ks_shared_.workers = static_cast<uint32_t>(n);
   for (int i = 0; i < n; i++) workers_.push_back(std::make_unique<Worker>(this, i));
   for (auto& w : workers_) RETURN_IF_ERROR(w->Listen());
+
+  std::vector<std::string> seeds = cfg.cluster_nodes();
+  if (!seeds.empty()) {
+    Member self;
+    self.name = node_id_;
+    self.id = KeyHash(node_id_);
+    self.host = cfg.cluster_announce_ip();
+    self.cport = cfg.cluster_port();
+    self.port = cfg.port();
+    cluster_ = std::make_unique<Cluster>(self, std::move(seeds),
+                                         static_cast<uint32_t>(cfg.partitions()),
+                                         static_cast<uint32_t>(cfg.replicas()));
+    // Members met before are remembered, so a restarted node has its ring at once.
+    std::string stored;
+    Status ms = store_->GetMeta("members", &stored);
+    if (ms.ok()) {
+      cluster_->Learn(Cluster::DecodeMembers(stored));
+    } else if (!ms.IsNotFound()) {
+      return ms;
+    }
+    storage::Store* store = store_.get();
+    cluster_->set_on_change([store](const std::vector<Member>& members) {
+      Status s = store->PutMetaDurably("members", Cluster::EncodeMembers(members));
+      if (!s.ok()) LOG_WARNING("Could not store the member list: %s", s.message().c_str());
+    });
+    for (auto& w : workers_) RETURN_IF_ERROR(w->ListenPeers());
+    LOG_NOTICE("Cluster '%s': this node at %s:%d (cluster port), N=%d R=%d W=%d, %zu seeds",
+               cfg.cluster_name().c_str(), self.host.c_str(), self.cport, cfg.replicas(),
+               cfg.read_quorum(), cfg.write_quorum(), cfg.cluster_nodes().size());
+  }
   return Status::OK();
 }
 

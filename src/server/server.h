@@ -32,7 +32,10 @@
 #include "kv/keyspace.h"
 #include "proto/reply.h"
 #include "proto/resp_parser.h"
+#include "replication/engine.h"
+#include "server/cluster.h"
 #include "storage/store.h"
+#include "transport/peer_link.h"
 
 namespace dynis::server {
 
@@ -43,10 +46,17 @@ class Server;
 struct Slot {
   std::vector<std::string> parts;  // one per forwarded part, written by the owning worker
   int remaining = 0;               // parts not back yet (connection's worker only)
-  uint32_t combine = 0;            // 0, kCmdSplitSum, kCmdSplitArray or kCmdSplitOk
+  uint32_t combine = 0;  // 0, kCmdSplitSum, kCmdSplitArray, kCmdSplitOk or kCombineExec
+  static constexpr uint32_t kCombineExec = 1u << 31;  // EXEC in a cluster: parts verbatim
   bool ready = false;
   std::string data;  // the reply once ready
 };
+
+// Joins the per-part replies of a split command into the reply the client expects.
+void CombineParts(Slot* slot);
+// A listening socket with SO_REUSEPORT (every worker accepts on the same port); -1 and *err.
+int OpenListener(const std::string& addr, int port, int backlog, bool exclusive_probe,
+                 std::string* err);
 
 class Client {
  public:
@@ -75,6 +85,13 @@ class Client {
   std::vector<std::vector<std::string>> multi_queue;
   // WATCH: key -> the stored record at WATCH time (nullopt = absent).
   std::vector<std::pair<std::string, std::optional<std::string>>> watched;
+
+  // A connection on the cluster port: a peer node, which must authenticate with the cluster
+  // secret (DYNIS.HELLO, DYNIS.AUTH) before anything else.
+  bool peer_port = false;
+  bool peer_authenticated = false;
+  std::string peer_link_nonce;    // from DYNIS.HELLO
+  std::string peer_server_nonce;  // ours, sent in the HELLO answer
 
   bool close_after_reply = false;
   bool kill_requested = false;  // CLIENT KILL from another worker, applied by ours
@@ -114,6 +131,7 @@ struct Message {
   std::vector<std::string> argv;  // kExec
   const CommandSpec* spec = nullptr;
   int resp = 2;
+  bool coordinate = false;  // kExec in a cluster: coordinate the command's replication
 };
 
 class Worker {
@@ -149,6 +167,13 @@ class Worker {
   // Number of connections this worker serves.
   size_t client_count() const { return clients_.size(); }
 
+  // Cluster (server/cluster.cc). The membership view this worker routes with.
+  const ClusterView& cluster_view();
+  // This worker's link to a member (created on first use); nullptr for self or unknown.
+  transport::PeerLink* LinkTo(NodeId node);
+  // State of this worker's link to a member: "self", "connected", "connecting", "down".
+  std::string LinkState(NodeId node);
+
  private:
   friend class Server;
   static void OnConnection(uv_stream_t* server, int status);
@@ -182,10 +207,37 @@ class Worker {
   // Closes the client when its pending output exceeds the hard limit; true when it did.
   bool OverHardOutputLimit(Client* c);
 
+  // Cluster (server/cluster.cc).
+  struct CoordOp;
+  Status ListenPeers();
+  // Routes a keyed client command through the replication engine; false like Dispatch.
+  bool ClusterDispatch(Client* c, const CommandSpec* spec, std::vector<std::string>& argv,
+                       bool forwarded);
+  // EXEC in a cluster: the queued commands run as parts of one reply, each replicated.
+  bool ClusterExec(Client* c);
+  void RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part, const CommandSpec* spec,
+                 std::vector<std::string> argv, bool forwarded);
+  void Coordinate(Message m);
+  void ExecuteAndReplicate(const std::shared_ptr<CoordOp>& op);
+  void FinishCoordinated(const std::shared_ptr<CoordOp>& op, std::string reply);
+  void PartDone(uint64_t client_id, const std::shared_ptr<Slot>& slot);
+  void RunEffects(replication::Effects* fx);
+  void SendToReplica(const replication::Message& msg, replication::Effects* fx);
+  void ClusterCron(int64_t now_ms);
+  void SendMeet(transport::PeerLink* link);
+  void CloseLinks();
+
   Server* server_;
   int id_;
   uv_loop_t loop_;
   std::vector<uv_tcp_t*> listeners_;
+  std::vector<uv_tcp_t*> peer_listeners_;  // the cluster port
+  std::unique_ptr<replication::Coordinator> coordinator_;
+  std::unordered_map<NodeId, std::unique_ptr<transport::PeerLink>> links_;
+  std::unordered_map<std::string, std::unique_ptr<transport::PeerLink>> seed_links_;  // worker 0
+  std::unordered_map<uint64_t, std::shared_ptr<CoordOp>> coord_ops_;  // by engine op id
+  std::shared_ptr<const ClusterView> view_;
+  int64_t last_meet_ms_ = 0;
   uv_async_t async_;
   uv_prepare_t prepare_;
   uv_timer_t cron_;
@@ -217,6 +269,10 @@ struct Stats {
   std::atomic<uint64_t> write_batches{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> output_limit_disconnections{0};
+  std::atomic<uint64_t> cluster_forwarded{0};     // sent to a preference-list member
+  std::atomic<uint64_t> cluster_coordinated{0};   // coordinated here
+  std::atomic<uint64_t> cluster_quorum_failures{0};
+  std::atomic<uint64_t> cluster_read_repairs{0};  // merged records sent to stale replicas
   void Reset();
 };
 
@@ -243,6 +299,8 @@ class Server {
   int OwnerOf(uint32_t partition) const { return static_cast<int>(partition % workers_.size()); }
 
   const std::string& node_id() const { return node_id_; }
+  // The cluster, or nullptr for a standalone node (no cluster-nodes).
+  Cluster* cluster() { return cluster_.get(); }
   uint64_t epoch() const { return epoch_; }
   int64_t start_ms() const { return start_ms_; }
   int64_t last_save_s() const { return last_save_s_.load(); }
@@ -269,6 +327,7 @@ class Server {
   void ApplyConfig();
 
   Config* config_;
+  std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<storage::Store> store_;
   HybridClock clock_;
   Stats stats_;

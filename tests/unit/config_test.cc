@@ -96,7 +96,7 @@ TEST_CASE("config: Names lists the table once each, aliases excluded", "[config]
   std::vector<std::string> names = c.Names();
   std::set<std::string> unique(names.begin(), names.end());
   CHECK(unique.size() == names.size());
-  CHECK(names.size() == 28);
+  CHECK(names.size() == 38);
   CHECK(unique.count("fsync") == 1);
   CHECK(unique.count("appendfsync") == 0);
   // CONFIG GET * shows every name plus the alias.
@@ -423,6 +423,49 @@ TEST_CASE("config: Validate cross-checks siblings", "[config]") {
   CHECK(c.Validate().ok());
 }
 
+TEST_CASE("config: Validate refuses quorums above the replica count", "[config]") {
+  Config c;
+  CHECK(c.replicas() == 3);
+  CHECK(c.read_quorum() == 2);
+  CHECK(c.write_quorum() == 2);
+  CHECK(c.Validate().ok());
+  REQUIRE(c.ApplyArgs({"--replicas", "2", "--read-quorum", "3"}).ok());
+  CHECK(c.Validate().message() ==
+        "'read-quorum' (3) must be less than or equal to 'replicas' (2)");
+  REQUIRE(c.ApplyArgs({"--read-quorum", "2", "--write-quorum", "3"}).ok());
+  CHECK(c.Validate().message() ==
+        "'write-quorum' (3) must be less than or equal to 'replicas' (2)");
+  REQUIRE(c.ApplyArgs({"--write-quorum", "1"}).ok());
+  CHECK(c.Validate().ok());
+  // CONFIG SET checks the same against the (immutable) replica count.
+  CHECK(c.Set({{"read-quorum", "3"}}).message() ==
+        "ERR CONFIG SET failed (possibly related to argument 'read-quorum') - read-quorum (3) "
+        "must be less than or equal to replicas (2)");
+  CHECK(c.Set({{"write-quorum", "2"}}).ok());
+  CHECK(c.write_quorum() == 2);
+}
+
+TEST_CASE("config: a cluster needs a secret and host:port seeds", "[config]") {
+  Config c;
+  CHECK(c.cluster_nodes().empty());
+  CHECK(c.cluster_port() == 16379);  // port + 10000
+  REQUIRE(c.ApplyArgs({"--port", "7001"}).ok());
+  CHECK(c.cluster_port() == 17001);
+  CHECK(c.cluster_announce_ip() == "127.0.0.1");  // the first bind address
+  REQUIRE(c.ApplyArgs({"--cluster-nodes", "127.0.0.1:17001 127.0.0.1:17002"}).ok());
+  CHECK(c.cluster_nodes() == std::vector<std::string>{"127.0.0.1:17001", "127.0.0.1:17002"});
+  CHECK(c.Validate().message() == "'cluster-nodes' is set but 'cluster-secret' is empty");
+  REQUIRE(c.ApplyArgs({"--cluster-secret", "s3cret"}).ok());
+  CHECK(c.Validate().ok());
+  REQUIRE(c.ApplyArgs({"--cluster-nodes", "127.0.0.1"}).ok());
+  CHECK(c.Validate().message() == "'cluster-nodes' entry '127.0.0.1' is not host:port");
+  REQUIRE(c.ApplyArgs({"--cluster-nodes", "h:70000"}).ok());
+  CHECK(c.Validate().message() == "'cluster-nodes' entry 'h:70000' is not host:port");
+  REQUIRE(c.ApplyArgs({"--cluster-port", "7100", "--cluster-announce-ip", "10.0.0.5"}).ok());
+  CHECK(c.cluster_port() == 7100);
+  CHECK(c.cluster_announce_ip() == "10.0.0.5");
+}
+
 TEST_CASE("config: CONFIG GET patterns", "[config]") {
   Config c;
   auto all = GetMap(c, "*");
@@ -451,7 +494,8 @@ TEST_CASE("config: CONFIG GET patterns", "[config]") {
   auto several = c.Get(std::vector<std::string>{"port", "max*", "port", "*port"});
   std::vector<std::string> names;
   for (const auto& nv : several) names.push_back(nv.first);
-  CHECK(names == std::vector<std::string>{"port", "maxclients", "max-object-size"});
+  CHECK(names ==
+        std::vector<std::string>{"port", "maxclients", "max-object-size", "cluster-port"});
   CHECK(c.Get(std::vector<std::string>{}).empty());
 }
 

@@ -1,0 +1,144 @@
+// The node-to-node verbs served on the cluster port (kCmdInternal: a client on the client port
+// never sees them, and a connection on the cluster port must authenticate first):
+//   DYNIS.HELLO <cluster> <link-nonce>    -> [server-nonce, server-proof]
+//   DYNIS.AUTH <link-proof>               -> +OK (the connection may now use the verbs below)
+//   DYNIS.MEET <name> <host> <cport> <port> -> the members this node knows, as
+//                                            [[name, host, cport, port], ...]
+//   DYNIS.GETREC <key>                    -> this replica's record of key (nil when absent)
+//   DYNIS.PUTREC <key> <record>           -> +OK once the record is merged and stored
+//   DYNIS.FWD <resp> <command> [args...]  -> handled by dispatch: the command, coordinated here
+// The replica verbs are keyed, so they run on the worker owning the key's partition, and a
+// PUTREC's reply leaves only after the worker's write batch is committed, like any write.
+#include "commands/command.h"
+#include "commands/util.h"
+#include "common/errors.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "kv/keyspace.h"
+#include "server/server.h"
+#include "transport/peer_auth.h"
+
+namespace dynis {
+
+namespace {
+
+void RefusePeer(CommandContext& c, const std::string& why) {
+  LOG_WARNING("Refused peer %s: %s", c.client->addr.c_str(), why.c_str());
+  c.reply.Error("ERR peer authentication failed: " + why);
+  c.client->close_after_reply = true;
+}
+
+void CmdPeerHello(CommandContext& c) {
+  server::Client* cl = c.client;
+  if (!cl->peer_port) {
+    c.reply.Error("ERR DYNIS.HELLO is served on the cluster port only");
+    return;
+  }
+  const Config& cfg = c.server.config();
+  if (c.server.cluster() == nullptr) return RefusePeer(c, "this node is not in a cluster");
+  if (c.argv[1] != cfg.cluster_name()) {
+    return RefusePeer(c, "cluster name '" + c.argv[1].substr(0, 64) + "' is not '" +
+                             cfg.cluster_name() + "'");
+  }
+  if (c.argv[2].size() < 16 || c.argv[2].size() > 128) return RefusePeer(c, "bad nonce");
+  cl->peer_link_nonce = c.argv[2];
+  cl->peer_server_nonce = transport::RandomNonce();
+  c.reply.Array(2);
+  c.reply.Bulk(cl->peer_server_nonce);
+  c.reply.Bulk(transport::PeerProof(cfg.cluster_secret(), "server", cfg.cluster_name(),
+                                    cl->peer_link_nonce, cl->peer_server_nonce));
+}
+
+void CmdPeerAuth(CommandContext& c) {
+  server::Client* cl = c.client;
+  if (!cl->peer_port || cl->peer_server_nonce.empty()) {
+    return RefusePeer(c, "DYNIS.AUTH before DYNIS.HELLO");
+  }
+  const Config& cfg = c.server.config();
+  std::string expected = transport::PeerProof(cfg.cluster_secret(), "link", cfg.cluster_name(),
+                                              cl->peer_server_nonce, cl->peer_link_nonce);
+  cl->peer_server_nonce.clear();  // one attempt per challenge
+  if (!transport::ConstantTimeEquals(expected, c.argv[1])) {
+    return RefusePeer(c, "wrong cluster secret");
+  }
+  cl->peer_authenticated = true;
+  cl->authenticated = true;
+  cl->name = "peer";
+  c.reply.Ok();
+}
+
+void CmdPeerMeet(CommandContext& c) {
+  server::Cluster* cluster = c.server.cluster();
+  if (cluster == nullptr) {
+    c.reply.Error("ERR this node is not in a cluster");
+    return;
+  }
+  int64_t cport = 0, port = 0;
+  if (!ParseInt64(c.argv[3], &cport) || !ParseInt64(c.argv[4], &port) || cport < 1 ||
+      cport > 65535 || port < 0 || port > 65535 || c.argv[1].empty() || c.argv[1].size() > 128 ||
+      c.argv[2].empty() || c.argv[2].size() > 255) {
+    c.reply.Error("ERR bad DYNIS.MEET arguments");
+    return;
+  }
+  server::Member m;
+  m.name = c.argv[1];
+  m.id = KeyHash(m.name);
+  m.host = c.argv[2];
+  m.cport = static_cast<int>(cport);
+  m.port = static_cast<int>(port);
+  cluster->Learn({m});
+  std::shared_ptr<const server::ClusterView> view = cluster->View();
+  c.reply.Array(view->members.size());
+  for (const server::Member& x : view->members) {
+    c.reply.Array(4);
+    c.reply.Bulk(x.name);
+    c.reply.Bulk(x.host);
+    c.reply.Bulk(std::to_string(x.cport));
+    c.reply.Bulk(std::to_string(x.port));
+  }
+}
+
+void CmdPeerGetRec(CommandContext& c) {
+  std::optional<std::string> record;
+  if (ReplyIfError(c, c.ks.LoadRecord(c.argv[1], &record))) return;
+  if (record) {
+    c.reply.Bulk(*record);
+  } else {
+    c.reply.NullBulk();
+  }
+}
+
+void CmdPeerPutRec(CommandContext& c) {
+  if (ReplyIfError(c, c.ks.MergeRemote(c.argv[1], c.argv[2]))) return;
+  c.reply.Ok();
+}
+
+void CmdPeerFwd(CommandContext& c) {
+  // Dispatch unwraps DYNIS.FWD before lookup; reaching here means it was malformed.
+  c.reply.Error("ERR DYNIS.FWD needs a protocol version and a command");
+}
+
+}  // namespace
+
+// One command per declaration reads as a table.
+// clang-format off
+void RegisterClusterCommands(std::vector<CommandSpec>* out) {
+  const uint32_t peer = kCmdInternal | kCmdConn | kCmdNoMulti | kCmdNoScript | kCmdLoading |
+                        kCmdStale;
+  out->push_back({"dynis.hello", 3, peer | kCmdNoAuth, 0, 0, 0, CmdPeerHello, "dynis",
+                  "Peer handshake: challenge", "0.1.0", "O(1)"});
+  out->push_back({"dynis.auth", 2, peer | kCmdNoAuth, 0, 0, 0, CmdPeerAuth, "dynis",
+                  "Peer handshake: response", "0.1.0", "O(1)"});
+  out->push_back({"dynis.meet", 5, peer, 0, 0, 0, CmdPeerMeet, "dynis",
+                  "Exchange membership", "0.1.0", "O(nodes)"});
+  out->push_back({"dynis.getrec", 2, kCmdInternal | kCmdReadOnly | kCmdFast, 1, 1, 1,
+                  CmdPeerGetRec, "dynis", "Read this replica's record of a key", "0.1.0",
+                  "O(1)"});
+  out->push_back({"dynis.putrec", 3, kCmdInternal | kCmdWrite | kCmdFast, 1, 1, 1,
+                  CmdPeerPutRec, "dynis", "Merge a record into this replica", "0.1.0", "O(1)"});
+  out->push_back({"dynis.fwd", -4, peer, 0, 0, 0, CmdPeerFwd, "dynis",
+                  "Run a client command forwarded by another node", "0.1.0", "O(1)"});
+}
+// clang-format on
+
+}  // namespace dynis

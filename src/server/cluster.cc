@@ -1,0 +1,742 @@
+// The cluster side of a worker: routing keyed commands to a member of their preference list,
+// coordinating them through the replication engine (replication/engine.h), the links to the
+// other members, and membership exchange. See cluster.h and docs/ARCHITECTURE.md.
+//
+// A keyed client command (each key separately for multi-key commands) goes:
+//  - to a member of the key's preference list: this node when it is one (then to the worker
+//    owning the key's partition), else the first member with a live link, over DYNIS.FWD;
+//  - on the owning worker, Coordinate(): commands that read, and writes that depend on the
+//    current value, first read R replicas (the merged record is stored locally when the local
+//    one is older); then the command runs against the local keyspace like on a single node;
+//    every record it stored is sent to the other replicas and the reply leaves after W stores.
+//    A quorum not reached in cluster-request-timeout answers -NOQUORUM with the counts.
+#include "server/cluster.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "commands/util.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "server/server.h"
+
+namespace dynis::server {
+
+// ---------------------------------------------------------------------------------------------
+// Cluster: membership and the ring.
+
+const Member* ClusterView::Find(NodeId id) const {
+  for (const Member& m : members) {
+    if (m.id == id) return &m;
+  }
+  return nullptr;
+}
+
+Cluster::Cluster(Member self, std::vector<std::string> seeds, uint32_t partitions,
+                 uint32_t n_val)
+    : self_(std::move(self)),
+      seeds_(std::move(seeds)),
+      partitions_(partitions),
+      n_val_(n_val),
+      start_ms_(NowMs()) {
+  auto view = std::make_shared<ClusterView>();
+  view->version = 1;
+  view->members = {self_};
+  view->ring = cluster::Ring(partitions_, {self_.id}, n_val_);
+  view_ = std::move(view);
+  version_.store(1, std::memory_order_release);
+}
+
+bool Cluster::Learn(const std::vector<Member>& members) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Member> next = view_->members;
+  bool changed = false;
+  for (const Member& m : members) {
+    if (m.id == 0 || m.host.empty() || m.cport <= 0) continue;
+    auto it = std::find_if(next.begin(), next.end(), [&](const Member& x) { return x.id == m.id; });
+    if (it == next.end()) {
+      next.push_back(m);
+      changed = true;
+      LOG_NOTICE("Cluster: learned node %s at %s:%d", m.name.c_str(), m.host.c_str(), m.cport);
+    } else if (m.id != self_.id && (it->host != m.host || it->cport != m.cport ||
+                                    it->port != m.port || it->name != m.name)) {
+      *it = m;
+      changed = true;
+    }
+  }
+  if (!changed) return false;
+  std::sort(next.begin(), next.end(), [](const Member& a, const Member& b) { return a.id < b.id; });
+  auto view = std::make_shared<ClusterView>();
+  view->version = view_->version + 1;
+  std::vector<NodeId> ids;
+  for (const Member& m : next) ids.push_back(m.id);
+  view->ring = cluster::Ring(partitions_, ids, n_val_);
+  view->members = std::move(next);
+  if (view->members.size() < n_val_) {
+    LOG_WARNING("Cluster: replicas %u > %zu known nodes: keys have %zu replicas for now", n_val_,
+                view->members.size(), view->members.size());
+  } else {
+    LOG_NOTICE("Cluster: %zu nodes, ring recomputed", view->members.size());
+  }
+  view_ = std::move(view);
+  version_.store(view_->version, std::memory_order_release);
+  if (on_change_) on_change_(view_->members);
+  return true;
+}
+
+bool Cluster::Formed(int64_t now_ms, size_t* reached) const {
+  if (formed_.load(std::memory_order_relaxed)) return true;
+  std::shared_ptr<const ClusterView> view = View();
+  size_t n = 0;
+  for (const std::string& seed : seeds_) {
+    size_t colon = seed.rfind(':');
+    std::string host = seed.substr(0, colon);
+    int port = std::atoi(seed.c_str() + colon + 1);
+    for (const Member& m : view->members) {
+      if (m.host == host && m.cport == port) {
+        n++;
+        break;
+      }
+    }
+  }
+  if (reached != nullptr) *reached = n;
+  if (n < seeds_.size() && now_ms - start_ms_ < kFormingTimeoutMs) return false;
+  if (n < seeds_.size()) {
+    LOG_WARNING("Cluster: %zu of %zu seeds unreachable after %llds; serving with the nodes known",
+                seeds_.size() - n, seeds_.size(),
+                static_cast<long long>(kFormingTimeoutMs / 1000));
+  }
+  formed_.store(true, std::memory_order_relaxed);
+  return true;
+}
+
+std::string Cluster::EncodeMembers(const std::vector<Member>& members) {
+  std::string out;
+  for (const Member& m : members) {
+    out += m.name + " " + m.host + " " + std::to_string(m.cport) + " " + std::to_string(m.port) +
+           "\n";
+  }
+  return out;
+}
+
+std::vector<Member> Cluster::DecodeMembers(const std::string& text) {
+  std::vector<Member> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    char name[256], host[256];
+    int cport = 0, port = 0;
+    if (std::sscanf(line.c_str(), "%255s %255s %d %d", name, host, &cport, &port) != 4) continue;
+    Member m;
+    m.name = name;
+    m.id = KeyHash(m.name);
+    m.host = host;
+    m.cport = cport;
+    m.port = port;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::shared_ptr<const ClusterView> Cluster::View() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return view_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker: routing.
+
+namespace {
+
+constexpr int64_t kMeetIntervalMs = 1000;
+
+// Commands whose reply does not depend on what is stored (a blind SET, SETCTX, MSET's parts)
+// need no quorum read first.
+bool NeedsRead(const CommandSpec* spec, const std::vector<std::string>& argv) {
+  if (!(spec->flags & kCmdWrite)) return true;
+  if (!(spec->flags & kCmdBlindWrite)) return true;
+  if (std::strcmp(spec->name, "set") == 0) {
+    for (size_t i = 3; i < argv.size(); i++) {
+      if (EqualsIgnoreCase(argv[i], "nx") || EqualsIgnoreCase(argv[i], "xx") ||
+          EqualsIgnoreCase(argv[i], "get") || EqualsIgnoreCase(argv[i], "keepttl")) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// GETCTX k R n / SETCTX k ctx v W n / DELCTX k ctx W n: the per-request quorum, or `dflt`;
+// -1 when the option is malformed or above N: the command's own parser replies the error, so
+// such a command runs without a quorum round.
+int QuorumOf(const CommandSpec* spec, const std::vector<std::string>& argv, int dflt,
+             int replicas) {
+  size_t first = 0;
+  const char* letter = nullptr;
+  if (std::strcmp(spec->name, "getctx") == 0) {
+    first = 2, letter = "r";
+  } else if (std::strcmp(spec->name, "setctx") == 0) {
+    first = 4, letter = "w";
+  } else if (std::strcmp(spec->name, "delctx") == 0) {
+    first = 3, letter = "w";
+  } else {
+    return dflt;
+  }
+  if (argv.size() == first) return dflt;
+  int64_t n = 0;
+  if (argv.size() == first + 2 && EqualsIgnoreCase(argv[first], letter) &&
+      ParseInt64(argv[first + 1], &n) && n >= 1 && n <= replicas) {
+    return static_cast<int>(n);
+  }
+  return -1;
+}
+
+std::string ErrorReply(const std::string& text) { return "-" + text + "\r\n"; }
+
+std::string NoQuorumText(bool read, const replication::Outcome& o) {
+  std::string s = "NOQUORUM ";
+  s += read ? "read: " : "write: ";
+  s += std::to_string(o.answered) + " of " + std::to_string(o.required) + " required replicas ";
+  s += read ? "answered" : "stored it";
+  s += std::string(" (") + (read ? "R" : "W") + "=" + std::to_string(o.required) +
+       ", N=" + std::to_string(o.replicas) + ")";
+  if (!read) s += "; it may still be applied";
+  return s;
+}
+
+}  // namespace
+
+// One client command (or one key's part of it) being coordinated on this worker.
+struct Worker::CoordOp {
+  Message m;
+  int waiting = 0;      // engine operations not complete yet
+  std::string reply;    // the command's reply, sent once its writes reached W
+  std::string error;    // the first quorum failure
+  bool wrote = false;   // the command ran; waiting counts puts
+};
+
+const ClusterView& Worker::cluster_view() {
+  Cluster* cl = server_->cluster();
+  if (!view_ || view_->version != cl->version()) view_ = cl->View();
+  return *view_;
+}
+
+bool Worker::ClusterDispatch(Client* c, const CommandSpec* spec, std::vector<std::string>& argv,
+                             bool forwarded) {
+  auto slot = std::make_shared<Slot>();
+  slot->remaining = 1;  // held until every part is routed: parts may finish synchronously
+  c->slots_.push_back(slot);
+  std::vector<int> keys = CommandKeyPositions(*spec, argv);
+  uint32_t split = spec->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk);
+  if (split != 0 && keys.size() > 1) {
+    // Dynamo: no isolation across keys; each key is its own replicated operation, all in
+    // flight at once.
+    slot->combine = split;
+    size_t step = static_cast<size_t>(spec->key_step);
+    slot->parts.resize(keys.size());
+    for (size_t i = 0; i < keys.size(); i++) {
+      size_t first = static_cast<size_t>(spec->first_key) + i * step;
+      std::vector<std::string> sub;
+      sub.reserve(1 + step);
+      sub.push_back(argv[0]);
+      for (size_t j = 0; j < step; j++) sub.push_back(argv[first + j]);
+      RoutePart(c, slot, static_cast<int>(i), spec, std::move(sub), forwarded);
+    }
+  } else {
+    slot->parts.resize(1);
+    RoutePart(c, slot, 0, spec, std::move(argv), forwarded);
+  }
+  PartDone(c->id(), slot);  // the routing hold
+  return !c->close_after_reply && !c->closing_;
+}
+
+bool Worker::ClusterExec(Client* c) {
+  if (!c->in_multi) {
+    AppendReply(c, ErrorReply(err::kExecWithoutMulti));
+    return true;
+  }
+  bool aborted = c->multi_error;
+  std::vector<std::vector<std::string>> queue = std::move(c->multi_queue);
+  c->in_multi = false;
+  c->multi_error = false;
+  c->multi_queue.clear();
+  // WATCH compares this node's stored records: a best effort in a cluster (documented).
+  bool dirty = false;
+  for (const auto& [key, record] : c->watched) {
+    std::optional<std::string> now;
+    if (!keyspace_.LoadRecord(key, &now).ok() || now != record) dirty = true;
+  }
+  c->watched.clear();
+  if (aborted) {
+    AppendReply(c, ErrorReply(err::kExecAbort));
+    return true;
+  }
+  if (dirty) {
+    AppendReply(c, c->resp >= 3 ? "_\r\n" : "*-1\r\n");
+    return true;
+  }
+  // The queued commands run in order of arrival at their coordinators, each replicated on its
+  // own: accepted so that clients' MULTI/EXEC pipelines work, not isolated (README).
+  auto slot = std::make_shared<Slot>();
+  slot->remaining = 1;
+  slot->combine = Slot::kCombineExec;
+  slot->parts.resize(queue.size());
+  c->slots_.push_back(slot);
+  for (size_t i = 0; i < queue.size(); i++) {
+    const CommandSpec* spec = LookupClientCommand(queue[i][0]);
+    if (!spec->subcommands.empty() && queue[i].size() >= 2) {
+      const CommandSpec* sub = LookupSubcommand(*spec, queue[i][1]);
+      if (sub != nullptr) spec = sub;
+    }
+    RoutePart(c, slot, static_cast<int>(i), spec, std::move(queue[i]), false);
+  }
+  PartDone(c->id(), slot);
+  return true;
+}
+
+void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
+                       const CommandSpec* spec, std::vector<std::string> argv, bool forwarded) {
+  std::vector<int> keys = CommandKeyPositions(*spec, argv);
+  if (keys.empty() || (spec->flags & (kCmdConn | kCmdAllKeys))) {
+    // Not about one key's replicas (PING, INFO, KEYS, FLUSHALL... inside EXEC): runs on this
+    // node, as it would outside the transaction.
+    proto::ReplyWriter w(&slot->parts[part]);
+    w.set_resp(c->resp);
+    if (spec->flags & kCmdExclusive) {
+      if (!server_->PauseOthers(*this)) {
+        w.Error("ERR the server is shutting down");
+        return;
+      }
+      CommitTurn();
+      ExecuteSpec(c, spec, argv, &w);
+      CommitTurn();
+      server_->ResumeOthers();
+      return;
+    }
+    if (spec->flags & kCmdAllKeys) CommitTurn();
+    ExecuteSpec(c, spec, argv, &w);
+    return;
+  }
+  size_t reached = 0;
+  if (!forwarded && !server_->cluster()->Formed(NowMs(), &reached)) {
+    slot->parts[part] = ErrorReply("CLUSTERDOWN the cluster is forming: " +
+                                   std::to_string(reached) + " of " +
+                                   std::to_string(server_->cluster()->seeds().size()) +
+                                   " seed nodes reached");
+    return;
+  }
+  uint32_t partition = keyspace_.PartitionOf(argv[keys[0]]);
+  for (int k : keys) {
+    if (keyspace_.PartitionOf(argv[k]) != partition) {
+      slot->parts[part] = ErrorReply("CROSSSLOT Keys in request don't hash to the same slot");
+      return;
+    }
+  }
+  const ClusterView& view = cluster_view();
+  std::vector<NodeId> pref = view.ring.Preflist(partition, server_->cluster()->n_val());
+  NodeId self = server_->cluster()->self().id;
+  bool local = forwarded || std::find(pref.begin(), pref.end(), self) != pref.end();
+  slot->remaining++;
+  if (local) {
+    Message m;
+    m.kind = Message::Kind::kExec;
+    m.coordinate = true;
+    m.origin = id_;
+    m.client_id = c->id();
+    m.slot = slot;
+    m.part = part;
+    m.spec = spec;
+    m.resp = c->resp;
+    m.argv = std::move(argv);
+    int owner = server_->OwnerOf(partition);
+    if (owner == id_) {
+      Coordinate(std::move(m));
+    } else {
+      outbox_[owner].push_back(std::move(m));
+    }
+    return;
+  }
+  // Not a replica of this key: a member of the preference list coordinates it.
+  transport::PeerLink* link = nullptr;
+  for (NodeId n : pref) {
+    transport::PeerLink* l = LinkTo(n);
+    if (l != nullptr && l->state() == transport::PeerLink::State::kReady) {
+      link = l;
+      break;
+    }
+  }
+  if (link == nullptr && !pref.empty()) link = LinkTo(pref[0]);
+  if (link == nullptr) {
+    slot->parts[part] = ErrorReply("NOQUORUM no replica of this key is known to this node");
+    slot->remaining--;
+    return;
+  }
+  server_->stats().cluster_forwarded.fetch_add(1, std::memory_order_relaxed);
+  std::vector<std::string> fwd;
+  fwd.reserve(argv.size() + 2);
+  fwd.emplace_back("DYNIS.FWD");
+  fwd.push_back(std::to_string(c->resp));
+  for (auto& a : argv) fwd.push_back(std::move(a));
+  uint64_t client_id = c->id();
+  std::string where = link->options().host + ":" + std::to_string(link->options().port);
+  link->Send(fwd, [this, client_id, slot, part, where](const proto::Reply* reply,
+                                                       std::string_view raw) {
+    if (reply == nullptr) {
+      slot->parts[part] = ErrorReply("NOQUORUM the replica at " + where +
+                                     " coordinating this key did not answer");
+    } else {
+      slot->parts[part].assign(raw.data(), raw.size());
+    }
+    PartDone(client_id, slot);
+  });
+}
+
+void Worker::PartDone(uint64_t client_id, const std::shared_ptr<Slot>& slot) {
+  if (--slot->remaining != 0) return;
+  CombineParts(slot.get());
+  slot->ready = true;
+  auto it = clients_.find(client_id);
+  if (it != clients_.end()) CompleteSlots(it->second);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker: coordination.
+
+void Worker::Coordinate(Message m) {
+  server_->stats().cluster_coordinated.fetch_add(1, std::memory_order_relaxed);
+  if (!coordinator_) {
+    replication::Options opts;
+    opts.timeout_ms = server_->config().cluster_request_timeout_ms();
+    coordinator_ = std::make_unique<replication::Coordinator>(server_->cluster()->self().id, opts);
+  }
+  auto op = std::make_shared<CoordOp>();
+  op->m = std::move(m);
+  const CommandSpec* spec = op->m.spec;
+  const std::vector<std::string>& argv = op->m.argv;
+  const Config& cfg = server_->config();
+  int r = QuorumOf(spec, argv, cfg.read_quorum(), cfg.replicas());
+  if (!NeedsRead(spec, argv) || r < 0) {
+    ExecuteAndReplicate(op);
+    return;
+  }
+  const ClusterView& view = cluster_view();
+  std::vector<int> keys = CommandKeyPositions(*spec, argv);
+  replication::Effects fx;
+  std::vector<std::string> seen;
+  for (int k : keys) {
+    const std::string& key = argv[k];
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+    seen.push_back(key);
+    std::optional<std::string> local;
+    Status s = keyspace_.LoadRecord(key, &local);
+    if (!s.ok()) {
+      op->error = std::string(err::kIoError) + " " + s.message();
+      continue;
+    }
+    std::vector<NodeId> pref = view.ring.Preflist(keyspace_.PartitionOf(key),
+                                                  server_->cluster()->n_val());
+    op->waiting++;
+    uint64_t id = coordinator_->StartGet(NowMs(), key, pref, r, std::move(local), &fx);
+    coord_ops_[id] = op;
+  }
+  if (op->waiting == 0) {
+    FinishCoordinated(op, ErrorReply(op->error));
+    return;
+  }
+  RunEffects(&fx);
+}
+
+void Worker::ExecuteAndReplicate(const std::shared_ptr<CoordOp>& op) {
+  op->wrote = true;
+  keyspace_.BeginTracking();
+  std::string out;
+  proto::ReplyWriter w(&out);
+  w.set_resp(op->m.resp);
+  ExecuteSpec(nullptr, op->m.spec, op->m.argv, &w);
+  std::vector<std::string> written = keyspace_.TakeTracked();
+  if (written.empty()) {
+    FinishCoordinated(op, std::move(out));
+    return;
+  }
+  op->reply = std::move(out);
+  const Config& cfg = server_->config();
+  int wq = std::max(1, QuorumOf(op->m.spec, op->m.argv, cfg.write_quorum(), cfg.replicas()));
+  const ClusterView& view = cluster_view();
+  replication::Effects fx;
+  for (const std::string& key : written) {
+    std::optional<std::string> record;
+    if (!keyspace_.LoadRecord(key, &record).ok() || !record) continue;
+    std::vector<NodeId> pref = view.ring.Preflist(keyspace_.PartitionOf(key),
+                                                  server_->cluster()->n_val());
+    op->waiting++;
+    uint64_t id = coordinator_->StartPut(NowMs(), key, pref, wq, std::move(*record), &fx);
+    coord_ops_[id] = op;
+  }
+  if (op->waiting == 0) {
+    FinishCoordinated(op, std::move(op->reply));
+    return;
+  }
+  RunEffects(&fx);
+}
+
+void Worker::FinishCoordinated(const std::shared_ptr<CoordOp>& op, std::string reply) {
+  Message& m = op->m;
+  m.slot->parts[m.part] = std::move(reply);
+  if (m.origin == id_) {
+    PartDone(m.client_id, m.slot);
+    return;
+  }
+  Message done;
+  done.kind = Message::Kind::kDone;
+  done.origin = m.origin;
+  done.client_id = m.client_id;
+  done.slot = std::move(m.slot);
+  done.part = m.part;
+  done.spec = m.spec;
+  done_after_commit_.push_back(std::move(done));
+}
+
+void Worker::RunEffects(replication::Effects* fx) {
+  while (!fx->empty()) {
+    replication::Effects batch;
+    batch.swap(*fx);
+    for (replication::Effect& e : batch) {
+      switch (e.kind) {
+        case replication::Effect::Kind::kSend:
+          if (e.msg.type == replication::Message::Type::kPutReq && e.msg.repair) {
+            server_->stats().cluster_read_repairs.fetch_add(1, std::memory_order_relaxed);
+          }
+          SendToReplica(e.msg, fx);
+          break;
+        case replication::Effect::Kind::kStoreLocal: {
+          Status s = keyspace_.MergeRemote(e.key, e.record);
+          if (!s.ok()) LOG_WARNING("Read repair of the local record failed: %s", s.message().c_str());
+          break;
+        }
+        case replication::Effect::Kind::kComplete: {
+          auto it = coord_ops_.find(e.op);
+          if (it == coord_ops_.end()) break;
+          std::shared_ptr<CoordOp> op = std::move(it->second);
+          coord_ops_.erase(it);
+          if (!e.outcome.ok && op->error.empty()) {
+            server_->stats().cluster_quorum_failures.fetch_add(1, std::memory_order_relaxed);
+            op->error = NoQuorumText(!op->wrote, e.outcome);
+          }
+          if (--op->waiting > 0) break;
+          if (!op->error.empty()) {
+            FinishCoordinated(op, ErrorReply(op->error));
+          } else if (!op->wrote) {
+            ExecuteAndReplicate(op);
+          } else {
+            FinishCoordinated(op, std::move(op->reply));
+          }
+          break;
+        }
+      }
+    }
+  }
+}
+
+void Worker::SendToReplica(const replication::Message& msg, replication::Effects* fx) {
+  using replication::Message;
+  transport::PeerLink* link = LinkTo(msg.to);
+  // A replica whose link went down is skipped until the link is back: its requests fail at
+  // once (the quorum proceeds with the others; read repair brings it up to date later) rather
+  // than waiting in the reconnecting link and arriving late.
+  if (link == nullptr || (link->state() != transport::PeerLink::State::kReady &&
+                          link->failures() > 0)) {
+    coordinator_->OnSendFailed(NowMs(), msg.op, msg.to, fx);
+    return;
+  }
+  std::vector<std::string> argv;
+  Message::Type resp_type;
+  if (msg.type == Message::Type::kGetReq) {
+    argv = {"DYNIS.GETREC", msg.key};
+    resp_type = Message::Type::kGetResp;
+  } else {
+    argv = {"DYNIS.PUTREC", msg.key, msg.record};
+    resp_type = Message::Type::kPutResp;
+  }
+  NodeId to = msg.to;
+  NodeId self = msg.from;
+  uint64_t op = msg.op;
+  std::string key = msg.key;
+  link->Send(argv, [this, to, self, op, key, resp_type](const proto::Reply* reply,
+                                                         std::string_view) {
+    if (!coordinator_) return;
+    replication::Effects fx;
+    if (reply == nullptr) {
+      coordinator_->OnSendFailed(NowMs(), op, to, &fx);
+    } else {
+      replication::Message r;
+      r.type = resp_type;
+      r.from = to;
+      r.to = self;
+      r.op = op;
+      r.key = key;
+      r.ok = reply->type != proto::Reply::Type::kError;
+      if (resp_type == replication::Message::Type::kGetResp && r.ok) {
+        r.found = reply->type == proto::Reply::Type::kBulk;
+        if (r.found) r.record = reply->str;
+      }
+      coordinator_->OnMessage(NowMs(), r, &fx);
+    }
+    RunEffects(&fx);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker: links and membership.
+
+transport::PeerLink* Worker::LinkTo(NodeId node) {
+  auto it = links_.find(node);
+  if (it != links_.end()) return it->second.get();
+  if (stopping_ || node == server_->cluster()->self().id) return nullptr;
+  const Member* m = cluster_view().Find(node);
+  if (m == nullptr) return nullptr;
+  const Config& cfg = server_->config();
+  transport::PeerLinkOptions o;
+  o.host = m->host;
+  o.port = m->cport;
+  o.secret = cfg.cluster_secret();
+  o.cluster = cfg.cluster_name();
+  o.connect_timeout_ms = cfg.cluster_connect_timeout_ms();
+  o.request_timeout_ms = std::max<int64_t>(3 * cfg.cluster_request_timeout_ms(), 1000);
+  auto link = std::make_unique<transport::PeerLink>(&loop_, o);
+  transport::PeerLink* raw = link.get();
+  links_[node] = std::move(link);
+  return raw;
+}
+
+std::string Worker::LinkState(NodeId node) {
+  if (node == server_->cluster()->self().id) return "self";
+  transport::PeerLink* l = LinkTo(node);
+  if (l == nullptr) return "unknown";
+  switch (l->state()) {
+    case transport::PeerLink::State::kReady:
+      return "connected";
+    case transport::PeerLink::State::kConnecting:
+    case transport::PeerLink::State::kAuthenticating:
+      return "connecting";
+    default:
+      return "down";
+  }
+}
+
+void Worker::SendMeet(transport::PeerLink* link) {
+  const Member& self = server_->cluster()->self();
+  std::vector<std::string> argv = {"DYNIS.MEET", self.name, self.host, std::to_string(self.cport),
+                                   std::to_string(self.port)};
+  Server* srv = server_;
+  link->Send(argv, [srv](const proto::Reply* reply, std::string_view) {
+    if (reply == nullptr || reply->type != proto::Reply::Type::kArray) return;
+    std::vector<Member> learned;
+    for (const proto::Reply& e : reply->elements) {
+      if (e.type != proto::Reply::Type::kArray || e.elements.size() != 4) continue;
+      Member m;
+      m.name = e.elements[0].str;
+      m.id = KeyHash(m.name);
+      m.host = e.elements[1].str;
+      int64_t cport = 0, port = 0;
+      if (!ParseInt64(e.elements[2].str, &cport) || !ParseInt64(e.elements[3].str, &port)) continue;
+      m.cport = static_cast<int>(cport);
+      m.port = static_cast<int>(port);
+      learned.push_back(std::move(m));
+    }
+    srv->cluster()->Learn(learned);
+  });
+}
+
+void Worker::ClusterCron(int64_t now_ms) {
+  if (coordinator_) {
+    replication::Effects fx;
+    coordinator_->OnTick(now_ms, &fx);
+    RunEffects(&fx);
+  }
+  if (now_ms - last_meet_ms_ < kMeetIntervalMs) return;
+  last_meet_ms_ = now_ms;
+  Cluster* cl = server_->cluster();
+  const ClusterView& view = cluster_view();
+  // Every worker keeps a link to every member, made before the first request needs it.
+  for (const Member& m : view.members) LinkTo(m.id);
+  // Membership exchange runs on worker 0 only: one MEET per member per second.
+  if (id_ != 0) return;
+  for (const std::string& seed : cl->seeds()) {
+    size_t colon = seed.rfind(':');
+    std::string host = seed.substr(0, colon);
+    int port = std::atoi(seed.c_str() + colon + 1);
+    bool known = false;
+    for (const Member& m : view.members) known |= m.host == host && m.cport == port;
+    if (known) {
+      seed_links_.erase(seed);  // the member's own link takes over
+      continue;
+    }
+    auto& link = seed_links_[seed];
+    if (!link) {
+      const Config& cfg = server_->config();
+      transport::PeerLinkOptions o;
+      o.host = host;
+      o.port = port;
+      o.secret = cfg.cluster_secret();
+      o.cluster = cfg.cluster_name();
+      o.connect_timeout_ms = cfg.cluster_connect_timeout_ms();
+      link = std::make_unique<transport::PeerLink>(&loop_, o);
+    }
+    if (link->state() != transport::PeerLink::State::kBackoff) SendMeet(link.get());
+  }
+  for (const Member& m : view.members) {
+    transport::PeerLink* link = LinkTo(m.id);
+    if (link != nullptr && link->state() != transport::PeerLink::State::kBackoff) SendMeet(link);
+  }
+}
+
+void Worker::CloseLinks() {
+  if (coordinator_) coordinator_->Reset();
+  coord_ops_.clear();
+  links_.clear();  // ~PeerLink closes; the loop frees the handles
+  seed_links_.clear();
+}
+
+Status Worker::ListenPeers() {
+  const Config& cfg = server_->config();
+  std::string err;
+  for (std::string addr : cfg.bind()) {
+    bool optional = addr[0] == '-';
+    if (optional) addr = addr.substr(1);
+    if (addr == "*") addr = "0.0.0.0";
+    int fd = OpenListener(addr, cfg.cluster_port(), cfg.tcp_backlog(), id_ == 0, &err);
+    if (fd < 0) {
+      if (optional &&
+          (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+        continue;
+      }
+      return Status::IOError("Could not create cluster TCP listening socket " + addr + ":" +
+                             std::to_string(cfg.cluster_port()) + ": " + err);
+    }
+    auto* tcp = new uv_tcp_t;
+    uv_tcp_init(&loop_, tcp);
+    tcp->data = this;
+    int rc = uv_tcp_open(tcp, fd);
+    if (rc == 0) {
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), cfg.tcp_backlog(),
+                     &Worker::OnConnection);
+    }
+    if (rc != 0) {
+      delete tcp;
+      close(fd);
+      return Status::IOError(std::string("listen failed: ") + uv_strerror(rc));
+    }
+    peer_listeners_.push_back(tcp);
+  }
+  if (peer_listeners_.empty()) return Status::IOError("no address for the cluster port");
+  return Status::OK();
+}
+
+}  // namespace dynis::server
