@@ -372,6 +372,25 @@ TestServer::TestServer(std::vector<std::string> extra_args) : extra_args_(std::m
   throw std::runtime_error("dynis-server did not start: " + why + "\n" + log);
 }
 
+TestServer::TestServer(int port, std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)) {
+  const char* env = std::getenv("DYNIS_SERVER");
+  binary_ = env != nullptr && *env ? env : "build/release/dynis-server";
+  if (access(binary_.c_str(), X_OK) != 0) {
+    throw std::runtime_error("dynis-server not found at " + binary_ + " (set DYNIS_SERVER)");
+  }
+  char tmpl[] = "/tmp/dynis-itest.XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  port_ = port;
+  std::string why;
+  if (Launch(&why)) return;
+  std::string log = LogTail();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+  throw std::runtime_error("dynis-server did not start: " + why + "\n" + log);
+}
+
 TestServer::~TestServer() {
   if (pid_ > 0) {
     if (paused_) kill(pid_, SIGCONT);

@@ -130,6 +130,9 @@ class TestServer {
   // Starts the server with `--port P --dir D/data --logfile D/server.log --io-threads 2` and
   // the extra `--option value` arguments, and waits until it answers PING.
   explicit TestServer(std::vector<std::string> extra_args = {});
+  // The same on a port chosen by the caller (a cluster's nodes must know each other's ports
+  // before they start); no retry on another port.
+  TestServer(int port, std::vector<std::string> extra_args);
   ~TestServer();
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;

@@ -1,0 +1,103 @@
+#include "cluster_harness.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace dynis::test {
+
+Reply MapField(const Reply& map, const std::string& name) {
+  for (size_t i = 0; i + 1 < map.Size(); i += 2) {
+    if (map[i].Str() == name) return map[i + 1];
+  }
+  return Reply();
+}
+
+TestCluster::TestCluster(int n, std::vector<std::string> extra) {
+  for (int i = 0; i < n; i++) {
+    // Distinct ports: FreePort may hand out the same port twice while nothing listens on it.
+    int p, cp;
+    do {
+      p = FreePort();
+    } while (std::find(ports_.begin(), ports_.end(), p) != ports_.end() ||
+             std::find(cports_.begin(), cports_.end(), p) != cports_.end());
+    ports_.push_back(p);
+    do {
+      cp = FreePort();
+    } while (std::find(ports_.begin(), ports_.end(), cp) != ports_.end() ||
+             std::find(cports_.begin(), cports_.end(), cp) != cports_.end());
+    cports_.push_back(cp);
+  }
+  std::string seeds;
+  for (int cp : cports_) seeds += (seeds.empty() ? "" : " ") + ("127.0.0.1:" + std::to_string(cp));
+  for (int i = 0; i < n; i++) {
+    std::vector<std::string> args = {"--cluster-port",   std::to_string(cports_[i]),
+                                     "--cluster-nodes",  seeds,
+                                     "--cluster-secret", kClusterSecret};
+    args.insert(args.end(), extra.begin(), extra.end());
+    nodes_.push_back(std::make_unique<TestServer>(ports_[i], args));
+  }
+  if (!WaitFormed()) throw std::runtime_error("cluster did not form\n" + Logs());
+}
+
+std::string TestCluster::LinkState(int from, int to) {
+  Client c = Connect(from, 5);
+  Reply nodes = c.Cmd({"DYNIS", "NODES"});
+  std::string want = "127.0.0.1:" + std::to_string(ports_[to]);
+  for (size_t i = 0; i < nodes.Size(); i++) {
+    if (MapField(nodes[i], "addr").Str() == want) return MapField(nodes[i], "state").Str();
+  }
+  return "";
+}
+
+bool TestCluster::WaitFormed(double timeout_s) {
+  return WaitFor(
+      [&] {
+        for (int i = 0; i < size(); i++) {
+          if (!nodes_[i]->running()) continue;
+          Client c = Connect(i, 5);
+          Reply nodes = c.Cmd({"DYNIS", "NODES"});
+          if (nodes.Size() != static_cast<size_t>(size())) return false;
+          for (int j = 0; j < size(); j++) {
+            if (i == j || !nodes_[j]->running()) continue;
+            // Links are made on first use; asking for the state creates it.
+            if (LinkState(i, j) != "connected") return false;
+          }
+          Reply probe = c.Cmd({"EXISTS", "cluster-harness-probe"});
+          if (probe.IsError()) return false;  // CLUSTERDOWN while forming
+        }
+        return true;
+      },
+      timeout_s);
+}
+
+std::vector<int> TestCluster::Preflist(const std::string& key, int via) {
+  Client c = Connect(via);
+  Reply pl = c.Cmd({"DYNIS", "PREFLIST", key});
+  std::vector<int> out;
+  for (size_t i = 0; i < pl.Size(); i++) {
+    std::string addr = MapField(pl[i], "addr").Str();
+    for (int j = 0; j < size(); j++) {
+      if (addr == "127.0.0.1:" + std::to_string(ports_[j])) out.push_back(j);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> TestCluster::LocalValues(int i, const std::string& key) {
+  Client c = Connect(i);
+  Reply r = c.Cmd({"DYNIS", "LOCALCTX", key});
+  std::vector<std::string> v = r[1].Strings();
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+std::string TestCluster::Logs(int lines) const {
+  std::string out;
+  for (size_t i = 0; i < nodes_.size(); i++) {
+    out += "--- node " + std::to_string(i) + " (port " + std::to_string(ports_[i]) + ")\n" +
+           nodes_[i]->LogTail(lines);
+  }
+  return out;
+}
+
+}  // namespace dynis::test

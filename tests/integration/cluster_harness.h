@@ -1,0 +1,53 @@
+// A local dynis cluster for integration tests: n real dynis-server processes on loopback, each
+// listing every node's cluster port in --cluster-nodes, sharing one secret.
+//
+//   TestCluster cl(3);                       // started, formed (every node knows every node)
+//   Client c = cl.Connect(0);
+//   cl.node(2).Pause();                      // SIGSTOP one node
+//   cl.LocalValues(2, "k");                  // DYNIS LOCALCTX: that node's replica only
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace dynis::test {
+
+inline constexpr char kClusterSecret[] = "itest-cluster-secret";
+
+class TestCluster {
+ public:
+  // `extra` is added to every node's arguments (e.g. {"--replicas", "3"}). Waits until the
+  // cluster is formed.
+  explicit TestCluster(int n, std::vector<std::string> extra = {});
+
+  int size() const { return static_cast<int>(nodes_.size()); }
+  TestServer& node(int i) { return *nodes_[i]; }
+  int cluster_port(int i) const { return cports_[i]; }
+  Client Connect(int i, double timeout_s = kReplyTimeoutS) { return nodes_[i]->Connect(timeout_s); }
+
+  // Waits until every running node knows `size()` members, has a live link to every running
+  // node, and routes keys. False on timeout.
+  bool WaitFormed(double timeout_s = 30);
+  // The state node `from` reports for node `to` in DYNIS NODES ("self", "connected",
+  // "connecting", "down"), "" on error.
+  std::string LinkState(int from, int to);
+  // Indexes of the nodes in key's preference list, in order (asked to node `via`).
+  std::vector<int> Preflist(const std::string& key, int via = 0);
+  // The values of key held by node i's own replica (DYNIS LOCALCTX), sorted.
+  std::vector<std::string> LocalValues(int i, const std::string& key);
+  // Node logs for failure messages.
+  std::string Logs(int lines = 15) const;
+
+ private:
+  std::vector<int> ports_;
+  std::vector<int> cports_;
+  std::vector<std::unique_ptr<TestServer>> nodes_;
+};
+
+// The value of field `name` in a map reply (RESP2: a flat array of name, value...).
+Reply MapField(const Reply& map, const std::string& name);
+
+}  // namespace dynis::test
