@@ -99,18 +99,30 @@ void CmdPeerMeet(CommandContext& c) {
 }
 
 void CmdPeerGetRec(CommandContext& c) {
-  std::optional<std::string> record;
-  if (ReplyIfError(c, c.ks.LoadRecord(c.argv[1], &record))) return;
-  if (record) {
-    c.reply.Bulk(*record);
+  replication::Message req, resp;
+  req.type = replication::Message::Type::kGetReq;
+  req.key = c.argv[1];
+  c.ks.ServeReplicaRequest(req, &resp);
+  if (!resp.ok) {
+    c.reply.Error("ERR the replica could not read its record");
+  } else if (resp.found) {
+    c.reply.Bulk(resp.record);
   } else {
     c.reply.NullBulk();
   }
 }
 
 void CmdPeerPutRec(CommandContext& c) {
-  if (ReplyIfError(c, c.ks.MergeRemote(c.argv[1], c.argv[2]))) return;
-  c.reply.Ok();
+  replication::Message req, resp;
+  req.type = replication::Message::Type::kPutReq;
+  req.key = c.argv[1];
+  req.record = c.argv[2];
+  c.ks.ServeReplicaRequest(req, &resp);
+  if (!resp.ok) {
+    c.reply.Error("ERR the replica could not merge the record");
+    return;
+  }
+  c.reply.Ok();  // sent only after the worker's batch holding the merge is committed
 }
 
 void CmdPeerFwd(CommandContext& c) {

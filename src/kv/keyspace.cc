@@ -170,17 +170,19 @@ Status Keyspace::LoadRecord(std::string_view key, std::optional<std::string>* ou
   return Status::OK();
 }
 
-Status Keyspace::MergeRemote(std::string_view key, std::string_view record, bool* changed) {
-  auto incoming = DVVSet::Decode(record);
-  if (!incoming.ok()) return Status::Error("ERR corrupt replica record");
-  DVVSet set;
-  RETURN_IF_ERROR(Load(key, &set));
-  DVVSet before = set;
-  set.Sync(*incoming);
-  bool differs = set != before;
-  if (changed != nullptr) *changed = differs;
-  if (!differs) return Status::OK();
-  return Store(key, storage::DataKey(PartitionOf(key), key), set);
+void Keyspace::ServeReplicaRequest(const replication::Message& req, replication::Message* resp) {
+  std::optional<std::string> local;
+  Status s = LoadRecord(req.key, &local);
+  if (!s.ok()) {
+    *resp = replication::Message();
+    resp->ok = false;
+    return;
+  }
+  replication::ReplicaStep step = replication::HandleRequest(req, local);
+  *resp = std::move(step.response);
+  if (step.store) {
+    pending_[storage::DataKey(PartitionOf(req.key), req.key)] = std::move(*step.store);
+  }
 }
 
 Status Keyspace::Put(std::string_view key, std::string_view value, int64_t expire_at_ms) {

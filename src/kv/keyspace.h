@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "replication/engine.h"
 #include "storage/store.h"
 #include "version/dvvset.h"
 
@@ -97,9 +98,10 @@ class Keyspace {
 
   // Replica side of the cluster. The stored record (encoded DVVSet) of key, nullopt when absent.
   Status LoadRecord(std::string_view key, std::optional<std::string>* out);
-  // Merges a record another replica sent (DVVSet::Sync) into the local one; *changed tells
-  // whether the local record changed. A record that does not decode is an error.
-  Status MergeRemote(std::string_view key, std::string_view record, bool* changed = nullptr);
+  // Serves a replica request (a peer's DYNIS.GETREC / DYNIS.PUTREC, or the coordinator's own
+  // store of a merged record) with the replication engine's replica step, the same code the
+  // simulator runs: a put is merged with DVVSet::Sync and stored when it changes the record.
+  void ServeReplicaRequest(const replication::Message& req, replication::Message* resp);
 
   // The coordinator replicates what a command wrote: between BeginTracking and TakeTracked the
   // keys stored with a record (plain, context and merged writes; not lazy expiry removal) are

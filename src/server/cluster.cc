@@ -516,8 +516,13 @@ void Worker::RunEffects(replication::Effects* fx) {
           SendToReplica(e.msg, fx);
           break;
         case replication::Effect::Kind::kStoreLocal: {
-          Status s = keyspace_.MergeRemote(e.key, e.record);
-          if (!s.ok()) LOG_WARNING("Read repair of the local record failed: %s", s.message().c_str());
+          // The coordinator is a replica too: its own store takes the merge like a peer's.
+          replication::Message req, resp;
+          req.type = replication::Message::Type::kPutReq;
+          req.key = std::move(e.key);
+          req.record = std::move(e.record);
+          keyspace_.ServeReplicaRequest(req, &resp);
+          if (!resp.ok) LOG_WARNING("Storing a merged record locally failed");
           break;
         }
         case replication::Effect::Kind::kComplete: {

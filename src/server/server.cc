@@ -506,7 +506,11 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
     }
     // A read needs no ownership: with none of this connection's commands in flight it can
     // read the store right here (it sees every acknowledged write) and skip two thread hops.
-    if (remote && (flags & kCmdReadOnly) && c->slots_.empty()) remote = false;
+    // A peer's DYNIS.GETREC may do so even behind its own earlier requests: the coordinator
+    // merges what it reads, so it never relies on one request seeing another's effect.
+    if (remote && (flags & kCmdReadOnly) && (c->slots_.empty() || (flags & kCmdInternal))) {
+      remote = false;
+    }
     if (remote) {
       if (!mixed || (flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk))) {
         Forward(c, spec, argv, owners, !mixed);
