@@ -108,6 +108,7 @@ enum class Tr : uint8_t {
   kComplete,
   kHeal,
   kRound,
+  kDiskLoss,
 };
 
 struct TraceRec {
@@ -119,7 +120,7 @@ struct TraceRec {
     static const char* const kNames[] = {
         "send",   "drop",   "dup",        "deliver",  "drop(down)", "drop(cut)", "sendfail",
         "GETCTX", "SETCTX", "reply",      "timeout",  "refused",    "crash",     "restart",
-        "cut",    "uncut",  "storelocal", "complete", "heal",       "round"};
+        "cut",    "uncut",  "storelocal", "complete", "heal",       "round",     "diskloss"};
     char buf[200];
     const char* name = kNames[static_cast<int>(what)];
     const long long t = at, na = a, nb = b;
@@ -169,6 +170,12 @@ struct TraceRec {
       case Tr::kCrash:
         std::snprintf(buf, sizeof(buf), "t=%lld crash n%lld for %lldms", t, na + 1, nb);
         break;
+      case Tr::kDiskLoss:
+        // x: the new epoch; y: the keys the store held
+        std::snprintf(buf, sizeof(buf), "t=%lld n%lld lost its disk (%llu keys), epoch %llu now", t,
+                      na + 1, static_cast<unsigned long long>(y),
+                      static_cast<unsigned long long>(x));
+        break;
       case Tr::kRestart:
         std::snprintf(buf, sizeof(buf), "t=%lld restart n%lld", t, na + 1);
         break;
@@ -217,6 +224,7 @@ struct Event {
     kCutStart,
     kCutEnd,
     kEndFaults,
+    kDiskLoss,
   };
   Kind kind = Kind::kDeliver;
   int node = -1;
@@ -305,6 +313,11 @@ class Sim {
       e.client = c;
       Schedule(rng_.Range(0, p_.think_max_ms), std::move(e));
     }
+    if (p_.disk_loss.on) {
+      Event e;
+      e.kind = Event::Kind::kDiskLoss;
+      Schedule(p_.disk_loss.at_ms, std::move(e));
+    }
     Event end;
     end.kind = Event::Kind::kEndFaults;
     Schedule(p_.fault_ms, std::move(end));
@@ -318,6 +331,7 @@ class Sim {
 
     result_.params = p_;
     result_.quiet = quiet;
+    MarkLostWithDisk();
     result_.model = model_;
     result_.final_keys = FinalState();
     for (const auto& [key, fk] : result_.final_keys) {
@@ -456,8 +470,13 @@ class Sim {
         OnClientReply(e.client, e.req, failed);
         break;
       }
-      case Event::Kind::kCrash:
-        Crash(p_.crash_plan[static_cast<size_t>(e.index)]);
+      case Event::Kind::kCrash: {
+        const Params::Crash& c = p_.crash_plan[static_cast<size_t>(e.index)];
+        Crash(c.node, c.down_ms);
+        break;
+      }
+      case Event::Kind::kDiskLoss:
+        LoseDisk();
         break;
       case Event::Kind::kRestart: {
         Node& n = node(e.node);
@@ -561,7 +580,10 @@ class Sim {
       if (it != dst.store.end()) local = it->second;
       replication::ReplicaStep step = replication::HandleRequest(msg, local, p_.lww);
       // Storage is synchronous here: durable before the response leaves.
-      if (step.store.has_value()) dst.store[msg.key] = std::move(*step.store);
+      if (step.store.has_value()) {
+        dst.store[msg.key] = std::move(*step.store);
+        NoteStored(env.to, msg.key);
+      }
       Send(env.to, std::move(step.response), env.from_inc);
     } else {
       Effects fx;
@@ -591,8 +613,8 @@ class Sim {
     }
   }
 
-  void Crash(const Params::Crash& c) {
-    Node& n = node(c.node);
+  void Crash(int ni, int64_t down_ms) {
+    Node& n = node(ni);
     if (!faults_ || !n.up) return;
     // Volatile state goes: in-flight operations, timers, the HLC's memory. The store stays.
     n.up = false;
@@ -602,12 +624,71 @@ class Sim {
     n.ticks.clear();
     n.hlc_last = 0;
     ++result_.stats.crashes;
-    Trace(Tr::kCrash, c.node, c.down_ms);
+    Trace(Tr::kCrash, ni, down_ms);
     Event e;
     e.kind = Event::Kind::kRestart;
-    e.node = c.node;
+    e.node = ni;
     e.inc = n.inc;
-    Schedule(now_ + c.down_ms, std::move(e));
+    Schedule(now_ + down_ms, std::move(e));
+  }
+
+  // The node crashes (unless it is down already) and its store is gone; it restarts empty under
+  // its next epoch. What the lost store had seen is kept for the model (MarkLostWithDisk).
+  void LoseDisk() {
+    const Params::DiskLoss& d = p_.disk_loss;
+    if (!faults_) return;
+    Crash(d.node, d.down_ms);
+    Node& n = node(d.node);
+    for (const auto& [key, record] : n.store) {
+      auto set = DVVSet::Decode(record);
+      if (!set.ok()) {
+        Broken("a stored record does not decode");
+        continue;
+      }
+      for (const DVVSet::Entry& e : set->entries()) lost_seen_[key][e.actor] = e.counter;
+    }
+    const uint64_t keys = n.store.size();
+    n.store.clear();
+    // A new epoch is leased before the node coordinates again: none of its new dots can collide
+    // with one the lost disk minted (and other replicas still hold).
+    if (!p_.reuse_epoch) ++n.actor.epoch;
+    disk_lost_ = true;
+    ++result_.stats.disk_losses;
+    Trace(Tr::kDiskLoss, d.node, 0, n.actor.epoch, keys);
+  }
+
+  // Records, on disk-loss seeds, the highest dot per actor that any store other than the lost
+  // one (before its loss) has counted for key. A correct engine never forgets a counted dot, so
+  // tracking every store ever written (not just the final ones) keeps the model strict: a write
+  // some surviving store once saw must not vanish.
+  void NoteStored(int ni, const std::string& key) {
+    if (!p_.disk_loss.on || (ni == p_.disk_loss.node && !disk_lost_)) return;
+    auto set = DVVSet::Decode(node(ni).store.at(key));
+    if (!set.ok()) return;  // FinalState and the engine report undecodable records
+    std::map<version::Actor, uint64_t>& seen = seen_elsewhere_[key];
+    for (const DVVSet::Entry& e : set->entries()) {
+      uint64_t& c = seen[e.actor];
+      c = std::max(c, e.counter);
+    }
+  }
+
+  // The stored writes whose dot the lost disk had counted and no other store ever did: their
+  // every copy (and every effect of their contexts) was on that disk.
+  void MarkLostWithDisk() {
+    if (!disk_lost_) return;
+    for (auto& [key, km] : model_) {
+      const auto& lost = lost_seen_[key];
+      const auto& seen = seen_elsewhere_[key];
+      for (StoredWrite& w : km.stored) {
+        auto l = lost.find(w.actor);
+        auto s = seen.find(w.actor);
+        if (l != lost.end() && l->second >= w.counter &&
+            (s == seen.end() || s->second < w.counter)) {
+          w.lost_with_disk = true;
+          ++result_.stats.lost_with_disk;
+        }
+      }
+    }
   }
 
   void Heal() {
@@ -634,7 +715,7 @@ class Sim {
         case Effect::Kind::kStoreLocal: {
           Trace(Tr::kStoreLocal, ni, KeyIndex(e.key), e.op);
           ++store_locals_;
-          MergeLocal(&n, e.key, e.record);
+          MergeLocal(ni, e.key, e.record);
           break;
         }
         case Effect::Kind::kComplete:
@@ -653,16 +734,18 @@ class Sim {
     }
   }
 
-  void MergeLocal(Node* n, const std::string& key, const std::string& record) {
-    auto it = n->store.find(key);
-    if (it == n->store.end()) {
-      n->store.emplace(key, record);
-      return;
+  void MergeLocal(int ni, const std::string& key, const std::string& record) {
+    Node& n = node(ni);
+    auto it = n.store.find(key);
+    if (it == n.store.end()) {
+      n.store.emplace(key, record);
+    } else {
+      auto merged = replication::MergeRecords(it->second, record, p_.lww);
+      if (!merged.ok())
+        return Broken("kStoreLocal record does not merge: " + merged.status().ToString());
+      it->second = std::move(merged).value();
     }
-    auto merged = replication::MergeRecords(it->second, record, p_.lww);
-    if (!merged.ok())
-      return Broken("kStoreLocal record does not merge: " + merged.status().ToString());
-    it->second = std::move(merged).value();
+    NoteStored(ni, key);
   }
 
   void Complete(int ni, const Effect& e) {
@@ -825,8 +908,20 @@ class Sim {
       if (collapsed.ok()) record = std::move(collapsed).value();
     }
     n.store[c.key] = record;
+    NoteStored(ni, c.key);
     model_[c.key].stored.push_back(
         StoredWrite{c.element, std::move(value), n.actor, counter, vv, ci, now_});
+    if (p_.early_ack) {
+      // The broken configuration: the client hears "ok" now, whatever the put does. The
+      // engine's own completion finds the client gone and is ignored.
+      Event r;
+      r.kind = Event::Kind::kClientReply;
+      r.client = ci;
+      r.req = c.req;
+      r.reply.ok = true;
+      r.reply.node = ni;
+      Schedule(now_ + rng_.Range(0, 2), std::move(r));
+    }
     Effects fx;
     const uint64_t op =
         n.coord->StartPut(now_, c.key, preflists_[c.key], p_.w, std::move(record), &fx);
@@ -907,6 +1002,7 @@ class Sim {
   int64_t now_ = 0;
   uint64_t seq_ = 0;
   bool faults_ = true;
+  bool disk_lost_ = false;
   uint64_t next_element_ = 1;
   uint64_t store_locals_ = 0;
   uint64_t hash_ = 0xCBF29CE484222325ull;
@@ -917,6 +1013,9 @@ class Sim {
   std::vector<int> claim_;
   std::map<std::string, std::vector<NodeId>> preflists_;
   std::map<std::string, KeyModel> model_;
+  // Per key, per actor: the counter the lost store held, and the highest any other store held.
+  std::map<std::string, std::map<version::Actor, uint64_t>> lost_seen_;
+  std::map<std::string, std::map<version::Actor, uint64_t>> seen_elsewhere_;
   std::vector<TraceRec> trace_;
   std::vector<std::string> broken_;
   Result result_;
@@ -1029,12 +1128,30 @@ Params Params::Draw(uint64_t seed, bool lww) {
   }
   const bool skewed = rng.Permille(700);
   for (int n = 0; n < p.nodes; ++n) p.skew_ms.push_back(skewed ? rng.Range(-3000, 3000) : 0);
+  // Drawn last, so the plans above stay what they were before disk losses existed. With W = 1
+  // one lost disk may hold the only copy of an acknowledged write: no disk loss there.
+  if (p.w >= 2 && rng.Permille(400)) {
+    p.disk_loss.on = true;
+    p.disk_loss.at_ms = rng.Range(0, p.fault_ms - 1);
+    p.disk_loss.down_ms = rng.Range(20, 3000);
+    p.disk_loss.node = static_cast<int>(rng.Below(static_cast<uint64_t>(p.nodes)));
+    if (!p.partition_plan.empty() && rng.Permille(500)) {
+      // Late in a partition, on a node of the side whose sends are cut: it coordinated writes
+      // that could not replicate, so the loss takes the only copy of some (unacknowledged, with
+      // a correct engine) writes. A random instant mostly finds a node holding nothing unique.
+      const Partition& part =
+          p.partition_plan[static_cast<size_t>(rng.Below(p.partition_plan.size()))];
+      p.disk_loss.at_ms = rng.Range(std::max(part.start_ms, part.end_ms - 300), part.end_ms - 1);
+      p.disk_loss.node = part.side_a[static_cast<size_t>(rng.Below(part.side_a.size()))];
+    }
+  }
   return p;
 }
 
 std::string Params::ToString() const {
   std::string s =
-      "seed=" + std::to_string(seed) + (lww ? " lww" : "") + " nodes=" + std::to_string(nodes) +
+      "seed=" + std::to_string(seed) + (lww ? " lww" : "") + (early_ack ? " early-ack" : "") +
+      (reuse_epoch ? " reuse-epoch" : "") + " nodes=" + std::to_string(nodes) +
       " N=" + std::to_string(n_val) + " R=" + std::to_string(r) + " W=" + std::to_string(w) +
       " Q=" + std::to_string(partitions) + " clients=" + std::to_string(clients) +
       " keys=" + std::to_string(keys) + " writes/client<=" + std::to_string(writes_per_client) +
@@ -1057,6 +1174,14 @@ std::string Params::ToString() const {
   for (const Crash& c : crash_plan) {
     s += " [node " + std::to_string(c.node + 1) + " at " + std::to_string(c.at_ms) + " for " +
          std::to_string(c.down_ms) + "]";
+  }
+  s += "\n  disk loss: ";
+  if (disk_loss.on) {
+    s += "node " + std::to_string(disk_loss.node + 1) + " at " + std::to_string(disk_loss.at_ms) +
+         " for " + std::to_string(disk_loss.down_ms) + " (restarts empty, " +
+         (reuse_epoch ? "same epoch)" : "new epoch)");
+  } else {
+    s += "none";
   }
   return s;
 }
@@ -1107,7 +1232,8 @@ std::vector<Violation> Check(const std::map<std::string, KeyModel>& model,
         first = "; element " + std::to_string(w.element) + " was written by client " +
                 std::to_string(w.client) + " at t=" + std::to_string(w.at_ms) + " through n" +
                 std::to_string(w.actor.node_id) + " as dot " + w.actor.ToString() + ":" +
-                std::to_string(w.counter);
+                std::to_string(w.counter) +
+                (w.lost_with_disk ? ", which only the lost disk saw" : "");
       }
       out.push_back({Violation::Kind::kLostAck, key,
                      std::to_string(lost.size()) + " of " + std::to_string(km.acked.size()) +
@@ -1124,8 +1250,11 @@ std::vector<Violation> Check(const std::map<std::string, KeyModel>& model,
 
     // Siblings against the causal model. A stored write is superseded iff some write's context
     // covers its dot; the surviving siblings must be exactly the unsuperseded writes.
+    // A write lost with the disk superseded nothing that survived: every state that knew of its
+    // context also knew of its dot, and none but the lost disk did.
     std::map<version::Actor, uint64_t> covered;
     for (const StoredWrite& w : km.stored) {
+      if (w.lost_with_disk) continue;
       for (const auto& [actor, n] : w.ctx) covered[actor] = std::max(covered[actor], n);
     }
     auto superseded = [&covered](const version::Actor& a, uint64_t counter) {
@@ -1136,14 +1265,15 @@ std::vector<Violation> Check(const std::map<std::string, KeyModel>& model,
     size_t concurrent = 0;
     for (const StoredWrite& w : km.stored) {
       by_dot[{w.actor, w.counter}] = &w;
-      if (!superseded(w.actor, w.counter)) ++concurrent;
+      if (!w.lost_with_disk && !superseded(w.actor, w.counter)) ++concurrent;
     }
     std::vector<uint64_t> unknown, stale;
     std::set<std::pair<version::Actor, uint64_t>> final_dots;
     for (const FinalKey::Sib& s : fk.siblings) {
       final_dots.insert({s.actor, s.counter});
       auto it = by_dot.find({s.actor, s.counter});
-      if (it == by_dot.end() || it->second->value != s.value) {
+      // A write the model says only the lost disk saw cannot be anywhere now.
+      if (it == by_dot.end() || it->second->value != s.value || it->second->lost_with_disk) {
         unknown.push_back(s.counter);
       } else if (superseded(s.actor, s.counter)) {
         stale.push_back(it->second->element);
@@ -1161,7 +1291,8 @@ std::vector<Violation> Check(const std::map<std::string, KeyModel>& model,
     }
     std::vector<uint64_t> vanished;
     for (const StoredWrite& w : km.stored) {
-      if (!superseded(w.actor, w.counter) && !final_dots.count({w.actor, w.counter})) {
+      if (!w.lost_with_disk && !superseded(w.actor, w.counter) &&
+          !final_dots.count({w.actor, w.counter})) {
         vanished.push_back(w.element);
       }
     }
@@ -1186,6 +1317,8 @@ std::string Stats::ToString() const {
          " gets=" + std::to_string(gets_ok) + "/" + std::to_string(gets_ok + gets_failed) +
          " puts=" + std::to_string(puts_ok) + "/" + std::to_string(puts_ok + puts_failed) +
          " repairs=" + std::to_string(repairs) + " crashes=" + std::to_string(crashes) +
+         " disklost=" + std::to_string(disk_losses) +
+         " (writes only it saw: " + std::to_string(lost_with_disk) + ")" +
          " sendfail=" + std::to_string(send_failed) + " rounds=" + std::to_string(repair_rounds) +
          " max_siblings=" + std::to_string(max_final_siblings);
 }
@@ -1199,7 +1332,8 @@ std::string Result::Report() const {
   s += "  trace (hash " + std::string(hash) + "), last events:\n";
   for (const std::string& line : trace_tail) s += "    " + line + "\n";
   s += "  replay: DYNIS_SIM_SEED=" + std::to_string(params.seed) +
-       (params.lww ? " DYNIS_SIM_LWW=1" : "") +
+       (params.lww ? " DYNIS_SIM_LWW=1" : "") + (params.early_ack ? " DYNIS_SIM_EARLY_ACK=1" : "") +
+       (params.reuse_epoch ? " DYNIS_SIM_REUSE_EPOCH=1" : "") +
        " build/release/tests/sim-tests '[seeds]'   (DYNIS_SIM_TRACE=1 prints every event)\n";
   return s;
 }

@@ -12,6 +12,15 @@
 // is a response to a coordinator that restarted since it asked. Sends to a crashed node are
 // either lost silently or (on some seeds) reported at once through OnSendFailed.
 //
+// Disk loss: on some seeds with W >= 2, one node crashes and loses its whole store, and comes
+// back empty under a new, larger actor epoch (dynis leases a fresh epoch when its data
+// directory is gone, so the reborn node never mints a dot it minted before: riak's kv679).
+// Durable storage alone could never catch a coordinator that acknowledges before W replicas
+// stored the write (its own store always keeps it); losing one disk can. At most one disk per
+// seed, and only with W >= 2: every acknowledged write then lives on two nodes, so one loss
+// must never take an acknowledged element away. Unacknowledged writes that only the lost disk
+// had seen may legitimately vanish; the model marks exactly those (StoredWrite::lost_with_disk).
+//
 // Workload: clients add unique elements to set-valued keys through GETCTX (a get at a random
 // node), a local merge of the siblings, and SETCTX (an Update at a random node with the context
 // read, then a put). After the fault phase the network heals, crashed nodes restart, and
@@ -23,7 +32,8 @@
 //  - the siblings are exactly the concurrent writes: the stored writes that no client's context
 //    covered (so their number stays within the number of concurrent writers). A flat bound of
 //    "at most one sibling per client" would be unsound: a client whose read missed its own
-//    failed write writes again concurrently with it;
+//    failed write writes again concurrently with it. Writes lost with a disk neither need to
+//    survive nor supersede anything: their contexts never left the lost disk;
 //  - every replica converged to the same record, and the repair rounds went quiet.
 #pragma once
 
@@ -55,6 +65,11 @@ class Rng {
 struct Params {
   uint64_t seed = 0;
   bool lww = false;  // the negative control: merges and local writes keep one LWW sibling
+  // Broken configurations the tests must catch; never drawn. early_ack: a SETCTX is
+  // acknowledged as soon as its coordinator stored it, whatever the engine completes (acking
+  // before W). reuse_epoch: the node that lost its disk keeps its old epoch (kv679).
+  bool early_ack = false;
+  bool reuse_epoch = false;
 
   int nodes = 3;
   int n_val = 3;
@@ -90,6 +105,15 @@ struct Params {
   };
   std::vector<Crash> crash_plan;
   std::vector<int64_t> skew_ms;  // per node: its wall clock minus true time
+  // At most one per seed, only when W >= 2: the node crashes at at_ms, its store is gone, and it
+  // restarts after down_ms (or at the heal) empty, under its next actor epoch.
+  struct DiskLoss {
+    bool on = false;
+    int64_t at_ms = 0;
+    int64_t down_ms = 0;
+    int node = 0;
+  };
+  DiskLoss disk_loss;
 
   // Draws every parameter of a seed.
   static Params Draw(uint64_t seed, bool lww);
@@ -107,6 +131,9 @@ struct StoredWrite {
   version::VersionVector ctx;
   int client = 0;
   int64_t at_ms = 0;
+  // Only the disk that was lost ever saw this write (no other store, before or after, counted
+  // its dot): it may be gone, and its context superseded nothing that survived.
+  bool lost_with_disk = false;
 };
 
 struct KeyModel {
@@ -152,6 +179,8 @@ struct Stats {
   uint64_t puts_failed = 0;
   uint64_t repairs = 0;
   uint64_t crashes = 0;
+  uint64_t disk_losses = 0;
+  uint64_t lost_with_disk = 0;  // stored writes that only the lost disk had seen
   uint64_t send_failed = 0;
   int repair_rounds = 0;
   size_t max_final_siblings = 0;

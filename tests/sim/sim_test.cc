@@ -1,12 +1,14 @@
 // The seeded fault simulations of the replication engine (see sim.h), and the tests that keep
-// the simulator honest: exact replay, a negative control the checker must catch, and planted
-// faults the checker must flag.
+// the simulator honest: exact replay, negative controls the checker must catch (LWW merges,
+// acknowledging before W, a reborn node reusing its epoch), and planted faults it must flag.
 //
 // Environment:
 //   DYNIS_SIM_SEEDS=n        seeds per run (default 400)
 //   DYNIS_SIM_FIRST_SEED=s   first seed (default 1)
 //   DYNIS_SIM_SEED=s         run exactly this seed and print its parameters and statistics
 //   DYNIS_SIM_LWW=1          ... in the negative-control (LWW) mode
+//   DYNIS_SIM_EARLY_ACK=1    ... acknowledging SETCTX once the coordinator stored it (broken)
+//   DYNIS_SIM_REUSE_EPOCH=1  ... the node that lost its disk keeping its epoch (broken)
 //   DYNIS_SIM_TRACE=1        ... and print every event of it
 #include "sim.h"
 
@@ -46,7 +48,10 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
     // Replay one seed, loudly.
     const uint64_t seed = EnvU64("DYNIS_SIM_SEED", 1);
     const bool trace = EnvFlag("DYNIS_SIM_TRACE");
-    const Result r = Run(Params::Draw(seed, EnvFlag("DYNIS_SIM_LWW")), trace);
+    Params p = Params::Draw(seed, EnvFlag("DYNIS_SIM_LWW"));
+    p.early_ack = EnvFlag("DYNIS_SIM_EARLY_ACK");
+    p.reuse_epoch = EnvFlag("DYNIS_SIM_REUSE_EPOCH");
+    const Result r = Run(p, trace);
     std::printf("%s\n  %s\n  trace hash %016llx, %zu acknowledged writes\n",
                 r.params.ToString().c_str(), r.stats.ToString().c_str(),
                 static_cast<unsigned long long>(r.trace_hash), Acked(r));
@@ -68,6 +73,13 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
                       km.acked.count(w.element) ? "acked" : "not acked");
         }
       }
+      for (const StoredWrite& w : km.stored) {
+        if (!w.lost_with_disk) continue;
+        std::printf("    lost with the disk: dot %s:%llu element %llu by client %d at t=%lld\n",
+                    w.actor.ToString().c_str(), static_cast<unsigned long long>(w.counter),
+                    static_cast<unsigned long long>(w.element), w.client,
+                    static_cast<long long>(w.at_ms));
+      }
     }
     if (!r.ok()) std::fputs(r.Report().c_str(), stdout);
     CHECK(r.ok());
@@ -77,12 +89,14 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
   const uint64_t count = EnvU64("DYNIS_SIM_SEEDS", 400);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<uint64_t> failed;
-  size_t acked = 0, crashes = 0;
+  size_t acked = 0, crashes = 0, disk_losses = 0, lost_with_disk = 0;
   uint64_t messages = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     const Result r = Run(Params::Draw(seed, /*lww=*/false));
     acked += Acked(r);
     crashes += r.stats.crashes;
+    disk_losses += r.stats.disk_losses;
+    lost_with_disk += r.stats.lost_with_disk;
     messages += r.stats.messages;
     if (!r.ok()) {
       failed.push_back(seed);
@@ -91,9 +105,10 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
   }
   std::printf(
       "sim: seeds %llu..%llu: %zu failed, %zu acknowledged writes, %llu messages, "
-      "%zu crashes, %.1fs\n",
+      "%zu crashes, %zu disk losses (%zu unacknowledged writes lost with them), %.1fs\n",
       static_cast<unsigned long long>(first), static_cast<unsigned long long>(first + count - 1),
-      failed.size(), acked, static_cast<unsigned long long>(messages), crashes, SecondsSince(t0));
+      failed.size(), acked, static_cast<unsigned long long>(messages), crashes, disk_losses,
+      lost_with_disk, SecondsSince(t0));
   std::string failed_list;
   for (uint64_t s : failed) failed_list += " " + std::to_string(s);
   INFO("failing seeds:" << failed_list);
@@ -101,7 +116,11 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
 }
 
 TEST_CASE("a seed replays exactly", "[sim]") {
-  const uint64_t seed = EnvU64("DYNIS_SIM_FIRST_SEED", 1) + 6;
+  uint64_t seed = EnvU64("DYNIS_SIM_FIRST_SEED", 1) + 6;
+  SECTION("a seed") {}
+  SECTION("a seed that loses a disk") {
+    while (!Params::Draw(seed, false).disk_loss.on) ++seed;
+  }
   const Result a = Run(Params::Draw(seed, false));
   const Result b = Run(Params::Draw(seed, false));
   CHECK(a.trace_hash == b.trace_hash);
@@ -145,6 +164,72 @@ TEST_CASE("the LWW negative control is caught losing acknowledged writes", "[sim
       normal_bad, SecondsSince(t0));
   CHECK(lww_lost >= 1);
   CHECK(normal_bad == 0);
+}
+
+TEST_CASE("acknowledging before W is caught once a disk can be lost", "[sim]") {
+  // With durable storage this bug is invisible: the coordinator's own store keeps every write it
+  // acknowledged, and the repair rounds spread it. Losing that store exposes the missing copies.
+  const auto t0 = std::chrono::steady_clock::now();
+  const int seeds = static_cast<int>(EnvU64("DYNIS_SIM_EARLY_ACK_SEEDS", 30));
+  int runs = 0, early_lost = 0, normal_bad = 0;
+  uint64_t example = 0, last = 0;
+  for (uint64_t seed = 1; runs < seeds; ++seed) {
+    Params p = Params::Draw(seed, /*lww=*/false);
+    if (!p.disk_loss.on) continue;
+    ++runs;
+    last = seed;
+    const Result normal = Run(p);
+    if (!normal.ok()) {
+      ++normal_bad;
+      std::fputs(normal.Report().c_str(), stdout);
+    }
+    p.early_ack = true;
+    const Result early = Run(p);
+    if (HasKind(early.violations, Violation::Kind::kLostAck)) {
+      ++early_lost;
+      if (example == 0) {
+        example = seed;
+        for (const Violation& v : early.violations) {
+          if (v.kind == Violation::Kind::kLostAck) std::printf("  e.g. %s\n", v.ToString().c_str());
+        }
+      }
+    }
+  }
+  std::printf(
+      "negative control: acking before W lost acknowledged writes on %d of %d disk-loss seeds "
+      "(1..%llu; first: seed %llu); the engine on %d; %.1fs\n",
+      early_lost, runs, static_cast<unsigned long long>(last),
+      static_cast<unsigned long long>(example), normal_bad, SecondsSince(t0));
+  CHECK(early_lost >= 1);
+  CHECK(normal_bad == 0);
+}
+
+TEST_CASE("a reborn node reusing its old epoch is caught", "[sim]") {
+  // riak's kv679: the node that lost its data mints dots other replicas have already seen (and
+  // maybe superseded), so its new writes are taken for old ones and dropped on merge.
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kSeeds = 60;
+  int runs = 0, caught = 0;
+  uint64_t example = 0;
+  for (uint64_t seed = 1; runs < kSeeds; ++seed) {
+    Params p = Params::Draw(seed, /*lww=*/false);
+    if (!p.disk_loss.on) continue;
+    ++runs;
+    p.reuse_epoch = true;
+    const Result r = Run(p);
+    if (!r.ok()) {
+      ++caught;
+      if (example == 0) {
+        example = seed;
+        std::printf("  e.g. %s\n", r.violations[0].ToString().c_str());
+      }
+    }
+  }
+  std::printf(
+      "negative control: reusing the epoch caught on %d of %d disk-loss seeds (first: seed %llu); "
+      "%.1fs\n",
+      caught, runs, static_cast<unsigned long long>(example), SecondsSince(t0));
+  CHECK(caught >= 1);
 }
 
 // ---- the checker on planted faults ------------------------------------------------------------
@@ -226,6 +311,38 @@ TEST_CASE("the checker flags a planted loss, phantom, extra sibling and divergen
     auto final_keys = r.final_keys;
     final_keys[key].siblings.pop_back();
     CHECK(HasKind(Check(r.model, final_keys, true), Violation::Kind::kLostWrite));
+  }
+  SECTION("a write only the lost disk saw may vanish and supersede nothing, unless acked") {
+    // A write coordinated by a node that then lost its disk, before any other store saw it. Its
+    // context covers a surviving sibling, as the client's read did.
+    KeyModel km = r.model.at(key);
+    const FinalKey::Sib& alive = r.final_keys.at(key).siblings[0];
+    StoredWrite lost;
+    lost.element = 999999999;
+    lost.value = "999999999";
+    lost.actor = version::Actor{99, 1};
+    lost.counter = 1;
+    lost.ctx = {{alive.actor, alive.counter}};
+    lost.lost_with_disk = true;
+    km.written.insert(lost.element);
+    km.stored.push_back(lost);
+    auto model = r.model;
+    model[key] = km;
+    CHECK(Check(model, r.final_keys, true).empty());
+    // Had any other store seen it, it would have to survive, and its context would bury `alive`.
+    model[key].stored.back().lost_with_disk = false;
+    auto v = Check(model, r.final_keys, true);
+    CHECK(HasKind(v, Violation::Kind::kLostWrite));
+    CHECK(HasKind(v, Violation::Kind::kSiblings));
+    // Acknowledged, it must survive a single lost disk however it was stored.
+    model[key].stored.back().lost_with_disk = true;
+    model[key].acked.insert(lost.element);
+    CHECK(HasKind(Check(model, r.final_keys, true), Violation::Kind::kLostAck));
+    // ... and it cannot both be lost with the disk and be a sibling.
+    model[key].acked.erase(lost.element);
+    auto final_keys = r.final_keys;
+    final_keys[key].siblings.push_back(FinalKey::Sib{lost.actor, lost.counter, lost.value});
+    CHECK(HasKind(Check(model, final_keys, true), Violation::Kind::kPhantom));
   }
   SECTION("replicas that disagree, repairs that never end") {
     auto final_keys = r.final_keys;
