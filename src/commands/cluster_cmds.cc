@@ -37,8 +37,8 @@ void CmdPeerHello(CommandContext& c) {
   const Config& cfg = c.server.config();
   if (c.server.cluster() == nullptr) return RefusePeer(c, "this node is not in a cluster");
   if (c.argv[1] != cfg.cluster_name()) {
-    return RefusePeer(c, "cluster name '" + c.argv[1].substr(0, 64) + "' is not '" +
-                             cfg.cluster_name() + "'");
+    return RefusePeer(
+        c, "cluster name '" + c.argv[1].substr(0, 64) + "' is not '" + cfg.cluster_name() + "'");
   }
   if (c.argv[2].size() < 16 || c.argv[2].size() > 128) return RefusePeer(c, "bad nonce");
   cl->peer_link_nonce = c.argv[2];

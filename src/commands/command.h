@@ -94,6 +94,8 @@ struct CommandContext {
 // Replies a failed status and returns true; false (nothing sent) when `s` is OK. Errors of
 // kind kError carry their reply text; storage errors are sent as "IOERR <message>".
 bool ReplyIfError(CommandContext& c, const Status& s);
+// GETCTX's reply from this node's keyspace: [context, [value, ...]] (live siblings).
+void ReplySiblings(CommandContext& c, const std::string& key);
 
 // The table. Lookup is case-insensitive; subcommands are looked up with Subcommand().
 const CommandSpec* LookupCommand(std::string_view name);

@@ -25,8 +25,7 @@ bool ParseQuorumOption(CommandContext& c, size_t first, const char* letter) {
   }
   if (n > c.server.config().replicas()) {
     c.reply.Error(std::string("ERR ") + letter + " (" + std::to_string(n) +
-                  ") is more than replicas (" + std::to_string(c.server.config().replicas()) +
-                  ")");
+                  ") is more than replicas (" + std::to_string(c.server.config().replicas()) + ")");
     return false;
   }
   // The coordinator (server/cluster.cc) has already waited for this many replicas; a
@@ -36,13 +35,7 @@ bool ParseQuorumOption(CommandContext& c, size_t first, const char* letter) {
 
 void CmdGetCtx(CommandContext& c) {
   if (!ParseQuorumOption(c, 2, "R")) return;
-  std::vector<version::Sibling> values;
-  std::string context;
-  if (ReplyIfError(c, c.ks.GetSiblings(c.argv[1], &values, &context))) return;
-  c.reply.Array(2);
-  c.reply.Bulk(context);
-  c.reply.Array(values.size());
-  for (const auto& v : values) c.reply.Bulk(v.value);
+  ReplySiblings(c, c.argv[1]);
 }
 
 void CmdSetCtx(CommandContext& c) {
@@ -58,6 +51,16 @@ void CmdDelCtx(CommandContext& c) {
 }
 
 }  // namespace
+
+void ReplySiblings(CommandContext& c, const std::string& key) {
+  std::vector<version::Sibling> values;
+  std::string context;
+  if (ReplyIfError(c, c.ks.GetSiblings(key, &values, &context))) return;
+  c.reply.Array(2);
+  c.reply.Bulk(context);
+  c.reply.Array(values.size());
+  for (const auto& v : values) c.reply.Bulk(v.value);
+}
 
 // One command per declaration reads as a table.
 // clang-format off

@@ -462,15 +462,7 @@ void CmdDynisNodes(CommandContext& c) {
   }
 }
 
-void CmdDynisLocalCtx(CommandContext& c) {
-  std::vector<version::Sibling> values;
-  std::string context;
-  if (ReplyIfError(c, c.ks.GetSiblings(c.argv[2], &values, &context))) return;
-  c.reply.Array(2);
-  c.reply.Bulk(context);
-  c.reply.Array(values.size());
-  for (const auto& v : values) c.reply.Bulk(v.value);
-}
+void CmdDynisLocalCtx(CommandContext& c) { ReplySiblings(c, c.argv[2]); }
 
 void CmdDynisHelp(CommandContext& c) {
   static const char* kLines[] = {

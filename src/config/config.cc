@@ -561,10 +561,9 @@ Status Config::Validate() const {
   const int64_t n = Num(kReplicas);
   for (Id q : {kReadQuorum, kWriteQuorum}) {
     if (Num(q) > n) {
-      return Status::InvalidArgument("'" + std::string(Table()[q].name) + "' (" +
-                                     std::to_string(Num(q)) +
-                                     ") must be less than or equal to 'replicas' (" +
-                                     std::to_string(n) + ")");
+      return Status::InvalidArgument(
+          "'" + std::string(Table()[q].name) + "' (" + std::to_string(Num(q)) +
+          ") must be less than or equal to 'replicas' (" + std::to_string(n) + ")");
     }
   }
   if (!cluster_nodes().empty() && cluster_secret().empty()) {
@@ -574,10 +573,8 @@ Status Config::Validate() const {
     size_t colon = node.rfind(':');
     int64_t port = 0;
     if (colon == std::string::npos || colon == 0 ||
-        !ParseInt64(std::string_view(node).substr(colon + 1), &port) || port < 1 ||
-        port > 65535) {
-      return Status::InvalidArgument("'cluster-nodes' entry '" + node +
-                                     "' is not host:port");
+        !ParseInt64(std::string_view(node).substr(colon + 1), &port) || port < 1 || port > 65535) {
+      return Status::InvalidArgument("'cluster-nodes' entry '" + node + "' is not host:port");
     }
   }
   return Status::OK();

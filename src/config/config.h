@@ -132,7 +132,7 @@ class Config {
   int64_t block_cache_size() const { return Num(kRocksdbBlockCacheSize); }
   int64_t write_buffer_size() const { return Num(kRocksdbWriteBufferSize); }
   // The cluster. cluster_nodes() empty = a standalone node (no cluster port).
-  int cluster_port() const;  // cluster-port, or port + 10000 when 0
+  int cluster_port() const;                        // cluster-port, or port + 10000 when 0
   std::vector<std::string> cluster_nodes() const;  // host:port of peers' cluster ports
   std::string cluster_secret() const { return Str(kClusterSecret); }
   std::string cluster_name() const { return Str(kClusterName); }

@@ -145,8 +145,7 @@ Status Keyspace::Store(std::string_view key, std::string data_key, DVVSet& set) 
     return Status::OK();
   }
   pending_[std::move(data_key)] = set.Encode();
-  if (tracking_ &&
-      std::find(tracked_.begin(), tracked_.end(), key) == tracked_.end()) {
+  if (tracking_ && std::find(tracked_.begin(), tracked_.end(), key) == tracked_.end()) {
     tracked_.emplace_back(key);
   }
   return Status::OK();

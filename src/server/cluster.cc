@@ -36,8 +36,7 @@ const Member* ClusterView::Find(NodeId id) const {
   return nullptr;
 }
 
-Cluster::Cluster(Member self, std::vector<std::string> seeds, uint32_t partitions,
-                 uint32_t n_val)
+Cluster::Cluster(Member self, std::vector<std::string> seeds, uint32_t partitions, uint32_t n_val)
     : self_(std::move(self)),
       seeds_(std::move(seeds)),
       partitions_(partitions),
@@ -107,8 +106,7 @@ bool Cluster::Formed(int64_t now_ms, size_t* reached) const {
   if (n < seeds_.size() && now_ms - start_ms_ < kFormingTimeoutMs) return false;
   if (n < seeds_.size()) {
     LOG_WARNING("Cluster: %zu of %zu seeds unreachable after %llds; serving with the nodes known",
-                seeds_.size() - n, seeds_.size(),
-                static_cast<long long>(kFormingTimeoutMs / 1000));
+                seeds_.size() - n, seeds_.size(), static_cast<long long>(kFormingTimeoutMs / 1000));
   }
   formed_.store(true, std::memory_order_relaxed);
   return true;
@@ -117,8 +115,8 @@ bool Cluster::Formed(int64_t now_ms, size_t* reached) const {
 std::string Cluster::EncodeMembers(const std::vector<Member>& members) {
   std::string out;
   for (const Member& m : members) {
-    out += m.name + " " + m.host + " " + std::to_string(m.cport) + " " + std::to_string(m.port) +
-           "\n";
+    out +=
+        m.name + " " + m.host + " " + std::to_string(m.cport) + " " + std::to_string(m.port) + "\n";
   }
   return out;
 }
@@ -216,10 +214,10 @@ std::string NoQuorumText(bool read, const replication::Outcome& o) {
 // One client command (or one key's part of it) being coordinated on this worker.
 struct Worker::CoordOp {
   Message m;
-  int waiting = 0;      // engine operations not complete yet
-  std::string reply;    // the command's reply, sent once its writes reached W
-  std::string error;    // the first quorum failure
-  bool wrote = false;   // the command ran; waiting counts puts
+  int waiting = 0;     // engine operations not complete yet
+  std::string reply;   // the command's reply, sent once its writes reached W
+  std::string error;   // the first quorum failure
+  bool wrote = false;  // the command ran; waiting counts puts
 };
 
 const ClusterView& Worker::cluster_view() {
@@ -326,10 +324,9 @@ void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
   }
   size_t reached = 0;
   if (!forwarded && !server_->cluster()->Formed(NowMs(), &reached)) {
-    slot->parts[part] = ErrorReply("CLUSTERDOWN the cluster is forming: " +
-                                   std::to_string(reached) + " of " +
-                                   std::to_string(server_->cluster()->seeds().size()) +
-                                   " seed nodes reached");
+    slot->parts[part] =
+        ErrorReply("CLUSTERDOWN the cluster is forming: " + std::to_string(reached) + " of " +
+                   std::to_string(server_->cluster()->seeds().size()) + " seed nodes reached");
     return;
   }
   uint32_t partition = keyspace_.PartitionOf(argv[keys[0]]);
@@ -389,8 +386,8 @@ void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
   link->Send(fwd, [this, client_id, slot, part, where](const proto::Reply* reply,
                                                        std::string_view raw) {
     if (reply == nullptr) {
-      slot->parts[part] = ErrorReply("NOQUORUM the replica at " + where +
-                                     " coordinating this key did not answer");
+      slot->parts[part] =
+          ErrorReply("NOQUORUM the replica at " + where + " coordinating this key did not answer");
     } else {
       slot->parts[part].assign(raw.data(), raw.size());
     }
@@ -440,8 +437,8 @@ void Worker::Coordinate(Message m) {
       op->error = std::string(err::kIoError) + " " + s.message();
       continue;
     }
-    std::vector<NodeId> pref = view.ring.Preflist(keyspace_.PartitionOf(key),
-                                                  server_->cluster()->n_val());
+    std::vector<NodeId> pref =
+        view.ring.Preflist(keyspace_.PartitionOf(key), server_->cluster()->n_val());
     op->waiting++;
     uint64_t id = coordinator_->StartGet(NowMs(), key, pref, r, std::move(local), &fx);
     coord_ops_[id] = op;
@@ -473,8 +470,8 @@ void Worker::ExecuteAndReplicate(const std::shared_ptr<CoordOp>& op) {
   for (const std::string& key : written) {
     std::optional<std::string> record;
     if (!keyspace_.LoadRecord(key, &record).ok() || !record) continue;
-    std::vector<NodeId> pref = view.ring.Preflist(keyspace_.PartitionOf(key),
-                                                  server_->cluster()->n_val());
+    std::vector<NodeId> pref =
+        view.ring.Preflist(keyspace_.PartitionOf(key), server_->cluster()->n_val());
     op->waiting++;
     uint64_t id = coordinator_->StartPut(NowMs(), key, pref, wq, std::move(*record), &fx);
     coord_ops_[id] = op;
@@ -555,8 +552,8 @@ void Worker::SendToReplica(const replication::Message& msg, replication::Effects
   // A replica whose link went down is skipped until the link is back: its requests fail at
   // once (the quorum proceeds with the others; read repair brings it up to date later) rather
   // than waiting in the reconnecting link and arriving late.
-  if (link == nullptr || (link->state() != transport::PeerLink::State::kReady &&
-                          link->failures() > 0)) {
+  if (link == nullptr ||
+      (link->state() != transport::PeerLink::State::kReady && link->failures() > 0)) {
     coordinator_->OnSendFailed(NowMs(), msg.op, msg.to, fx);
     return;
   }
@@ -573,28 +570,28 @@ void Worker::SendToReplica(const replication::Message& msg, replication::Effects
   NodeId self = msg.from;
   uint64_t op = msg.op;
   std::string key = msg.key;
-  link->Send(argv, [this, to, self, op, key, resp_type](const proto::Reply* reply,
-                                                         std::string_view) {
-    if (!coordinator_) return;
-    replication::Effects fx;
-    if (reply == nullptr) {
-      coordinator_->OnSendFailed(NowMs(), op, to, &fx);
-    } else {
-      replication::Message r;
-      r.type = resp_type;
-      r.from = to;
-      r.to = self;
-      r.op = op;
-      r.key = key;
-      r.ok = reply->type != proto::Reply::Type::kError;
-      if (resp_type == replication::Message::Type::kGetResp && r.ok) {
-        r.found = reply->type == proto::Reply::Type::kBulk;
-        if (r.found) r.record = reply->str;
-      }
-      coordinator_->OnMessage(NowMs(), r, &fx);
-    }
-    RunEffects(&fx);
-  });
+  link->Send(argv,
+             [this, to, self, op, key, resp_type](const proto::Reply* reply, std::string_view) {
+               if (!coordinator_) return;
+               replication::Effects fx;
+               if (reply == nullptr) {
+                 coordinator_->OnSendFailed(NowMs(), op, to, &fx);
+               } else {
+                 replication::Message r;
+                 r.type = resp_type;
+                 r.from = to;
+                 r.to = self;
+                 r.op = op;
+                 r.key = key;
+                 r.ok = reply->type != proto::Reply::Type::kError;
+                 if (resp_type == replication::Message::Type::kGetResp && r.ok) {
+                   r.found = reply->type == proto::Reply::Type::kBulk;
+                   if (r.found) r.record = reply->str;
+                 }
+                 coordinator_->OnMessage(NowMs(), r, &fx);
+               }
+               RunEffects(&fx);
+             });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -710,38 +707,7 @@ void Worker::CloseLinks() {
 }
 
 Status Worker::ListenPeers() {
-  const Config& cfg = server_->config();
-  std::string err;
-  for (std::string addr : cfg.bind()) {
-    bool optional = addr[0] == '-';
-    if (optional) addr = addr.substr(1);
-    if (addr == "*") addr = "0.0.0.0";
-    int fd = OpenListener(addr, cfg.cluster_port(), cfg.tcp_backlog(), id_ == 0, &err);
-    if (fd < 0) {
-      if (optional &&
-          (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
-        continue;
-      }
-      return Status::IOError("Could not create cluster TCP listening socket " + addr + ":" +
-                             std::to_string(cfg.cluster_port()) + ": " + err);
-    }
-    auto* tcp = new uv_tcp_t;
-    uv_tcp_init(&loop_, tcp);
-    tcp->data = this;
-    int rc = uv_tcp_open(tcp, fd);
-    if (rc == 0) {
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), cfg.tcp_backlog(),
-                     &Worker::OnConnection);
-    }
-    if (rc != 0) {
-      delete tcp;
-      close(fd);
-      return Status::IOError(std::string("listen failed: ") + uv_strerror(rc));
-    }
-    peer_listeners_.push_back(tcp);
-  }
-  if (peer_listeners_.empty()) return Status::IOError("no address for the cluster port");
-  return Status::OK();
+  return ListenOn(server_->config().cluster_port(), "cluster", &peer_listeners_);
 }
 
 }  // namespace dynis::server

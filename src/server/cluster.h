@@ -52,7 +52,9 @@ class Cluster {
   // true when the view changed; then on_change (set before the loops start) runs with the new
   // member list, e.g. to persist it.
   bool Learn(const std::vector<Member>& members);
-  void set_on_change(std::function<void(const std::vector<Member>&)> f) { on_change_ = std::move(f); }
+  void set_on_change(std::function<void(const std::vector<Member>&)> f) {
+    on_change_ = std::move(f);
+  }
 
   // A fresh node routes keys only once it knows every seed (or after kFormingTimeoutMs), so
   // that the first writes do not land on a ring of one: false while forming, with the count

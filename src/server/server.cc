@@ -182,24 +182,26 @@ Worker::~Worker() {
   for (auto* l : peer_listeners_) delete l;
 }
 
-Status Worker::Listen() {
+Status Worker::Listen() { return ListenOn(server_->config().port(), "server", &listeners_); }
+
+Status Worker::ListenOn(int port, const char* what, std::vector<uv_tcp_t*>* out) {
   const Config& cfg = server_->config();
-  int bound = 0;
   std::string bind_list;
+  size_t before = out->size();
   for (std::string addr : cfg.bind()) {
     bind_list += (bind_list.empty() ? "" : " ") + addr;
     bool optional = addr[0] == '-';
     if (optional) addr = addr.substr(1);
     if (addr == "*") addr = "0.0.0.0";
     std::string err;
-    int fd = OpenListener(addr, cfg.port(), cfg.tcp_backlog(), id_ == 0, &err);
+    int fd = OpenListener(addr, port, cfg.tcp_backlog(), id_ == 0, &err);
     if (fd < 0) {
       if (optional &&
           (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
         continue;
       }
-      return Status::IOError("Could not create server TCP listening socket " + addr + ":" +
-                             std::to_string(cfg.port()) + ": " + err);
+      return Status::IOError(std::string("Could not create ") + what + " TCP listening socket " +
+                             addr + ":" + std::to_string(port) + ": " + err);
     }
     auto* tcp = new uv_tcp_t;
     uv_tcp_init(&loop_, tcp);
@@ -212,10 +214,11 @@ Status Worker::Listen() {
       close(fd);
       return Status::IOError(std::string("listen failed: ") + uv_strerror(rc));
     }
-    listeners_.push_back(tcp);
-    bound++;
+    out->push_back(tcp);
   }
-  if (bound == 0) return Status::IOError("no address to listen on (bind " + bind_list + ")");
+  if (out->size() == before) {
+    return Status::IOError("no address to listen on (bind " + bind_list + ")");
+  }
   return Status::OK();
 }
 
@@ -434,8 +437,7 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
     forwarded = true;
   }
 
-  const CommandSpec* spec =
-      c->peer_port ? LookupCommand(argv[0]) : LookupClientCommand(argv[0]);
+  const CommandSpec* spec = c->peer_port ? LookupCommand(argv[0]) : LookupClientCommand(argv[0]);
   if (spec == nullptr) {
     std::string msg =
         "ERR unknown command '" + argv[0].substr(0, 128) + "', with args beginning with: ";
@@ -869,7 +871,7 @@ void Worker::OnCron(uv_timer_t* t) {
   for (Client* c : clients) {
     if (c->kill_requested) {
       w->CloseClient(c);
-    } else if (timeout_ms > 0 && c->slots_.empty() && c->writing_.empty() &&
+    } else if (timeout_ms > 0 && !c->peer_port && c->slots_.empty() && c->writing_.empty() &&
                now - c->last_interaction_ms > timeout_ms) {
       LOG_VERBOSE("Closing idle client id=%llu", static_cast<unsigned long long>(c->id()));
       w->CloseClient(c);
@@ -1017,9 +1019,9 @@ Status Server::Init() {
     self.host = cfg.cluster_announce_ip();
     self.cport = cfg.cluster_port();
     self.port = cfg.port();
-    cluster_ = std::make_unique<Cluster>(self, std::move(seeds),
-                                         static_cast<uint32_t>(cfg.partitions()),
-                                         static_cast<uint32_t>(cfg.replicas()));
+    cluster_ =
+        std::make_unique<Cluster>(self, std::move(seeds), static_cast<uint32_t>(cfg.partitions()),
+                                  static_cast<uint32_t>(cfg.replicas()));
     // Members met before are remembered, so a restarted node has its ring at once.
     std::string stored;
     Status ms = store_->GetMeta("members", &stored);

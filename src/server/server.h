@@ -46,7 +46,7 @@ class Server;
 struct Slot {
   std::vector<std::string> parts;  // one per forwarded part, written by the owning worker
   int remaining = 0;               // parts not back yet (connection's worker only)
-  uint32_t combine = 0;  // 0, kCmdSplitSum, kCmdSplitArray, kCmdSplitOk or kCombineExec
+  uint32_t combine = 0;            // 0, kCmdSplitSum, kCmdSplitArray, kCmdSplitOk or kCombineExec
   static constexpr uint32_t kCombineExec = 1u << 31;  // EXEC in a cluster: parts verbatim
   bool ready = false;
   std::string data;  // the reply once ready
@@ -124,7 +124,7 @@ class Client {
 // A message between workers.
 struct Message {
   enum class Kind { kExec, kDone } kind = Kind::kExec;  // run a command; its reply is ready
-  int origin = 0;  // worker of the connection
+  int origin = 0;                                       // worker of the connection
   uint64_t client_id = 0;
   std::shared_ptr<Slot> slot;
   int part = 0;
@@ -210,6 +210,8 @@ class Worker {
   // Cluster (server/cluster.cc).
   struct CoordOp;
   Status ListenPeers();
+  // Opens this worker's SO_REUSEPORT listeners on `port` at every bind address.
+  Status ListenOn(int port, const char* what, std::vector<uv_tcp_t*>* out);
   // Routes a keyed client command through the replication engine; false like Dispatch.
   bool ClusterDispatch(Client* c, const CommandSpec* spec, std::vector<std::string>& argv,
                        bool forwarded);
@@ -269,8 +271,8 @@ struct Stats {
   std::atomic<uint64_t> write_batches{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> output_limit_disconnections{0};
-  std::atomic<uint64_t> cluster_forwarded{0};     // sent to a preference-list member
-  std::atomic<uint64_t> cluster_coordinated{0};   // coordinated here
+  std::atomic<uint64_t> cluster_forwarded{0};    // sent to a preference-list member
+  std::atomic<uint64_t> cluster_coordinated{0};  // coordinated here
   std::atomic<uint64_t> cluster_quorum_failures{0};
   std::atomic<uint64_t> cluster_read_repairs{0};  // merged records sent to stale replicas
   void Reset();
@@ -318,7 +320,6 @@ class Server {
   [[nodiscard]] bool PauseOthers(Worker& self);
   void ResumeOthers();
   bool pause_requested() const { return pause_requested_.load(std::memory_order_acquire); }
-
 
  private:
   friend class Worker;

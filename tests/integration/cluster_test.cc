@@ -23,8 +23,7 @@ std::string Key(int i) { return "key:" + std::to_string(i); }
 
 // One io-thread per node: DYNIS NODES then reports the one link that carries everything, and
 // a short request timeout makes a paused peer count as down quickly.
-const std::vector<std::string> kOneLoop = {"--io-threads", "1", "--cluster-request-timeout",
-                                           "300"};
+const std::vector<std::string> kOneLoop = {"--io-threads", "1", "--cluster-request-timeout", "300"};
 
 long long InfoField(Client& c, const std::string& field) {
   std::string info = c.Cmd({"INFO", "dynis"}).Str();
@@ -68,8 +67,8 @@ TEST_CASE("three nodes: a write through one node is read through every other", "
   REQUIRE(c2.Cmd({"GET", "tx"}).Str() == "2");
   // With N=3 on three nodes every node holds every key.
   for (int n = 0; n < 3; n++) {
-    REQUIRE(WaitFor([&] { return cl.LocalValues(n, Key(7)) == std::vector<std::string>{"v7"}; },
-                    10));
+    REQUIRE(
+        WaitFor([&] { return cl.LocalValues(n, Key(7)) == std::vector<std::string>{"v7"}; }, 10));
   }
   // Cross-partition atomic commands are refused like Redis Cluster's CROSSSLOT.
   std::string a = "x", b = "y";
@@ -82,7 +81,8 @@ TEST_CASE("three nodes: a write through one node is read through every other", "
 TEST_CASE("five nodes: each key lives on exactly its preference list", "[cluster]") {
   TestCluster cl(5, {"--write-quorum", "3"});
   Client c0 = cl.Connect(0);
-  for (int i = 0; i < 30; i++) REQUIRE(c0.Cmd({"SET", Key(i), "x" + std::to_string(i)}).Repr() == "+OK");
+  for (int i = 0; i < 30; i++)
+    REQUIRE(c0.Cmd({"SET", Key(i), "x" + std::to_string(i)}).Repr() == "+OK");
   for (int i = 0; i < 30; i++) {
     std::vector<int> pref = cl.Preflist(Key(i));
     REQUIRE(pref.size() == 3);
@@ -93,9 +93,9 @@ TEST_CASE("five nodes: each key lives on exactly its preference list", "[cluster
       bool member = std::find(pref.begin(), pref.end(), n) != pref.end();
       INFO("key " << Key(i) << " node " << n << " member " << member);
       // W=3: every replica stored it before the reply; nobody else has it.
-      REQUIRE(cl.LocalValues(n, Key(i)) ==
-              (member ? std::vector<std::string>{"x" + std::to_string(i)}
-                      : std::vector<std::string>{}));
+      REQUIRE(cl.LocalValues(n, Key(i)) == (member
+                                                ? std::vector<std::string>{"x" + std::to_string(i)}
+                                                : std::vector<std::string>{}));
     }
   }
   // Every node answers for every key, forwarding to a replica when it holds none.
@@ -130,7 +130,8 @@ TEST_CASE("a paused replica: W=2 and R=2 still succeed, and a read repairs it", 
   TestCluster cl(3, kOneLoop);
   Client c0 = cl.Connect(0);
   REQUIRE(c0.Cmd({"SET", "cart", "old"}).Repr() == "+OK");
-  REQUIRE(WaitFor([&] { return cl.LocalValues(2, "cart") == std::vector<std::string>{"old"}; }, 10));
+  REQUIRE(
+      WaitFor([&] { return cl.LocalValues(2, "cart") == std::vector<std::string>{"old"}; }, 10));
 
   cl.node(2).Pause();
   // Nodes 0 and 1 see their links to node 2 time out; from then on their requests to it fail at
@@ -146,8 +147,8 @@ TEST_CASE("a paused replica: W=2 and R=2 still succeed, and a read repairs it", 
   REQUIRE(cl.LocalValues(2, "cart") == std::vector<std::string>{"old"});  // still stale
   REQUIRE(WaitFor([&] { return cl.LinkState(0, 2) == "connected"; }, 15));
   REQUIRE(c0.Cmd({"GET", "cart"}).Str() == "new");
-  REQUIRE(WaitFor([&] { return cl.LocalValues(2, "cart") == std::vector<std::string>{"new"}; },
-                  10));
+  REQUIRE(
+      WaitFor([&] { return cl.LocalValues(2, "cart") == std::vector<std::string>{"new"}; }, 10));
   REQUIRE(InfoField(c0, "cluster_read_repairs") >= 1);
 }
 
@@ -222,7 +223,8 @@ TEST_CASE("kill -9 and restart of a node loses nothing it acknowledged", "[clust
     }
   }
   Client c1 = cl.Connect(1);
-  for (int i = 0; i < 200; i += 7) REQUIRE(c1.Cmd({"GET", Key(i)}).Str() == "d" + std::to_string(i));
+  for (int i = 0; i < 200; i += 7)
+    REQUIRE(c1.Cmd({"GET", Key(i)}).Str() == "d" + std::to_string(i));
 }
 
 TEST_CASE("the cluster port refuses clients and peers without the secret", "[cluster]") {
@@ -232,13 +234,14 @@ TEST_CASE("the cluster port refuses clients and peers without the secret", "[clu
   REQUIRE(r.rfind("-NOAUTH this is the cluster port", 0) == 0);
   REQUIRE(closed);
   // A forwarded command or a replica verb before authentication: refused too.
-  r = dynis::test::SendRawReadAll(
-      cl.cluster_port(0), "*3\r\n$9\r\nDYNIS.FWD\r\n$1\r\n2\r\n$3\r\nGET\r\n", 10, &closed);
+  r = dynis::test::SendRawReadAll(cl.cluster_port(0),
+                                  "*3\r\n$9\r\nDYNIS.FWD\r\n$1\r\n2\r\n$3\r\nGET\r\n", 10, &closed);
   REQUIRE(r.rfind("-NOAUTH", 0) == 0);
   REQUIRE(closed);
   // The right cluster name but a proof computed without the secret.
   RawConn c("127.0.0.1", cl.cluster_port(0));
-  REQUIRE(c.Send("*3\r\n$11\r\nDYNIS.HELLO\r\n$5\r\ndynis\r\n$32\r\n0123456789abcdef0123456789abcdef\r\n"));
+  REQUIRE(c.Send(
+      "*3\r\n$11\r\nDYNIS.HELLO\r\n$5\r\ndynis\r\n$32\r\n0123456789abcdef0123456789abcdef\r\n"));
   std::string hello = c.ReadUntil("\r\n", 10);
   REQUIRE(hello.rfind("*2", 0) == 0);
   REQUIRE(c.Send("*2\r\n$10\r\nDYNIS.AUTH\r\n$64\r\n" + std::string(64, '0') + "\r\n"));
@@ -254,7 +257,8 @@ TEST_CASE("the cluster port refuses clients and peers without the secret", "[clu
   REQUIRE(closed);
   // On the client port the peers' verbs do not exist.
   Client c0 = cl.Connect(0);
-  REQUIRE(c0.Cmd({"DYNIS.GETREC", "k"}).Repr().rfind("-ERR unknown command 'DYNIS.GETREC'", 0) == 0);
+  REQUIRE(c0.Cmd({"DYNIS.GETREC", "k"}).Repr().rfind("-ERR unknown command 'DYNIS.GETREC'", 0) ==
+          0);
   (void)kClusterSecret;
 }
 

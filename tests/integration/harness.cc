@@ -352,28 +352,16 @@ int FreePort() {
 // --- TestServer ------------------------------------------------------------------------------
 
 TestServer::TestServer(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
-  const char* env = std::getenv("DYNIS_SERVER");
-  binary_ = env != nullptr && *env ? env : "build/release/dynis-server";
-  if (access(binary_.c_str(), X_OK) != 0) {
-    throw std::runtime_error("dynis-server not found at " + binary_ + " (set DYNIS_SERVER)");
-  }
-  char tmpl[] = "/tmp/dynis-itest.XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-  dir_ = tmpl;
-  std::string why;
   // Another process may take the free port between our probe and the server's bind: retry.
-  for (int attempt = 0; attempt < 3; attempt++) {
-    port_ = FreePort();
-    if (Launch(&why)) return;
-  }
-  std::string log = LogTail();
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
-  throw std::runtime_error("dynis-server did not start: " + why + "\n" + log);
+  Start(0, 3);
 }
 
 TestServer::TestServer(int port, std::vector<std::string> extra_args)
     : extra_args_(std::move(extra_args)) {
+  Start(port, 1);
+}
+
+void TestServer::Start(int port, int attempts) {
   const char* env = std::getenv("DYNIS_SERVER");
   binary_ = env != nullptr && *env ? env : "build/release/dynis-server";
   if (access(binary_.c_str(), X_OK) != 0) {
@@ -382,9 +370,11 @@ TestServer::TestServer(int port, std::vector<std::string> extra_args)
   char tmpl[] = "/tmp/dynis-itest.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
-  port_ = port;
   std::string why;
-  if (Launch(&why)) return;
+  for (int attempt = 0; attempt < attempts; attempt++) {
+    port_ = port != 0 ? port : FreePort();
+    if (Launch(&why)) return;
+  }
   std::string log = LogTail();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);

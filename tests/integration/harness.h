@@ -162,6 +162,8 @@ class TestServer {
   std::string LogTail(int lines = 30) const;
 
  private:
+  // Makes the directory and launches on `port` (0: a free one), trying `attempts` times.
+  void Start(int port, int attempts);
   // Spawns the process and waits for PING; false (process reaped) when it did not come up.
   bool Launch(std::string* why);
   // Reaps the child if it exited; returns its status as Stop() does, or -2 if still running.

@@ -430,8 +430,7 @@ TEST_CASE("config: Validate refuses quorums above the replica count", "[config]"
   CHECK(c.write_quorum() == 2);
   CHECK(c.Validate().ok());
   REQUIRE(c.ApplyArgs({"--replicas", "2", "--read-quorum", "3"}).ok());
-  CHECK(c.Validate().message() ==
-        "'read-quorum' (3) must be less than or equal to 'replicas' (2)");
+  CHECK(c.Validate().message() == "'read-quorum' (3) must be less than or equal to 'replicas' (2)");
   REQUIRE(c.ApplyArgs({"--read-quorum", "2", "--write-quorum", "3"}).ok());
   CHECK(c.Validate().message() ==
         "'write-quorum' (3) must be less than or equal to 'replicas' (2)");
@@ -494,8 +493,7 @@ TEST_CASE("config: CONFIG GET patterns", "[config]") {
   auto several = c.Get(std::vector<std::string>{"port", "max*", "port", "*port"});
   std::vector<std::string> names;
   for (const auto& nv : several) names.push_back(nv.first);
-  CHECK(names ==
-        std::vector<std::string>{"port", "maxclients", "max-object-size", "cluster-port"});
+  CHECK(names == std::vector<std::string>{"port", "maxclients", "max-object-size", "cluster-port"});
   CHECK(c.Get(std::vector<std::string>{}).empty());
 }
 
