@@ -114,6 +114,8 @@ class Coordinator {
   // Earliest deadline among live operations; INT64_MAX when none.
   int64_t NextDeadline() const;
   size_t inflight() const;
+  // The deadline of operations started from now on (CONFIG SET cluster-request-timeout).
+  void set_timeout_ms(int64_t timeout_ms) { opts_.timeout_ms = timeout_ms; }
   // Drop every operation without effects (a crashed node in the simulator, shutdown).
   void Reset();
 

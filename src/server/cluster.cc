@@ -413,6 +413,7 @@ void Worker::Coordinate(Message m) {
     opts.timeout_ms = server_->config().cluster_request_timeout_ms();
     coordinator_ = std::make_unique<replication::Coordinator>(server_->cluster()->self().id, opts);
   }
+  coordinator_->set_timeout_ms(server_->config().cluster_request_timeout_ms());
   auto op = std::make_shared<CoordOp>();
   op->m = std::move(m);
   const CommandSpec* spec = op->m.spec;

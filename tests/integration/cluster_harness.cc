@@ -12,7 +12,7 @@ Reply MapField(const Reply& map, const std::string& name) {
   return Reply();
 }
 
-TestCluster::TestCluster(int n, std::vector<std::string> extra) {
+TestCluster::TestCluster(int n, std::vector<std::string> extra, bool one_seed) {
   for (int i = 0; i < n; i++) {
     // Distinct ports: FreePort may hand out the same port twice while nothing listens on it.
     int p, cp;
@@ -29,6 +29,7 @@ TestCluster::TestCluster(int n, std::vector<std::string> extra) {
   }
   std::string seeds;
   for (int cp : cports_) seeds += (seeds.empty() ? "" : " ") + ("127.0.0.1:" + std::to_string(cp));
+  if (one_seed) seeds = "127.0.0.1:" + std::to_string(cports_[0]);
   for (int i = 0; i < n; i++) {
     std::vector<std::string> args = {"--cluster-port",   std::to_string(cports_[i]),
                                      "--cluster-nodes",  seeds,

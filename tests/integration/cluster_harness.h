@@ -20,8 +20,9 @@ inline constexpr char kClusterSecret[] = "itest-cluster-secret";
 class TestCluster {
  public:
   // `extra` is added to every node's arguments (e.g. {"--replicas", "3"}). Waits until the
-  // cluster is formed.
-  explicit TestCluster(int n, std::vector<std::string> extra = {});
+  // cluster is formed. Every node names every node as a seed, or with `one_seed` every node
+  // names node 0 only (node 0 names itself), so the others must be learned.
+  explicit TestCluster(int n, std::vector<std::string> extra = {}, bool one_seed = false);
 
   int size() const { return static_cast<int>(nodes_.size()); }
   TestServer& node(int i) { return *nodes_[i]; }

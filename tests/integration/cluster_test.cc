@@ -126,6 +126,25 @@ TEST_CASE("five nodes: each key lives on exactly its preference list", "[cluster
   REQUIRE(forwarded > 0);
 }
 
+TEST_CASE("nodes that name one seed learn the other members from it", "[cluster]") {
+  TestCluster cl(4, {}, /*one_seed=*/true);  // formed: every node lists all four members
+  Client c3 = cl.Connect(3);
+  REQUIRE(c3.Cmd({"SET", "learned", "yes"}).Repr() == "+OK");
+  for (int n = 0; n < 4; n++) {
+    Client c = cl.Connect(n);
+    REQUIRE(c.Cmd({"GET", "learned"}).Str() == "yes");
+    // Every node computes the same ring from the same members.
+    REQUIRE(c.Cmd({"DYNIS", "RING"}).Repr() == c3.Cmd({"DYNIS", "RING"}).Repr());
+  }
+  // The members survive a restart without the seed: node 2 comes back with its ring at once.
+  cl.node(0).Stop();
+  cl.node(2).Stop();
+  cl.node(2).Restart();
+  Client c2 = cl.Connect(2);
+  REQUIRE(c2.Cmd({"DYNIS", "NODES"}).Size() == 4);
+  REQUIRE(c2.Cmd({"GET", "learned"}).Str() == "yes");
+}
+
 TEST_CASE("a paused replica: W=2 and R=2 still succeed, and a read repairs it", "[cluster]") {
   TestCluster cl(3, kOneLoop);
   Client c0 = cl.Connect(0);
