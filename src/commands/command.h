@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,9 @@
 namespace dynis {
 namespace kv {
 class Keyspace;
+}
+namespace storage {
+class Store;
 }
 namespace server {
 class Server;
@@ -94,6 +98,13 @@ struct CommandContext {
 // Replies a failed status and returns true; false (nothing sent) when `s` is OK. Errors of
 // kind kError carry their reply text; storage errors are sent as "IOERR <message>".
 bool ReplyIfError(CommandContext& c, const Status& s);
+// EXEC's checks, shared by the single-node EXEC and the cluster's: nullopt with the refusal
+// replied (not in MULTI, an error while queueing, a watched key changed); otherwise the queued
+// commands. The connection's transaction state is reset either way.
+std::optional<std::vector<std::vector<std::string>>> TakeTransaction(server::Client* cl,
+                                                                     const kv::Keyspace& ks,
+                                                                     storage::Store& store,
+                                                                     proto::ReplyWriter* refusal);
 // GETCTX's reply from this node's keyspace: [context, [value, ...]] (live siblings).
 void ReplySiblings(CommandContext& c, const std::string& key);
 
@@ -105,6 +116,15 @@ const CommandSpec* LookupSubcommand(const CommandSpec& parent, std::string_view 
 const std::vector<const CommandSpec*>& AllCommands();
 // Keys of argv according to the spec (used for routing and COMMAND GETKEYS).
 std::vector<int> CommandKeyPositions(const CommandSpec& spec, const std::vector<std::string>& argv);
+// The single-key command that is part `i` of a split multi-key command: argv[0] and the i-th
+// key with its key_step-1 following arguments (MSET a 1 b 2, part 1 -> MSET b 2).
+std::vector<std::string> CommandKeyPart(const CommandSpec& spec,
+                                        const std::vector<std::string>& argv, size_t i);
+// The R or W a GETCTX / SETCTX / DELCTX asks for with its trailing "R n" / "W n" (checked
+// against `replicas`); 0 when the command has none (other commands always). The error is
+// the reply the command's handler sends for a malformed option.
+StatusOr<int> CommandQuorumOption(const CommandSpec& spec, const std::vector<std::string>& argv,
+                                  int replicas);
 
 // Each family registers its commands (commands/*.cc).
 void RegisterConnectionCommands(std::vector<CommandSpec>* out);

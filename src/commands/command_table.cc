@@ -180,6 +180,17 @@ std::vector<int> CommandKeyPositions(const CommandSpec& spec,
   return keys;
 }
 
+std::vector<std::string> CommandKeyPart(const CommandSpec& spec,
+                                        const std::vector<std::string>& argv, size_t i) {
+  size_t step = spec.key_step > 0 ? static_cast<size_t>(spec.key_step) : 1;
+  size_t first = static_cast<size_t>(spec.first_key) + i * step;
+  std::vector<std::string> sub;
+  sub.reserve(1 + step);
+  sub.push_back(argv[0]);
+  for (size_t j = 0; j < step; j++) sub.push_back(argv[first + j]);
+  return sub;
+}
+
 namespace {
 
 std::string ShortName(const CommandSpec& s) {

@@ -1,6 +1,8 @@
 // GETCTX, SETCTX, DELCTX: the context-carrying pair through which applications see concurrent
 // writes (siblings) and resolve them. The context is an opaque, binary-safe encoding of the
 // dotted version vector the reader saw; a write with it supersedes exactly those versions.
+#include <cstring>
+
 #include "commands/command.h"
 #include "commands/util.h"
 #include "common/errors.h"
@@ -11,46 +13,61 @@ namespace dynis {
 
 namespace {
 
-// Parses an optional trailing "R n" / "W n". Returns false after replying an error.
-bool ParseQuorumOption(CommandContext& c, size_t first, const char* letter) {
-  if (c.argv.size() == first) return true;
-  if (c.argv.size() != first + 2 || !EqualsIgnoreCase(c.argv[first], letter)) {
-    c.reply.Error(err::kSyntax);
-    return false;
-  }
-  int64_t n;
-  if (!ParseInt64(c.argv[first + 1], &n) || n < 1) {
-    c.reply.Error(std::string("ERR ") + letter + " must be a positive integer");
-    return false;
-  }
-  if (n > c.server.config().replicas()) {
-    c.reply.Error(std::string("ERR ") + letter + " (" + std::to_string(n) +
-                  ") is more than replicas (" + std::to_string(c.server.config().replicas()) + ")");
-    return false;
-  }
-  // The coordinator (server/cluster.cc) has already waited for this many replicas; a
-  // standalone node is its own only replica, so any quorum is met by its one answer.
-  return true;
+// Checks the optional trailing "R n" / "W n". Returns false after replying an error. The
+// coordinator (server/cluster.cc) has already waited for that many replicas; a standalone node
+// is its own only replica, so any quorum is met by its one answer.
+bool CheckQuorumOption(CommandContext& c) {
+  StatusOr<int> q = CommandQuorumOption(*c.spec, c.argv, c.server.config().replicas());
+  return !ReplyIfError(c, q.status());
 }
 
 void CmdGetCtx(CommandContext& c) {
-  if (!ParseQuorumOption(c, 2, "R")) return;
+  if (!CheckQuorumOption(c)) return;
   ReplySiblings(c, c.argv[1]);
 }
 
 void CmdSetCtx(CommandContext& c) {
-  if (!ParseQuorumOption(c, 4, "W")) return;
+  if (!CheckQuorumOption(c)) return;
   if (ReplyIfError(c, c.ks.PutWithContext(c.argv[1], c.argv[2], c.argv[3], false))) return;
   c.reply.Ok();
 }
 
 void CmdDelCtx(CommandContext& c) {
-  if (!ParseQuorumOption(c, 3, "W")) return;
+  if (!CheckQuorumOption(c)) return;
   if (ReplyIfError(c, c.ks.PutWithContext(c.argv[1], c.argv[2], "", true))) return;
   c.reply.Ok();
 }
 
 }  // namespace
+
+StatusOr<int> CommandQuorumOption(const CommandSpec& spec, const std::vector<std::string>& argv,
+                                  int replicas) {
+  // Where each context command takes its option: after its fixed arguments.
+  size_t first = 0;
+  const char* letter = nullptr;
+  if (std::strcmp(spec.name, "getctx") == 0) {
+    first = 2, letter = "R";
+  } else if (std::strcmp(spec.name, "setctx") == 0) {
+    first = 4, letter = "W";
+  } else if (std::strcmp(spec.name, "delctx") == 0) {
+    first = 3, letter = "W";
+  } else {
+    return 0;
+  }
+  if (argv.size() == first) return 0;
+  if (argv.size() != first + 2 || !EqualsIgnoreCase(argv[first], letter)) {
+    return Status::Error(err::kSyntax);
+  }
+  int64_t n;
+  if (!ParseInt64(argv[first + 1], &n) || n < 1) {
+    return Status::Error(std::string("ERR ") + letter + " must be a positive integer");
+  }
+  if (n > replicas) {
+    return Status::Error(std::string("ERR ") + letter + " (" + std::to_string(n) +
+                         ") is more than replicas (" + std::to_string(replicas) + ")");
+  }
+  return static_cast<int>(n);
+}
 
 void ReplySiblings(CommandContext& c, const std::string& key) {
   std::vector<version::Sibling> values;

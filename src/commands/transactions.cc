@@ -13,9 +13,10 @@ namespace dynis {
 
 namespace {
 
-std::optional<std::string> StoredRecord(CommandContext& c, const std::string& key) {
+std::optional<std::string> StoredRecord(const kv::Keyspace& ks, storage::Store& store,
+                                        const std::string& key) {
   std::string v;
-  Status s = c.server.store().Get(storage::DataKey(c.ks.PartitionOf(key), key), &v);
+  Status s = store.Get(storage::DataKey(ks.PartitionOf(key), key), &v);
   if (!s.ok()) return std::nullopt;
   return v;
 }
@@ -48,27 +49,11 @@ void CmdDiscard(CommandContext& c) {
 }
 
 void CmdExec(CommandContext& c) {
-  server::Client* cl = c.client;
-  if (!cl->in_multi) {
-    c.reply.Error(err::kExecWithoutMulti);
-    return;
-  }
-  if (cl->multi_error) {
-    ResetMulti(cl);
-    c.reply.Error(err::kExecAbort);
-    return;
-  }
-  for (const auto& [key, record] : cl->watched) {
-    if (StoredRecord(c, key) != record) {
-      ResetMulti(cl);
-      c.reply.NullArray();
-      return;
-    }
-  }
-  std::vector<std::vector<std::string>> queue = std::move(cl->multi_queue);
-  ResetMulti(cl);
-  c.reply.Array(queue.size());
-  for (const auto& argv : queue) {
+  std::optional<std::vector<std::vector<std::string>>> queue =
+      TakeTransaction(c.client, c.ks, c.server.store(), &c.reply);
+  if (!queue) return;
+  c.reply.Array(queue->size());
+  for (const auto& argv : *queue) {
     const CommandSpec* spec = LookupCommand(argv[0]);
     if (!spec->subcommands.empty() && argv.size() >= 2) {
       const CommandSpec* sub = LookupSubcommand(*spec, argv[1]);
@@ -76,7 +61,7 @@ void CmdExec(CommandContext& c) {
     }
     // Commands that read the store directly must see this transaction's earlier writes.
     if (spec->flags & (kCmdAllKeys | kCmdExclusive)) c.worker.CommitTurn();
-    c.worker.ExecuteSpec(cl, spec, argv, &c.reply);
+    c.worker.ExecuteSpec(c.client, spec, argv, &c.reply);
   }
 }
 
@@ -88,7 +73,9 @@ void CmdWatch(CommandContext& c) {
   for (size_t i = 1; i < c.argv.size(); i++) {
     bool already = false;
     for (const auto& w : c.client->watched) already |= w.first == c.argv[i];
-    if (!already) c.client->watched.emplace_back(c.argv[i], StoredRecord(c, c.argv[i]));
+    if (!already) {
+      c.client->watched.emplace_back(c.argv[i], StoredRecord(c.ks, c.server.store(), c.argv[i]));
+    }
   }
   c.reply.Ok();
 }
@@ -99,6 +86,31 @@ void CmdUnwatch(CommandContext& c) {
 }
 
 }  // namespace
+
+std::optional<std::vector<std::vector<std::string>>> TakeTransaction(server::Client* cl,
+                                                                     const kv::Keyspace& ks,
+                                                                     storage::Store& store,
+                                                                     proto::ReplyWriter* refusal) {
+  if (!cl->in_multi) {
+    refusal->Error(err::kExecWithoutMulti);
+    return std::nullopt;
+  }
+  if (cl->multi_error) {
+    ResetMulti(cl);
+    refusal->Error(err::kExecAbort);
+    return std::nullopt;
+  }
+  for (const auto& [key, record] : cl->watched) {
+    if (StoredRecord(ks, store, key) != record) {
+      ResetMulti(cl);
+      refusal->NullArray();
+      return std::nullopt;
+    }
+  }
+  std::vector<std::vector<std::string>> queue = std::move(cl->multi_queue);
+  ResetMulti(cl);
+  return queue;
+}
 
 // One command per declaration reads as a table.
 // clang-format off

@@ -36,12 +36,23 @@ const Member* ClusterView::Find(NodeId id) const {
   return nullptr;
 }
 
+bool ClusterView::Knows(const Seed& seed) const {
+  for (const Member& m : members) {
+    if (m.host == seed.host && m.cport == seed.port) return true;
+  }
+  return false;
+}
+
 Cluster::Cluster(Member self, std::vector<std::string> seeds, uint32_t partitions, uint32_t n_val)
-    : self_(std::move(self)),
-      seeds_(std::move(seeds)),
-      partitions_(partitions),
-      n_val_(n_val),
-      start_ms_(NowMs()) {
+    : self_(std::move(self)), partitions_(partitions), n_val_(n_val), start_ms_(NowMs()) {
+  for (std::string& addr : seeds) {
+    size_t colon = addr.rfind(':');
+    Seed seed;
+    seed.host = addr.substr(0, colon);
+    seed.port = std::atoi(addr.c_str() + colon + 1);
+    seed.addr = std::move(addr);
+    seeds_.push_back(std::move(seed));
+  }
   auto view = std::make_shared<ClusterView>();
   view->version = 1;
   view->members = {self_};
@@ -91,17 +102,7 @@ bool Cluster::Formed(int64_t now_ms, size_t* reached) const {
   if (formed_.load(std::memory_order_relaxed)) return true;
   std::shared_ptr<const ClusterView> view = View();
   size_t n = 0;
-  for (const std::string& seed : seeds_) {
-    size_t colon = seed.rfind(':');
-    std::string host = seed.substr(0, colon);
-    int port = std::atoi(seed.c_str() + colon + 1);
-    for (const Member& m : view->members) {
-      if (m.host == host && m.cport == port) {
-        n++;
-        break;
-      }
-    }
-  }
+  for (const Seed& seed : seeds_) n += view->Knows(seed) ? 1 : 0;
   if (reached != nullptr) *reached = n;
   if (n < seeds_.size() && now_ms - start_ms_ < kFormingTimeoutMs) return false;
   if (n < seeds_.size()) {
@@ -171,29 +172,13 @@ bool NeedsRead(const CommandSpec* spec, const std::vector<std::string>& argv) {
   return false;
 }
 
-// GETCTX k R n / SETCTX k ctx v W n / DELCTX k ctx W n: the per-request quorum, or `dflt`;
-// -1 when the option is malformed or above N: the command's own parser replies the error, so
-// such a command runs without a quorum round.
+// The per-request R or W (GETCTX k R n...), or `dflt`; -1 when the option is malformed: the
+// command's own handler replies the error, so such a command runs without a quorum round.
 int QuorumOf(const CommandSpec* spec, const std::vector<std::string>& argv, int dflt,
              int replicas) {
-  size_t first = 0;
-  const char* letter = nullptr;
-  if (std::strcmp(spec->name, "getctx") == 0) {
-    first = 2, letter = "r";
-  } else if (std::strcmp(spec->name, "setctx") == 0) {
-    first = 4, letter = "w";
-  } else if (std::strcmp(spec->name, "delctx") == 0) {
-    first = 3, letter = "w";
-  } else {
-    return dflt;
-  }
-  if (argv.size() == first) return dflt;
-  int64_t n = 0;
-  if (argv.size() == first + 2 && EqualsIgnoreCase(argv[first], letter) &&
-      ParseInt64(argv[first + 1], &n) && n >= 1 && n <= replicas) {
-    return static_cast<int>(n);
-  }
-  return -1;
+  StatusOr<int> q = CommandQuorumOption(*spec, argv, replicas);
+  if (!q.ok()) return -1;
+  return *q != 0 ? *q : dflt;
 }
 
 std::string ErrorReply(const std::string& text) { return "-" + text + "\r\n"; }
@@ -237,15 +222,9 @@ bool Worker::ClusterDispatch(Client* c, const CommandSpec* spec, std::vector<std
     // Dynamo: no isolation across keys; each key is its own replicated operation, all in
     // flight at once.
     slot->combine = split;
-    size_t step = static_cast<size_t>(spec->key_step);
     slot->parts.resize(keys.size());
     for (size_t i = 0; i < keys.size(); i++) {
-      size_t first = static_cast<size_t>(spec->first_key) + i * step;
-      std::vector<std::string> sub;
-      sub.reserve(1 + step);
-      sub.push_back(argv[0]);
-      for (size_t j = 0; j < step; j++) sub.push_back(argv[first + j]);
-      RoutePart(c, slot, static_cast<int>(i), spec, std::move(sub), forwarded);
+      RoutePart(c, slot, static_cast<int>(i), spec, CommandKeyPart(*spec, argv, i), forwarded);
     }
   } else {
     slot->parts.resize(1);
@@ -256,28 +235,16 @@ bool Worker::ClusterDispatch(Client* c, const CommandSpec* spec, std::vector<std
 }
 
 bool Worker::ClusterExec(Client* c) {
-  if (!c->in_multi) {
-    AppendReply(c, ErrorReply(err::kExecWithoutMulti));
-    return true;
-  }
-  bool aborted = c->multi_error;
-  std::vector<std::vector<std::string>> queue = std::move(c->multi_queue);
-  c->in_multi = false;
-  c->multi_error = false;
-  c->multi_queue.clear();
-  // WATCH compares this node's stored records: a best effort in a cluster (documented).
-  bool dirty = false;
-  for (const auto& [key, record] : c->watched) {
-    std::optional<std::string> now;
-    if (!keyspace_.LoadRecord(key, &now).ok() || now != record) dirty = true;
-  }
-  c->watched.clear();
-  if (aborted) {
-    AppendReply(c, ErrorReply(err::kExecAbort));
-    return true;
-  }
-  if (dirty) {
-    AppendReply(c, c->resp >= 3 ? "_\r\n" : "*-1\r\n");
+  // WATCH compares this node's stored records: a best effort in a cluster (documented). This
+  // loop's own writes of the turn are stored first so that the comparison sees them.
+  CommitTurn();
+  std::string refusal;
+  proto::ReplyWriter w(&refusal);
+  w.set_resp(c->resp);
+  std::optional<std::vector<std::vector<std::string>>> queue =
+      TakeTransaction(c, keyspace_, server_->store(), &w);
+  if (!queue) {
+    AppendReply(c, refusal);
     return true;
   }
   // The queued commands run in order of arrival at their coordinators, each replicated on its
@@ -285,15 +252,16 @@ bool Worker::ClusterExec(Client* c) {
   auto slot = std::make_shared<Slot>();
   slot->remaining = 1;
   slot->combine = Slot::kCombineExec;
-  slot->parts.resize(queue.size());
+  slot->parts.resize(queue->size());
   c->slots_.push_back(slot);
-  for (size_t i = 0; i < queue.size(); i++) {
-    const CommandSpec* spec = LookupClientCommand(queue[i][0]);
-    if (!spec->subcommands.empty() && queue[i].size() >= 2) {
-      const CommandSpec* sub = LookupSubcommand(*spec, queue[i][1]);
+  for (size_t i = 0; i < queue->size(); i++) {
+    std::vector<std::string>& argv = (*queue)[i];
+    const CommandSpec* spec = LookupClientCommand(argv[0]);
+    if (!spec->subcommands.empty() && argv.size() >= 2) {
+      const CommandSpec* sub = LookupSubcommand(*spec, argv[1]);
       if (sub != nullptr) spec = sub;
     }
-    RoutePart(c, slot, static_cast<int>(i), spec, std::move(queue[i]), false);
+    RoutePart(c, slot, static_cast<int>(i), spec, std::move(argv), false);
   }
   PartDone(c->id(), slot);
   return true;
@@ -360,36 +328,46 @@ void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
     }
     return;
   }
-  // Not a replica of this key: a member of the preference list coordinates it.
-  transport::PeerLink* link = nullptr;
-  for (NodeId n : pref) {
+  // Not a replica of this key: a member of the preference list coordinates it, one with a
+  // live link first.
+  std::stable_partition(pref.begin(), pref.end(), [this](NodeId n) {
     transport::PeerLink* l = LinkTo(n);
-    if (l != nullptr && l->state() == transport::PeerLink::State::kReady) {
-      link = l;
-      break;
-    }
-  }
-  if (link == nullptr && !pref.empty()) link = LinkTo(pref[0]);
+    return l != nullptr && l->state() == transport::PeerLink::State::kReady;
+  });
+  auto fwd = std::make_shared<std::vector<std::string>>();
+  fwd->reserve(argv.size() + 2);
+  fwd->emplace_back("DYNIS.FWD");
+  fwd->push_back(std::to_string(c->resp));
+  for (auto& a : argv) fwd->push_back(std::move(a));
+  // A read that got no answer is safe to send to the next member; a write is not (it may have
+  // been applied), so it answers NOQUORUM and the client decides.
+  size_t tries = (spec->flags & kCmdReadOnly) ? pref.size() : std::min<size_t>(1, pref.size());
+  auto targets = std::make_shared<std::vector<NodeId>>(pref.begin(), pref.begin() + tries);
+  ForwardToReplica(c->id(), slot, part, std::move(fwd), std::move(targets), 0);
+}
+
+void Worker::ForwardToReplica(uint64_t client_id, std::shared_ptr<Slot> slot, int part,
+                              std::shared_ptr<std::vector<std::string>> fwd,
+                              std::shared_ptr<std::vector<NodeId>> targets, size_t next) {
+  transport::PeerLink* link = nullptr;
+  while (link == nullptr && next < targets->size()) link = LinkTo((*targets)[next++]);
   if (link == nullptr) {
-    slot->parts[part] = ErrorReply("NOQUORUM no replica of this key is known to this node");
-    slot->remaining--;
+    slot->parts[part] = ErrorReply("NOQUORUM no replica of this key answered this node");
+    PartDone(client_id, slot);
     return;
   }
   server_->stats().cluster_forwarded.fetch_add(1, std::memory_order_relaxed);
-  std::vector<std::string> fwd;
-  fwd.reserve(argv.size() + 2);
-  fwd.emplace_back("DYNIS.FWD");
-  fwd.push_back(std::to_string(c->resp));
-  for (auto& a : argv) fwd.push_back(std::move(a));
-  uint64_t client_id = c->id();
   std::string where = link->options().host + ":" + std::to_string(link->options().port);
-  link->Send(fwd, [this, client_id, slot, part, where](const proto::Reply* reply,
-                                                       std::string_view raw) {
-    if (reply == nullptr) {
+  link->Send(*fwd, [this, client_id, slot, part, fwd, targets, next, where](
+                       const proto::Reply* reply, std::string_view raw) {
+    if (reply != nullptr) {
+      slot->parts[part].assign(raw.data(), raw.size());
+    } else if (next < targets->size()) {
+      ForwardToReplica(client_id, slot, part, fwd, targets, next);
+      return;
+    } else {
       slot->parts[part] =
           ErrorReply("NOQUORUM the replica at " + where + " coordinating this key did not answer");
-    } else {
-      slot->parts[part].assign(raw.data(), raw.size());
     }
     PartDone(client_id, slot);
   });
@@ -604,18 +582,23 @@ transport::PeerLink* Worker::LinkTo(NodeId node) {
   if (stopping_ || node == server_->cluster()->self().id) return nullptr;
   const Member* m = cluster_view().Find(node);
   if (m == nullptr) return nullptr;
-  const Config& cfg = server_->config();
-  transport::PeerLinkOptions o;
-  o.host = m->host;
-  o.port = m->cport;
-  o.secret = cfg.cluster_secret();
-  o.cluster = cfg.cluster_name();
-  o.connect_timeout_ms = cfg.cluster_connect_timeout_ms();
-  o.request_timeout_ms = std::max<int64_t>(3 * cfg.cluster_request_timeout_ms(), 1000);
-  auto link = std::make_unique<transport::PeerLink>(&loop_, o);
+  auto link = std::make_unique<transport::PeerLink>(&loop_, PeerOptions(m->host, m->cport));
   transport::PeerLink* raw = link.get();
   links_[node] = std::move(link);
   return raw;
+}
+
+transport::PeerLinkOptions Worker::PeerOptions(const std::string& host, int port) const {
+  const Config& cfg = server_->config();
+  transport::PeerLinkOptions o;
+  o.host = host;
+  o.port = port;
+  o.secret = cfg.cluster_secret();
+  o.cluster = cfg.cluster_name();
+  o.connect_timeout_ms = cfg.cluster_connect_timeout_ms();
+  // A request unanswered this long means a paused or wedged peer: drop the link.
+  o.request_timeout_ms = std::max<int64_t>(3 * cfg.cluster_request_timeout_ms(), 1000);
+  return o;
 }
 
 std::string Worker::LinkState(NodeId node) {
@@ -671,27 +654,14 @@ void Worker::ClusterCron(int64_t now_ms) {
   for (const Member& m : view.members) LinkTo(m.id);
   // Membership exchange runs on worker 0 only: one MEET per member per second.
   if (id_ != 0) return;
-  for (const std::string& seed : cl->seeds()) {
-    size_t colon = seed.rfind(':');
-    std::string host = seed.substr(0, colon);
-    int port = std::atoi(seed.c_str() + colon + 1);
-    bool known = false;
-    for (const Member& m : view.members) known |= m.host == host && m.cport == port;
-    if (known) {
-      seed_links_.erase(seed);  // the member's own link takes over
+  for (const Seed& seed : cl->seeds()) {
+    if (view.Knows(seed)) {
+      seed_links_.erase(seed.addr);  // the member's own link takes over
       continue;
     }
-    auto& link = seed_links_[seed];
-    if (!link) {
-      const Config& cfg = server_->config();
-      transport::PeerLinkOptions o;
-      o.host = host;
-      o.port = port;
-      o.secret = cfg.cluster_secret();
-      o.cluster = cfg.cluster_name();
-      o.connect_timeout_ms = cfg.cluster_connect_timeout_ms();
-      link = std::make_unique<transport::PeerLink>(&loop_, o);
-    }
+    auto& link = seed_links_[seed.addr];
+    if (!link)
+      link = std::make_unique<transport::PeerLink>(&loop_, PeerOptions(seed.host, seed.port));
     if (link->state() != transport::PeerLink::State::kBackoff) SendMeet(link.get());
   }
   for (const Member& m : view.members) {

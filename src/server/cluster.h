@@ -33,11 +33,20 @@ struct Member {
   int port = 0;      // its client port (for DYNIS NODES)
 };
 
+// A seed address from cluster-nodes (host:port of a cluster port, checked by Config).
+struct Seed {
+  std::string addr;  // as configured
+  std::string host;
+  int port = 0;
+};
+
 struct ClusterView {
   uint64_t version = 0;
   std::vector<Member> members;  // sorted by id
   cluster::Ring ring;
   const Member* Find(NodeId id) const;
+  // Whether a known member listens at the seed's address.
+  bool Knows(const Seed& seed) const;
 };
 
 class Cluster {
@@ -45,7 +54,7 @@ class Cluster {
   Cluster(Member self, std::vector<std::string> seeds, uint32_t partitions, uint32_t n_val);
 
   const Member& self() const { return self_; }
-  const std::vector<std::string>& seeds() const { return seeds_; }
+  const std::vector<Seed>& seeds() const { return seeds_; }
   uint32_t n_val() const { return n_val_; }
 
   // Adds members not known yet (by id); a known id with a new address is updated. Returns
@@ -70,7 +79,7 @@ class Cluster {
 
  private:
   Member self_;
-  std::vector<std::string> seeds_;
+  std::vector<Seed> seeds_;
   uint32_t partitions_;
   uint32_t n_val_;
   mutable std::mutex mu_;

@@ -606,14 +606,9 @@ void Worker::Forward(Client* c, const CommandSpec* spec, std::vector<std::string
   } else {
     // One part per key (per key/value pair for MSET); parts this worker owns run now.
     slot->combine = spec->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk);
-    size_t step = static_cast<size_t>(spec->key_step);
     slot->parts.resize(owners.size());
     for (size_t i = 0; i < owners.size(); i++) {
-      size_t first = static_cast<size_t>(spec->first_key) + i * step;
-      std::vector<std::string> sub;
-      sub.reserve(1 + step);
-      sub.push_back(argv[0]);
-      for (size_t j = 0; j < step; j++) sub.push_back(argv[first + j]);
+      std::vector<std::string> sub = CommandKeyPart(*spec, argv, i);
       if (owners[i] == id_) {
         proto::ReplyWriter w(&slot->parts[i]);
         w.set_resp(c->resp);

@@ -219,6 +219,10 @@ class Worker {
   bool ClusterExec(Client* c);
   void RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part, const CommandSpec* spec,
                  std::vector<std::string> argv, bool forwarded);
+  // Sends a DYNIS.FWD to targets[next], then (when it gets no answer) to the following ones.
+  void ForwardToReplica(uint64_t client_id, std::shared_ptr<Slot> slot, int part,
+                        std::shared_ptr<std::vector<std::string>> fwd,
+                        std::shared_ptr<std::vector<NodeId>> targets, size_t next);
   void Coordinate(Message m);
   void ExecuteAndReplicate(const std::shared_ptr<CoordOp>& op);
   void FinishCoordinated(const std::shared_ptr<CoordOp>& op, std::string reply);
@@ -227,6 +231,7 @@ class Worker {
   void SendToReplica(const replication::Message& msg, replication::Effects* fx);
   void ClusterCron(int64_t now_ms);
   void SendMeet(transport::PeerLink* link);
+  transport::PeerLinkOptions PeerOptions(const std::string& host, int port) const;
   void CloseLinks();
 
   Server* server_;
