@@ -81,7 +81,7 @@ void ExpireGeneric(CommandContext& c, bool seconds, bool absolute, const char* n
     ms = when * 1000;
   }
   if (!absolute) {
-    int64_t now = NowMs();
+    int64_t now = c.ks.NowMs();
     if ((ms > 0 && ms > INT64_MAX - now) || (ms < 0 && ms < INT64_MIN + now)) {
       c.reply.Error(invalid);
       return;
@@ -98,7 +98,7 @@ void ExpireGeneric(CommandContext& c, bool seconds, bool absolute, const char* n
     }
     changed = true;
     // A time in the past deletes the key, as in Redis.
-    return ms <= NowMs() ? kv::Keyspace::Mutation::Delete()
+    return ms <= c.ks.NowMs() ? kv::Keyspace::Mutation::Delete()
                          : kv::Keyspace::Mutation::Put(v->value, ms);
   });
   if (ReplyIfError(c, st)) return;
@@ -121,7 +121,7 @@ void TtlGeneric(CommandContext& c, bool ms, bool absolute) {
   } else if (absolute) {
     c.reply.Integer(ms ? v->expire_at_ms : v->expire_at_ms / 1000);
   } else {
-    int64_t left = v->expire_at_ms - NowMs();
+    int64_t left = v->expire_at_ms - c.ks.NowMs();
     if (left < 0) left = 0;
     c.reply.Integer(ms ? left : (left + 500) / 1000);
   }
@@ -147,7 +147,7 @@ void CmdKeys(CommandContext& c) {
   const std::string& pattern = c.argv[1];
   bool all = pattern == "*";
   std::vector<std::string> keys;
-  int64_t now = NowMs();
+  int64_t now = c.ks.NowMs();
   Status s = c.server.store().Scan("", [&](std::string_view k, std::string_view v) {
     std::string_view user = storage::UserKeyOf(k);
     if ((all || GlobMatch(pattern, user)) && kv::RecordIsLive(v, now)) keys.emplace_back(user);
@@ -202,7 +202,7 @@ void CmdScan(CommandContext& c) {
   }
   uint32_t q = c.server.keyspace_shared().partitions;
   std::vector<std::string> keys;
-  int64_t now = NowMs();
+  int64_t now = c.ks.NowMs();
   uint64_t p = cursor;
   for (; p < q && static_cast<int64_t>(keys.size()) < count; p++) {
     std::string start = storage::DataKey(static_cast<uint32_t>(p), "");
@@ -227,7 +227,7 @@ void CmdRandomKey(CommandContext& c) {
   uint32_t q = c.server.keyspace_shared().partitions;
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   uint32_t first = static_cast<uint32_t>(rng() % q);
-  int64_t now = NowMs();
+  int64_t now = c.ks.NowMs();
   std::string found;
   bool have = false;
   // From a random partition onwards, wrapping around once.

@@ -60,7 +60,7 @@ bool ParseExpireValue(CommandContext& c, ExpireOpt::Kind kind, const std::string
   }
   int64_t ms = seconds ? v * 1000 : v;
   if (kind == ExpireOpt::kEx || kind == ExpireOpt::kPx) {
-    int64_t now = NowMs();
+    int64_t now = c.ks.NowMs();
     if (ms > INT64_MAX - now) {
       c.reply.Error(invalid);
       return false;

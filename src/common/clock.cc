@@ -20,7 +20,7 @@ int64_t MonoMs() {
 }
 
 uint64_t HybridClock::Now() {
-  uint64_t phys = static_cast<uint64_t>(NowMs()) << 16;
+  uint64_t phys = static_cast<uint64_t>(wall_()) << 16;
   uint64_t last = last_.load(std::memory_order_relaxed);
   for (;;) {
     uint64_t next = phys > last ? phys : last + 1;

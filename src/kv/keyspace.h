@@ -54,6 +54,8 @@ class Keyspace {
   explicit Keyspace(const KeyspaceShared* shared, uint32_t id = 0) : shared_(shared), id_(id) {}
 
   uint32_t PartitionOf(std::string_view key) const;
+  // The node's wall time (unix ms) that expiry is measured against.
+  int64_t NowMs() const { return shared_->clock->WallMs(); }
   bool Owns(std::string_view key) const { return PartitionOf(key) % shared_->workers == id_; }
 
   // The key's versions; an absent key gives an empty set (no values, no history).
