@@ -311,7 +311,7 @@ void CmdFlushAll(CommandContext& c) {
     return;
   }
   c.ks.DropPending();
-  if (ReplyIfError(c, c.server.store().DeleteAllData())) return;
+  if (ReplyIfError(c, c.server.FlushAll())) return;
   c.reply.Ok();
 }
 

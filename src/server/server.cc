@@ -19,6 +19,7 @@
 #include "common/errors.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "kv/epoch.h"
 
 namespace dynis::server {
 
@@ -959,10 +960,10 @@ Status Server::Init() {
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
 
-  // Node identity. A data dir remembers its node id and the epoch it leased; a fresh (or lost)
-  // data dir leases a new epoch (the current unix time in microseconds, later than any the node
-  // leased before), so a node that lost its data never mints a dot it already used.
-  std::string stored_id, stored_epoch;
+  // Node identity. A data dir remembers its node id; the actor epoch is kept across a clean
+  // shutdown and renewed otherwise (kv/epoch.h), so this run never mints a dot it or an
+  // earlier run may have minted before.
+  std::string stored_id;
   Status s = store_->GetMeta("node-id", &stored_id);
   if (s.ok()) {
     if (!cfg.node_id().empty() && cfg.node_id() != stored_id) {
@@ -970,21 +971,21 @@ Status Server::Init() {
                            ", not to node-id " + cfg.node_id());
     }
     node_id_ = stored_id;
-    RETURN_IF_ERROR(store_->GetMeta("epoch", &stored_epoch));
-    char* end = nullptr;
-    epoch_ = std::strtoull(stored_epoch.c_str(), &end, 10);
-    if (stored_epoch.empty() || *end != '\0') {
-      return Status::Corruption("unreadable epoch in " + dir + ": '" + stored_epoch + "'");
-    }
   } else if (s.IsNotFound()) {
     node_id_ = cfg.node_id().empty() ? RandomHex(40) : cfg.node_id();
-    epoch_ = static_cast<uint64_t>(NowUs());
-    RETURN_IF_ERROR(store_->PutMetaDurably("epoch", std::to_string(epoch_)));
+  } else {
+    return s;
+  }
+  auto start = kv::StartEpoch(store_.get(), static_cast<uint64_t>(NowUs()));
+  if (!start.ok()) return Status::Corruption(start.status().message() + " in " + dir);
+  epoch_ = start->epoch;
+  if (s.IsNotFound()) {
     RETURN_IF_ERROR(store_->PutMetaDurably("node-id", node_id_));
     LOG_NOTICE("New data directory: node %s leased epoch %llu", node_id_.c_str(),
                static_cast<unsigned long long>(epoch_));
-  } else {
-    return s;
+  } else if (start->renewed) {
+    LOG_NOTICE("The last run of node %s did not shut down cleanly: leased epoch %llu",
+               node_id_.c_str(), static_cast<unsigned long long>(epoch_));
   }
 
   // CONFIG GET node-id shows the id in use, generated or not.
@@ -1038,6 +1039,16 @@ Status Server::Init() {
   return Status::OK();
 }
 
+Status Server::FlushAll() {
+  ASSIGN_OR_RETURN(uint64_t next,
+                   kv::FlushAll(store_.get(), epoch_, static_cast<uint64_t>(NowUs())));
+  epoch_ = next;
+  ks_shared_.actor.epoch = next;
+  LOG_NOTICE("FLUSHALL: every record deleted, node %s now mints under epoch %llu",
+             node_id_.c_str(), static_cast<unsigned long long>(next));
+  return Status::OK();
+}
+
 void Server::ApplyConfig() {
   const Config& cfg = *config_;
   ks_shared_.max_object_size = cfg.max_object_size();
@@ -1087,6 +1098,12 @@ void Server::Run() {
   }
   if (wal_thread_.joinable()) wal_thread_.join();
   workers_.clear();
+  // Last: every batch of this run precedes the synced marker in the WAL. After a write error
+  // the run did not end cleanly and the next one leases a new epoch.
+  if (!store_->write_failed()) {
+    Status s = kv::RecordCleanShutdown(store_.get(), epoch_);
+    if (!s.ok()) LOG_WARNING("Could not record the clean shutdown: %s", s.message().c_str());
+  }
   store_.reset();  // flushes memtables, syncs the WAL, closes RocksDB
   LOG_NOTICE("dynis is now ready to exit, bye bye...");
 }

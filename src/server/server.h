@@ -309,6 +309,9 @@ class Server {
   // The cluster, or nullptr for a standalone node (no cluster-nodes).
   Cluster* cluster() { return cluster_.get(); }
   uint64_t epoch() const { return epoch_; }
+  // FLUSHALL: deletes every data record under a new actor epoch (kv/epoch.h). Only while every
+  // other worker is paused (the actor is shared).
+  Status FlushAll();
   int64_t start_ms() const { return start_ms_; }
   int64_t last_save_s() const { return last_save_s_.load(); }
   const std::string& run_id() const { return run_id_; }

@@ -1,6 +1,7 @@
-// Node identity: the node id and actor epoch live in the data dir. A restart keeps both; a
-// node that lost its data (empty dir under the same node id) leases a new, later epoch so it
-// never mints a dot it used before (Riak's kv679 lesson).
+// Node identity: the node id and actor epoch live in the data dir. A clean restart keeps both;
+// a crash (kill -9: the unsynced WAL tail may be gone), FLUSHALL or a lost data dir (empty dir
+// under the same node id) leases a new, later epoch so the node never mints a dot it used
+// before (Riak's kv679 lesson).
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <string>
@@ -30,7 +31,7 @@ Identity Read(TestServer& srv) {
 
 }  // namespace
 
-TEST_CASE("The node id and epoch survive restarts; a lost data dir leases a new epoch",
+TEST_CASE("The node id survives restarts; the epoch survives only a clean one",
           "[identity]") {
   TestServer srv({"--node-id", "node-a"});
   Identity first = Read(srv);
@@ -47,13 +48,33 @@ TEST_CASE("The node id and epoch survive restarts; a lost data dir leases a new 
   CHECK(again.node_id == "node-a");
   CHECK(again.epoch == first.epoch);
 
+  // kill -9 may have lost the unsynced WAL tail (fsync everysec), and with it counters peers
+  // have seen: the next run mints under a new epoch (kv679).
+  srv.Kill9();
+  srv.Restart();
+  Identity crashed = Read(srv);
+  CHECK(crashed.node_id == "node-a");
+  CHECK(crashed.epoch > again.epoch);
+
+  // FLUSHALL forgets every key's counter: a new epoch before anything is minted again.
+  {
+    Client c = srv.Connect();
+    CHECK(c.Cmd({"FLUSHALL"}).Str() == "OK");
+  }
+  Identity flushed = Read(srv);
+  CHECK(flushed.epoch > crashed.epoch);
+  // ... and it is the one a clean restart keeps.
+  REQUIRE(srv.Stop() == 0);
+  srv.Restart();
+  CHECK(Read(srv).epoch == flushed.epoch);
+
   srv.Kill9();
   std::string wipe = "rm -rf '" + srv.dir() + "/data'";
   REQUIRE(std::system(wipe.c_str()) == 0);
   srv.Restart();
   Identity reborn = Read(srv);
   CHECK(reborn.node_id == "node-a");
-  CHECK(reborn.epoch > first.epoch);
+  CHECK(reborn.epoch > flushed.epoch);
 }
 
 TEST_CASE("A generated node id is kept by the data dir", "[identity]") {
