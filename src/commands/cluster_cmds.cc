@@ -119,7 +119,7 @@ void CmdPeerPutRec(CommandContext& c) {
   req.record = c.argv[2];
   c.ks.ServeReplicaRequest(req, &resp);
   if (!resp.ok) {
-    c.reply.Error("ERR the replica could not merge the record");
+    c.reply.Error(resp.error.empty() ? "ERR the replica could not merge the record" : resp.error);
     return;
   }
   c.reply.Ok();  // sent only after the worker's batch holding the merge is committed

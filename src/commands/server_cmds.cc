@@ -212,6 +212,7 @@ std::string InfoSection(CommandContext& c, const std::string& name) {
     Field(&s, "cluster_coordinated", st.cluster_coordinated.load());
     Field(&s, "cluster_quorum_failures", st.cluster_quorum_failures.load());
     Field(&s, "cluster_read_repairs", st.cluster_read_repairs.load());
+    Field(&s, "cluster_dot_conflicts", srv.keyspace_shared().dot_conflicts.load());
     Field(&s, "write_batches", st.write_batches.load());
     Field(&s, "max_object_size", static_cast<uint64_t>(cfg.max_object_size()));
     Field(&s, "sibling_warn", static_cast<uint64_t>(cfg.sibling_warn()));

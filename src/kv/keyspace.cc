@@ -63,13 +63,21 @@ Status Keyspace::Load(std::string_view key, DVVSet* out) {
   return Status::OK();
 }
 
+std::optional<std::string> Keyspace::Emptied(const DVVSet& set) const {
+  if (!shared_->keep_clocks || set.entries().empty()) return std::nullopt;
+  return set.Encode();
+}
+
 void Keyspace::RemoveIfExpired(std::string_view key, const DVVSet& set, int64_t now_ms) {
   if (set.ValueCount() == 0 || !Owns(key)) return;  // only the owner may write the key
   for (const Sibling* s : set.Values()) {
     if (!Expired(*s, now_ms)) return;
   }
-  // Every version has expired: the record goes at the end of this turn (lazy expiry).
-  pending_[storage::DataKey(PartitionOf(key), key)] = std::nullopt;
+  // Every version has expired: the values go at the end of this turn (lazy expiry), the
+  // counters stay in a cluster.
+  DVVSet cleared = set;
+  cleared.RemoveValuesIf([](const Sibling&) { return true; });
+  pending_[storage::DataKey(PartitionOf(key), key)] = Emptied(cleared);
 }
 
 std::optional<LiveValue> Keyspace::LiveOf(const DVVSet& set, int64_t now_ms) {
@@ -88,16 +96,18 @@ Status Keyspace::GetLive(std::string_view key, std::optional<LiveValue>* out) {
 }
 
 Status Keyspace::Apply(std::string_view key, DVVSet& set, Mutation m) {
+  // A value whose expiry has already passed deletes the key (SET ... PXAT 1, GETEX EXAT 1).
+  if (m.kind == Mutation::kPut && ExpiredAt(m.expire_at_ms)) m = Mutation::Delete();
   switch (m.kind) {
     case Mutation::kKeep:
       return Status::OK();
     case Mutation::kPut:
       RETURN_IF_ERROR(CheckValueSize(m.value));
-      set.Update(set.Join(), NewSibling(m.value, m.expire_at_ms, false), shared_->actor);
+      set.Update(set.Join(), NewSibling(set, m.value, m.expire_at_ms, false), shared_->actor);
       break;
     case Mutation::kDelete:
-      if (set.ValueCount() == 0) return Status::OK();  // nothing to delete or remember
-      set.Update(set.Join(), NewSibling("", 0, true), shared_->actor);
+      if (set.ValueCount() == 0) return Status::OK();  // nothing to delete
+      set.Update(set.Join(), NewSibling(set, "", 0, true), shared_->actor);
       break;
   }
   return Store(key, storage::DataKey(PartitionOf(key), key), set);
@@ -118,9 +128,13 @@ Status Keyspace::GetSiblings(std::string_view key, std::vector<Sibling>* values,
   return Status::OK();
 }
 
-Sibling Keyspace::NewSibling(std::string_view value, int64_t expire_at_ms, bool tombstone) {
+Sibling Keyspace::NewSibling(const DVVSet& seen, std::string_view value, int64_t expire_at_ms,
+                             bool tombstone) {
   Sibling s;
   s.value.assign(value.data(), value.size());
+  // Later than every version it is written over or beside, whatever the writers' clocks said:
+  // last-write-wins then follows the order in which this node saw the writes.
+  shared_->clock->Observe(seen.MaxHlc());
   s.hlc = shared_->clock->Now();
   s.writer = shared_->actor.node_id;
   s.expire_at_ms = expire_at_ms;
@@ -140,8 +154,8 @@ Status Keyspace::Store(std::string_view key, std::string data_key, DVVSet& set) 
   int64_t now = NowMs();
   set.RemoveValuesIf([now](const Sibling& s) { return Expired(s, now); });
   if (set.ValueCount() == 0) {
-    // Nothing live and nothing to remember on a single node: the record goes away.
-    pending_[std::move(data_key)] = std::nullopt;
+    // Nothing live: the record goes away, or only its counters stay (keep_clocks).
+    pending_[std::move(data_key)] = Emptied(set);
     return Status::OK();
   }
   pending_[std::move(data_key)] = set.Encode();
@@ -179,6 +193,15 @@ void Keyspace::ServeReplicaRequest(const replication::Message& req, replication:
   }
   replication::ReplicaStep step = replication::HandleRequest(req, local);
   *resp = std::move(step.response);
+  shared_->clock->Observe(step.observed_hlc);
+  if (step.dot_conflict) {
+    shared_->dot_conflicts.fetch_add(1, std::memory_order_relaxed);
+    LOG_WARNING(
+        "INVARIANT VIOLATION: a record for a key of partition %u reuses a version (dot) this "
+        "replica holds for another write; the new value was not stored. A node minted a dot "
+        "twice (kv679)",
+        PartitionOf(req.key));
+  }
   if (step.store) {
     pending_[storage::DataKey(PartitionOf(req.key), req.key)] = std::move(*step.store);
   }
@@ -188,7 +211,13 @@ Status Keyspace::Put(std::string_view key, std::string_view value, int64_t expir
   RETURN_IF_ERROR(CheckValueSize(value));  // before the read: a refused value costs nothing
   DVVSet set;
   RETURN_IF_ERROR(Load(key, &set));
-  set.Update(set.Join(), NewSibling(value, expire_at_ms, false), shared_->actor);
+  // An expiry already past makes the write a delete. Its tombstone is written even when
+  // nothing is held here: a blind write reads no other replica, and they may hold values.
+  if (ExpiredAt(expire_at_ms)) {
+    set.Update(set.Join(), NewSibling(set, "", 0, true), shared_->actor);
+  } else {
+    set.Update(set.Join(), NewSibling(set, value, expire_at_ms, false), shared_->actor);
+  }
   return Store(key, storage::DataKey(PartitionOf(key), key), set);
 }
 
@@ -206,7 +235,7 @@ Status Keyspace::PutWithContext(std::string_view key, std::string_view context,
   if (!vv.ok()) return Status::Error(err::kInvalidContext);
   DVVSet set;
   RETURN_IF_ERROR(Load(key, &set));
-  set.Update(*vv, NewSibling(value, 0, tombstone), shared_->actor);
+  set.Update(*vv, NewSibling(set, value, 0, tombstone), shared_->actor);
   size_t n = set.ValueCount();
   if (n > shared_->sibling_max) {
     return Status::Error(std::string(err::kTooManySiblings) + " (" + std::to_string(n) +
@@ -228,15 +257,28 @@ Status Keyspace::Commit() {
   return s;
 }
 
-bool Keyspace::IsGarbage(std::string_view encoded, int64_t now_ms, int64_t tombstone_grace_ms) {
+storage::CompactDecision Keyspace::Compact(std::string_view encoded, int64_t now_ms,
+                                           int64_t tombstone_grace_ms, bool keep_clocks,
+                                           std::string* rewrite) {
+  using storage::CompactDecision;
   auto decoded = DVVSet::Decode(encoded);
-  if (!decoded.ok()) return false;  // never drop what we cannot read
-  for (const Sibling* s : decoded->Values()) {
+  if (!decoded.ok()) return CompactDecision::kKeep;  // never drop what we cannot read
+  DVVSet& set = decoded.value();
+  if (set.ValueCount() == 0) return keep_clocks ? CompactDecision::kKeep : CompactDecision::kDrop;
+  for (const Sibling* s : set.Values()) {
     if (Expired(*s, now_ms)) continue;
-    if (!s->tombstone) return false;
-    if (HybridClock::PhysicalMs(s->hlc) + tombstone_grace_ms > now_ms) return false;
+    if (!s->tombstone) return CompactDecision::kKeep;
+    if (HybridClock::PhysicalMs(s->hlc) + tombstone_grace_ms > now_ms) {
+      return CompactDecision::kKeep;
+    }
   }
-  return true;
+  if (!keep_clocks) return CompactDecision::kDrop;
+  // Reaping a tombstone or expiring the values keeps the key's counters: until every replica
+  // is known to hold a newer version (anti-entropy), dropping them could let this node mint a
+  // dot they have seen, and would let a replica that missed the delete bring the value back.
+  set.RemoveValuesIf([](const Sibling&) { return true; });
+  *rewrite = set.Encode();
+  return CompactDecision::kRewrite;
 }
 
 bool RecordLiveExpiry(std::string_view encoded, int64_t now_ms, int64_t* expire_at) {

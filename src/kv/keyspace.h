@@ -5,6 +5,11 @@
 // version this replica holds, a context write supersedes exactly what the context names. Reads
 // see expired versions as absent at once.
 //
+// A record whose values are all gone is deleted on a standalone node and kept as a clock-only
+// record in a cluster (KeyspaceShared::keep_clocks): a node must never forget the counters of a
+// key whose dots other replicas hold. A write whose expiry has already passed is a delete (a
+// tombstone, replicated like any write), as in Redis.
+//
 // Writes made during one turn of the owning loop are buffered (and visible to later reads of
 // the same loop) and stored together by Commit() as one RocksDB WriteBatch; the loop sends the
 // replies of that turn only after Commit() succeeded.
@@ -37,10 +42,17 @@ struct KeyspaceShared {
   version::Actor actor;  // this node's (node id, epoch)
   uint32_t partitions = 256;
   uint32_t workers = 1;  // partition p belongs to the keyspace with id p % workers
+  // In a cluster other replicas hold this node's dots, so a key's causal history is never
+  // forgotten: a record whose values are all gone (expired, reaped) stays as a clock-only record
+  // (counters, no values) instead of being deleted, and the next write of the key mints a dot
+  // above every one this node minted before (kv679). A standalone node drops such records.
+  bool keep_clocks = false;
   // Mutable at run time (CONFIG SET) while loops read them.
   std::atomic<uint64_t> max_object_size{1 << 20};
   std::atomic<uint32_t> sibling_warn{25};
   std::atomic<uint32_t> sibling_max{100};
+  // Replica stores refused because the record reused a dot held for another write (INFO).
+  mutable std::atomic<uint64_t> dot_conflicts{0};
 };
 
 // The value a plain GET sees: the last-write-wins winner among live siblings.
@@ -122,8 +134,12 @@ class Keyspace {
   Status Commit();
   void DropPending() { pending_.clear(); }
 
-  // Is this stored record garbage (for the compaction filter and lazy removal)?
-  static bool IsGarbage(std::string_view encoded, int64_t now_ms, int64_t tombstone_grace_ms);
+  // The compaction filter's decision for a stored record: values all gone (expired, or
+  // tombstones older than the grace period) -> dropped, or rewritten as a clock-only record when
+  // keep_clocks; anything else (including a record that does not decode) is kept.
+  static storage::CompactDecision Compact(std::string_view encoded, int64_t now_ms,
+                                          int64_t tombstone_grace_ms, bool keep_clocks,
+                                          std::string* rewrite);
 
  private:
   Status CheckValueSize(std::string_view value) const;
@@ -131,7 +147,14 @@ class Keyspace {
   Status Apply(std::string_view key, version::DVVSet& set, Mutation m);
   void RemoveIfExpired(std::string_view key, const version::DVVSet& set, int64_t now_ms);
   Status Store(std::string_view key, std::string data_key, version::DVVSet& set);
-  version::Sibling NewSibling(std::string_view value, int64_t expire_at_ms, bool tombstone);
+  // What a record with no values left becomes: a clock-only record, or nothing.
+  std::optional<std::string> Emptied(const version::DVVSet& set) const;
+  // A new value's sibling; its timestamp is above every one in `seen` (the versions it joins).
+  version::Sibling NewSibling(const version::DVVSet& seen, std::string_view value,
+                              int64_t expire_at_ms, bool tombstone);
+  bool ExpiredAt(int64_t expire_at_ms) const {
+    return expire_at_ms != 0 && expire_at_ms <= NowMs();
+  }
 
   const KeyspaceShared* shared_;
   uint32_t id_;

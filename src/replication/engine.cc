@@ -74,13 +74,21 @@ ReplicaStep HandleRequest(const Message& req, const std::optional<std::string>& 
         return step;
       }
       DVVSet merged = std::move(incoming).value();
+      step.observed_hlc = merged.MaxHlc();
       if (local.has_value()) {
         auto mine = DVVSet::Decode(*local);
         // A local record that does not decode is not overwritten: that would silently drop
         // whatever it held. The write fails on this replica instead.
         if (!mine.ok()) {
           resp.ok = false;
+          resp.error = "ERR the replica's record of this key does not decode";
           return step;
+        }
+        if (size_t reused = mine->CountReusedDots(merged); reused > 0) {
+          step.dot_conflict = true;
+          resp.ok = false;
+          resp.error = "ERR dot conflict: " + std::to_string(reused) +
+                       " value(s) reuse a version this replica holds for another write";
         }
         merged.Sync(mine.value());
       }

@@ -46,6 +46,7 @@ struct Message {
   std::string record;   // kGetResp (when found): its encoded record; kPutReq: record to merge
   bool ok = true;       // responses: false when the replica failed the request
   bool repair = false;  // kPutReq sent by read repair; its response completes nothing
+  std::string error;    // responses with ok=false: why, for the peer's reply and logs
 };
 
 struct Outcome {
@@ -82,9 +83,16 @@ StatusOr<std::string> MergeRecords(std::string_view a, std::string_view b, bool 
 // Replica side: the answer to a kGetReq or kPutReq given the local record (nullopt: absent),
 // and for a put the merged record to store (nullopt when nothing changes). The response must
 // be sent only after `store` is durable.
+//
+// A put whose record reuses a dot the local record holds for another write (a node minted a
+// dot twice: DVVSet::CountReusedDots) is an invariant violation, never a successful store: the
+// merge would silently drop the new value. The response fails (dot_conflict); the merge is
+// still stored, since it loses nothing either record held.
 struct ReplicaStep {
   Message response;
   std::optional<std::string> store;
+  bool dot_conflict = false;
+  uint64_t observed_hlc = 0;  // the newest timestamp a put carried: the replica's clock observes it
 };
 ReplicaStep HandleRequest(const Message& req, const std::optional<std::string>& local,
                           bool lww = false);

@@ -952,9 +952,12 @@ Status Server::Init() {
   so.write_buffer_bytes = cfg.write_buffer_size();
   so.fsync = static_cast<storage::Fsync>(static_cast<int>(cfg.fsync()));
   const Config* cp = config_;
-  so.is_garbage = [cp](std::string_view v) {
-    return kv::Keyspace::IsGarbage(v, NowMs(),
-                                   static_cast<int64_t>(cp->tombstone_grace_s()) * 1000);
+  // In a cluster, records that lose their values keep their counters (kv/keyspace.h).
+  const bool keep_clocks = !cfg.cluster_nodes().empty();
+  ks_shared_.keep_clocks = keep_clocks;
+  so.compact = [cp, keep_clocks](std::string_view v, std::string* rewrite) {
+    return kv::Keyspace::Compact(v, NowMs(), static_cast<int64_t>(cp->tombstone_grace_s()) * 1000,
+                                 keep_clocks, rewrite);
   };
   auto store = storage::Store::Open(so);
   if (!store.ok()) return store.status();

@@ -36,15 +36,26 @@ void DisablePerfCounters() {
 
 class GarbageFilter : public rocksdb::CompactionFilter {
  public:
-  explicit GarbageFilter(std::function<bool(std::string_view)> fn) : fn_(std::move(fn)) {}
-  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
-              bool*) const override {
-    return fn_ && fn_(std::string_view(value.data(), value.size()));
+  using Fn = std::function<CompactDecision(std::string_view, std::string*)>;
+  explicit GarbageFilter(Fn fn) : fn_(std::move(fn)) {}
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string* new_value,
+              bool* value_changed) const override {
+    if (!fn_) return false;
+    switch (fn_(std::string_view(value.data(), value.size()), new_value)) {
+      case CompactDecision::kKeep:
+        return false;
+      case CompactDecision::kDrop:
+        return true;
+      case CompactDecision::kRewrite:
+        *value_changed = true;
+        return false;
+    }
+    return false;
   }
   const char* Name() const override { return "dynis.GarbageFilter"; }
 
  private:
-  std::function<bool(std::string_view)> fn_;
+  Fn fn_;
 };
 
 }  // namespace
@@ -73,7 +84,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   store->impl_ = std::make_unique<Impl>();
   store->fsync_.store(options.fsync);
   Impl& im = *store->impl_;
-  im.filter = std::make_unique<GarbageFilter>(options.is_garbage);
+  im.filter = std::make_unique<GarbageFilter>(options.compact);
 
   // Compactions run at low CPU priority: on a small machine they otherwise take the core an
   // event loop needs and show up as request tail latency. Flushes keep normal priority so

@@ -33,14 +33,17 @@ inline uint32_t PartitionOfDataKey(std::string_view data_key) {
 
 enum class Fsync { kAlways, kEverySec, kNo };
 
+// What compaction does with one data record.
+enum class CompactDecision { kKeep, kDrop, kRewrite };
+
 struct StoreOptions {
   std::string dir;
   uint64_t block_cache_bytes = 256ull << 20;
   uint64_t write_buffer_bytes = 64ull << 20;
   Fsync fsync = Fsync::kEverySec;
-  // Called by compaction for every data value: true = the record is garbage (all versions
-  // expired, or only tombstones past their grace period) and may be dropped.
-  std::function<bool(std::string_view value)> is_garbage;
+  // Called by compaction for every data value: keep it, drop it, or replace it with *rewrite
+  // (e.g. all versions expired: dropped, or reduced to the key's causal history in a cluster).
+  std::function<CompactDecision(std::string_view value, std::string* rewrite)> compact;
 };
 
 class Store {

@@ -278,6 +278,35 @@ const Sibling* DVVSet::LwwWinner() const {
   return best;
 }
 
+uint64_t DVVSet::MaxHlc() const {
+  uint64_t max = 0;
+  for (const Entry& e : entries_) {
+    max = std::max(max, e.last_hlc);
+    for (const DottedValue& d : e.values) max = std::max(max, d.sibling.hlc);
+  }
+  return max;
+}
+
+size_t DVVSet::CountReusedDots(const DVVSet& incoming) const {
+  size_t reused = 0;
+  for (const Entry& theirs : incoming.entries_) {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), theirs.actor,
+                               [](const Entry& e, const Actor& a) { return e.actor < a; });
+    if (it == entries_.end() || it->actor != theirs.actor) continue;
+    const Entry& mine = *it;
+    for (const DottedValue& d : theirs.values) {
+      if (d.counter > mine.counter) continue;  // not seen here: Sync keeps it
+      auto held = std::find_if(mine.values.begin(), mine.values.end(),
+                               [&d](const DottedValue& m) { return m.counter == d.counter; });
+      if (held != mine.values.end() ? held->sibling != d.sibling
+                                    : mine.last_hlc < d.sibling.hlc) {
+        ++reused;
+      }
+    }
+  }
+  return reused;
+}
+
 size_t DVVSet::Prune(size_t max_entries) {
   if (entries_.size() <= max_entries) return 0;
   std::vector<size_t> candidates;

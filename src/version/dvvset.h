@@ -115,6 +115,16 @@ class DVVSet {
   std::vector<const Sibling*> Values() const;
   size_t ValueCount() const;
 
+  // The newest timestamp this set has seen (values and entries' last_hlc); 0 when empty.
+  uint64_t MaxHlc() const;
+
+  // The values of `incoming` whose dot this set has seen for a different write: it holds
+  // another value under that dot, or it no longer holds the dot and has seen no write of that
+  // actor as recent as the value (every legitimate way of superseding a dot passes through a
+  // write of at least its timestamp). Such a dot was minted twice (kv679): Sync would drop the
+  // newer write as if it were old.
+  size_t CountReusedDots(const DVVSet& incoming) const;
+
   // Last-write-wins winner: the LwwLess-maximum sibling, so every node picks the same one.
   // nullptr when empty.
   const Sibling* LwwWinner() const;

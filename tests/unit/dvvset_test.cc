@@ -487,6 +487,42 @@ TEST_CASE("context decode rejects well-checksummed but invalid contents", "[dvvs
   CHECK(rejected(std::string("\x01\xff\xff\xff\xff\x0f", 6)));  // lying count
 }
 
+TEST_CASE("a dot minted twice is told apart from a superseded one", "[dvvset][kv679]") {
+  // The replica's history of actor A: a@1 (t=10), b@2 (t=20); b is still held.
+  DVVSet replica;
+  replica.Update({}, Val("a", 10), kA);
+  replica.Update(replica.Join(), Val("b", 20), kA);
+  REQUIRE(replica.Join() == VersionVector{{kA, 2}});
+
+  struct Case {
+    const char* what;
+    DVVSet incoming;
+    size_t reused;
+  };
+  auto one = [](uint64_t reset_to, Sibling v) {
+    // A coordinator that forgot its counter and restarted it from reset_to.
+    DVVSet s;
+    for (uint64_t i = 0; i < reset_to; i++) s.Update(s.Join(), Val("old"), kA);
+    s.RemoveValuesIf([](const Sibling&) { return true; });
+    s.Update(s.Join(), std::move(v), kA);
+    return s;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"the same write again (duplicate, repair)", replica, 0});
+  cases.push_back({"a's write arriving late: superseded by b, which is newer", one(0, Val("a", 10)), 0});
+  cases.push_back({"a new write under dot 1 (counter forgotten): newer than all A's history",
+                   one(0, Val("c", 30)), 1});
+  cases.push_back({"a new write under dot 2, held here for b", one(1, Val("c", 30)), 1});
+  cases.push_back({"a new write under dot 3: not seen here", one(2, Val("c", 30)), 0});
+  DVVSet other;
+  other.Update({}, Val("x", 5), kB);
+  cases.push_back({"another actor's write", other, 0});
+  for (const Case& c : cases) {
+    INFO(c.what);
+    CHECK(replica.CountReusedDots(c.incoming) == c.reused);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Part 2: property tests against a reference model
 // ---------------------------------------------------------------------------------------------

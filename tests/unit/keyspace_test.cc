@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/hash.h"
+#include "replication/engine.h"
 #include "storage/store.h"
 
 using namespace dynis;
@@ -18,7 +19,8 @@ namespace {
 struct Fixture {
   std::string dir;
   std::unique_ptr<storage::Store> store;
-  HybridClock clock;
+  int64_t virtual_ms = 0;  // when set, the keyspace's wall time
+  HybridClock clock{[this] { return virtual_ms != 0 ? virtual_ms : NowMs(); }};
   kv::KeyspaceShared shared;
   std::unique_ptr<kv::Keyspace> ks;
 
@@ -139,9 +141,12 @@ TEST_CASE("DEL leaves a tombstone that hides the key and reports whether it exis
   std::string raw;
   REQUIRE(f.store->Get(storage::DataKey(f.ks->PartitionOf("k"), "k"), &raw).ok());
   REQUIRE_FALSE(kv::RecordIsLive(raw, NowMs()));
-  // Garbage only after the grace period.
-  REQUIRE_FALSE(kv::Keyspace::IsGarbage(raw, NowMs(), 60000));
-  REQUIRE(kv::Keyspace::IsGarbage(raw, NowMs() + 61000, 60000));
+  // Garbage only after the grace period (standalone: dropped).
+  std::string rewrite;
+  REQUIRE(kv::Keyspace::Compact(raw, NowMs(), 60000, false, &rewrite) ==
+          storage::CompactDecision::kKeep);
+  REQUIRE(kv::Keyspace::Compact(raw, NowMs() + 61000, 60000, false, &rewrite) ==
+          storage::CompactDecision::kDrop);
 }
 
 TEST_CASE("DELCTX with a stale context keeps the concurrent value", "[keyspace][siblings]") {
@@ -154,16 +159,21 @@ TEST_CASE("DELCTX with a stale context keeps the concurrent value", "[keyspace][
   REQUIRE(f.Siblings("k") == std::vector<std::string>{"v2"});
 }
 
-TEST_CASE("expired values are invisible at once and not kept by the next write", "[keyspace]") {
+TEST_CASE("a write whose expiry has passed is a delete", "[keyspace]") {
   Fixture f;
   REQUIRE(f.ks->Put("k", "v", NowMs() - 1).ok());
   REQUIRE_FALSE(f.Get("k").has_value());
   REQUIRE(f.ks->Put("t", "v", NowMs() + 100000).ok());
   REQUIRE(f.Get("t")->expire_at_ms > NowMs());
   REQUIRE(f.ks->Commit().ok());
+  // Stored as one tombstone (what other replicas must learn), not as an expired value.
   std::string raw;
-  // A write whose only value is already expired leaves nothing behind.
-  REQUIRE(f.store->Get(storage::DataKey(f.ks->PartitionOf("k"), "k"), &raw).IsNotFound());
+  REQUIRE(f.store->Get(storage::DataKey(f.ks->PartitionOf("k"), "k"), &raw).ok());
+  auto set = version::DVVSet::Decode(raw);
+  REQUIRE(set.ok());
+  REQUIRE(set->ValueCount() == 1);
+  REQUIRE(set->Values()[0]->tombstone);
+  REQUIRE(set->Values()[0]->expire_at_ms == 0);
 }
 
 TEST_CASE("contexts are validated and limits enforced", "[keyspace]") {
@@ -237,4 +247,196 @@ TEST_CASE("Mutate shows the live value and applies the decision as a plain write
   Status s =
       f.ks->Mutate("k", [](const std::optional<kv::LiveValue>&) { return M::Put("too long", 0); });
   REQUIRE(s.message().rfind("ERR value exceeds max-object-size", 0) == 0);
+}
+
+// ---- In a cluster a key's counters are never forgotten (kv679) -----------------------------
+
+namespace {
+
+// The live value the merge of two replicas' records shows (GET after read repair), "" for none.
+std::string LiveAfterMerge(const std::string& a, const std::string& b, int64_t now_ms) {
+  auto merged = replication::MergeRecords(a, b);
+  REQUIRE(merged.ok());
+  int64_t expire = 0;
+  if (!kv::RecordLiveExpiry(*merged, now_ms, &expire)) return "";
+  auto set = version::DVVSet::Decode(*merged);
+  return set->LwwWinner()->value;
+}
+
+std::string Record(Fixture& f, const std::string& key) {
+  std::optional<std::string> rec;
+  REQUIRE(f.ks->LoadRecord(key, &rec).ok());
+  REQUIRE(rec.has_value());
+  return *rec;
+}
+
+// Runs the compaction filter's decision on the stored record, as RocksDB would.
+void CompactStored(Fixture& f, const std::string& key, int64_t now_ms, bool keep_clocks) {
+  std::string dk = storage::DataKey(f.ks->PartitionOf(key), key);
+  std::string raw, rewrite;
+  REQUIRE(f.store->Get(dk, &raw).ok());
+  storage::CompactDecision d = kv::Keyspace::Compact(raw, now_ms, 1000, keep_clocks, &rewrite);
+  REQUIRE(d != storage::CompactDecision::kKeep);
+  REQUIRE(f.store
+              ->Write([&](const storage::Store::WriteVisitor& put) {
+                put(dk, d == storage::CompactDecision::kRewrite ? &rewrite : nullptr);
+              })
+              .ok());
+}
+
+}  // namespace
+
+TEST_CASE("a key written again after its values were dropped gets a dot no replica has seen",
+          "[keyspace][kv679]") {
+  // The issue's reproduction: SET k a PX 300; SET k b PX 300; (expired); SET k c; GET k. The
+  // replicas hold b's record (a, b from this node's actor); the coordinator drops the key by
+  // one of the paths below, then writes c. Merging c's record into the replicas' must show c.
+  Fixture f;
+  f.shared.keep_clocks = true;
+  const int64_t t0 = 1'700'000'000'000;
+  f.virtual_ms = t0;
+  REQUIRE(f.ks->Put("k", "a", t0 + 300).ok());
+  REQUIRE(f.ks->Commit().ok());
+  REQUIRE(f.ks->Put("k", "b", t0 + 300).ok());
+  REQUIRE(f.ks->Commit().ok());
+  const std::string replica = Record(f, "k");
+  f.virtual_ms = t0 + 1000;
+
+  const std::string path = GENERATE("lazy expiry", "compaction", "write over expired siblings",
+                                    "tombstone reaping");
+  SECTION(path) {
+    if (path == "lazy expiry") {
+      REQUIRE_FALSE(f.Get("k").has_value());
+    } else if (path == "compaction") {
+      CompactStored(f, "k", f.virtual_ms, true);
+    } else if (path == "write over expired siblings") {
+      // A context write leaves the expired siblings to Store(), which drops them.
+      REQUIRE(f.ks->PutWithContext("k", "", "", true).ok());
+    } else {
+      bool existed = false;
+      REQUIRE(f.ks->Delete("k", &existed).ok());
+      REQUIRE(f.ks->Commit().ok());
+      f.virtual_ms += 5000;  // past tombstone-grace (1 s in CompactStored)
+      CompactStored(f, "k", f.virtual_ms, true);
+    }
+    REQUIRE(f.ks->Commit().ok());
+    REQUIRE_FALSE(f.Get("k").has_value());
+    REQUIRE(f.ks->Put("k", "c", 0).ok());
+    REQUIRE(f.ks->Commit().ok());
+    const std::string written = Record(f, "k");
+    CHECK(LiveAfterMerge(replica, written, f.virtual_ms) == "c");
+
+    // The replica step agrees: no conflict, and what it stores shows c.
+    replication::Message req;
+    req.type = replication::Message::Type::kPutReq;
+    req.key = "k";
+    req.record = written;
+    replication::ReplicaStep step = replication::HandleRequest(req, replica);
+    CHECK_FALSE(step.dot_conflict);
+    CHECK(step.response.ok);
+  }
+}
+
+TEST_CASE("a clock-only record is no key, and only a cluster keeps one", "[keyspace][kv679]") {
+  Fixture f;
+  f.shared.keep_clocks = GENERATE(true, false);
+  f.virtual_ms = 1'700'000'000'000;
+  REQUIRE(f.ks->Put("k", "v", f.virtual_ms + 10).ok());
+  REQUIRE(f.ks->Commit().ok());
+  f.virtual_ms += 100;
+  REQUIRE_FALSE(f.Get("k").has_value());
+  REQUIRE(f.ks->Commit().ok());
+  std::string raw;
+  Status s = f.store->Get(storage::DataKey(f.ks->PartitionOf("k"), "k"), &raw);
+  if (!f.shared.keep_clocks) {
+    REQUIRE(s.IsNotFound());  // a standalone node has no peers that saw its dots
+    return;
+  }
+  REQUIRE(s.ok());
+  REQUIRE_FALSE(kv::RecordIsLive(raw, f.virtual_ms));
+  auto set = version::DVVSet::Decode(raw);
+  REQUIRE(set.ok());
+  REQUIRE(set->ValueCount() == 0);
+  REQUIRE(set->Join() == version::VersionVector{{f.shared.actor, 1}});
+  std::string ctx;
+  REQUIRE(f.Siblings("k", &ctx).empty());
+  REQUIRE_FALSE(ctx.empty());  // a client's context still covers the old dot
+  // Compaction keeps it (until anti-entropy can prove every replica holds something newer).
+  std::string rewrite;
+  REQUIRE(kv::Keyspace::Compact(raw, f.virtual_ms + 86'400'000, 1000, true, &rewrite) ==
+          storage::CompactDecision::kKeep);
+}
+
+TEST_CASE("without kept clocks the replica step reports the reused dot", "[keyspace][kv679]") {
+  // The negative control of the fix: a standalone keyspace's rules in a cluster reproduce
+  // kv679, and the replica refuses to count the store instead of silently dropping c.
+  Fixture f;
+  f.shared.keep_clocks = false;
+  const int64_t t0 = 1'700'000'000'000;
+  f.virtual_ms = t0;
+  REQUIRE(f.ks->Put("k", "a", t0 + 300).ok());
+  REQUIRE(f.ks->Commit().ok());
+  REQUIRE(f.ks->Put("k", "b", t0 + 300).ok());
+  REQUIRE(f.ks->Commit().ok());
+  const std::string replica = Record(f, "k");
+  f.virtual_ms = t0 + 1000;
+  REQUIRE_FALSE(f.Get("k").has_value());
+  REQUIRE(f.ks->Commit().ok());
+  REQUIRE(f.ks->Put("k", "c", 0).ok());
+  REQUIRE(f.ks->Commit().ok());
+  const std::string written = Record(f, "k");
+  CHECK(LiveAfterMerge(replica, written, f.virtual_ms).empty());  // c lost: the bug
+  replication::Message req;
+  req.type = replication::Message::Type::kPutReq;
+  req.key = "k";
+  req.record = written;
+  replication::ReplicaStep step = replication::HandleRequest(req, replica);
+  CHECK(step.dot_conflict);
+  CHECK_FALSE(step.response.ok);
+  CHECK(step.response.error.rfind("ERR dot conflict", 0) == 0);
+}
+
+TEST_CASE("a blind SET with a past expiry hides what other replicas hold", "[keyspace]") {
+  // SET k v1 reached replica b only; SET k v2 PXAT 1 through a node that holds nothing.
+  Fixture a, b;
+  a.shared.keep_clocks = b.shared.keep_clocks = true;
+  b.shared.actor = version::Actor{43, 1};
+  b.virtual_ms = 1'700'000'000'000;
+  a.virtual_ms = b.virtual_ms + 5;  // later, in real time
+  REQUIRE(b.ks->Put("k", "v1", 0).ok());
+  REQUIRE(b.ks->Commit().ok());
+  a.ks->BeginTracking();
+  REQUIRE(a.ks->Put("k", "v2", 1).ok());
+  REQUIRE(a.ks->TakeTracked() == std::vector<std::string>{"k"});  // replicated like any write
+  REQUIRE(a.ks->Commit().ok());
+  replication::Message req, resp;
+  req.type = replication::Message::Type::kPutReq;
+  req.key = "k";
+  req.record = Record(a, "k");
+  b.ks->ServeReplicaRequest(req, &resp);
+  REQUIRE(resp.ok);
+  REQUIRE_FALSE(b.Get("k").has_value());
+}
+
+TEST_CASE("a replica's clock observes the records it merges", "[keyspace]") {
+  // a's wall clock is 10 s ahead of b's. After b merged a's write, b's next write of the key
+  // is later in LWW order, as it is in real time.
+  Fixture a, b;
+  a.shared.keep_clocks = b.shared.keep_clocks = true;
+  b.shared.actor = version::Actor{43, 1};
+  b.virtual_ms = 1'700'000'000'000;
+  a.virtual_ms = b.virtual_ms + 10'000;
+  REQUIRE(a.ks->Put("k", "from-a", 0).ok());
+  REQUIRE(a.ks->Commit().ok());
+  replication::Message req, resp;
+  req.type = replication::Message::Type::kPutReq;
+  req.key = "k";
+  req.record = Record(a, "k");
+  b.ks->ServeReplicaRequest(req, &resp);
+  REQUIRE(resp.ok);
+  REQUIRE(b.ks->Commit().ok());
+  REQUIRE(b.clock.Now() > version::DVVSet::Decode(req.record)->MaxHlc());
+  // A sibling written beside it (a context that did not see it) wins LWW: it came later.
+  REQUIRE(b.ks->PutWithContext("k", "", "from-b", false).ok());
+  REQUIRE(b.Get("k")->value == "from-b");
 }
