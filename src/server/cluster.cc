@@ -649,7 +649,11 @@ void Worker::ClusterCron(int64_t now_ms) {
   if (now_ms - last_meet_ms_ < kMeetIntervalMs) return;
   last_meet_ms_ = now_ms;
   Cluster* cl = server_->cluster();
-  const ClusterView& view = cluster_view();
+  cluster_view();
+  // Held, not referenced: LinkTo below reloads view_ when the membership moved meanwhile,
+  // which would free the view a reference points into.
+  std::shared_ptr<const ClusterView> held = view_;
+  const ClusterView& view = *held;
   // Every worker keeps a link to every member, made before the first request needs it.
   for (const Member& m : view.members) LinkTo(m.id);
   // Membership exchange runs on worker 0 only: one MEET per member per second.
