@@ -4,6 +4,7 @@
 // authentication.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -293,4 +294,52 @@ TEST_CASE("startup refuses quorums larger than the replica count", "[cluster]") 
     }
     REQUIRE(threw);
   }
+}
+
+// Cassandra users write seeds with commas; `a:1,b:2` was one seed, so a node waited for a
+// member that did not exist (issue 7).
+TEST_CASE("seeds separated by commas form a cluster", "[cluster][config]") {
+  std::vector<int> ports;
+  while (ports.size() < 4) {
+    int p = dynis::test::FreePort();
+    if (std::find(ports.begin(), ports.end(), p) == ports.end()) ports.push_back(p);
+  }
+  const std::string seeds = "127.0.0.1:" + std::to_string(ports[2]) + ",127.0.0.1:" +
+                            std::to_string(ports[3]);
+  std::vector<std::unique_ptr<dynis::test::TestServer>> nodes;
+  for (int i = 0; i < 2; i++) {
+    nodes.push_back(std::make_unique<dynis::test::TestServer>(
+        ports[i], std::vector<std::string>{"--cluster-port", std::to_string(ports[2 + i]),
+                                           "--cluster-nodes", seeds, "--cluster-secret",
+                                           kClusterSecret, "--replicas", "2"}));
+  }
+  Client c0 = nodes[0]->Connect();
+  REQUIRE(c0.Cmd({"CONFIG", "GET", "cluster-nodes"}).Repr() ==
+          "[ \"cluster-nodes\", \"127.0.0.1:" + std::to_string(ports[2]) + " 127.0.0.1:" +
+              std::to_string(ports[3]) + "\" ]");
+  // Formed: both members known, and a write reaches both replicas.
+  REQUIRE(WaitFor(
+      [&] {
+        Client c = nodes[1]->Connect(5);
+        return c.Cmd({"DYNIS", "NODES"}).Size() == 2 && c.Cmd({"SET", "k", "v"}).Repr() == "+OK";
+      },
+      30));
+  for (auto& node : nodes) {
+    Client c = node->Connect();
+    CHECK(c.Cmd({"DYNIS", "LOCALCTX", "k"})[1].Strings() == std::vector<std::string>{"v"});
+  }
+}
+
+TEST_CASE("startup refuses a cluster-nodes entry that is not host:port", "[cluster][config]") {
+  bool threw = false;
+  try {
+    dynis::test::TestServer srv({"--cluster-nodes", "127.0.0.1:17001,127.0.0.1",
+                                 "--cluster-secret", kClusterSecret});
+  } catch (const std::exception& e) {
+    threw = true;
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("--cluster-nodes: 'cluster-nodes' entry '127.0.0.1' is not "
+                                     "host:port: the ':port' is missing") != std::string::npos);
+  }
+  CHECK(threw);
 }
