@@ -116,17 +116,17 @@ std::optional<std::vector<std::vector<std::string>>> TakeTransaction(server::Cli
 // clang-format off
 void RegisterTransactionCommands(std::vector<CommandSpec>* out) {
   const uint32_t f = kCmdConn | kCmdNoScript | kCmdLoading | kCmdStale | kCmdFast;
-  out->push_back({"multi", 1, f | kCmdNoMulti, 0, 0, 0, CmdMulti, "transactions",
+  out->push_back({"multi", 1, f | kCmdNotQueued, 0, 0, 0, CmdMulti, "transactions",
                   "Mark the start of a transaction block", "1.2.0", "O(1)", {}, {},
                   "@fast @transaction"});
-  out->push_back({"exec", 1, kCmdExclusive | kCmdNoMulti | kCmdNoScript | kCmdLoading | kCmdStale,
+  out->push_back({"exec", 1, kCmdExclusive | kCmdNotQueued | kCmdNoScript | kCmdLoading | kCmdStale,
                   0, 0, 0, CmdExec, "transactions",
                   "Execute all commands issued after MULTI", "1.2.0",
                   "Depends on commands in the transaction", {}, {}, "@slow @transaction"});
-  out->push_back({"discard", 1, f | kCmdNoMulti, 0, 0, 0, CmdDiscard, "transactions",
+  out->push_back({"discard", 1, f | kCmdNotQueued, 0, 0, 0, CmdDiscard, "transactions",
                   "Discard all commands issued after MULTI", "2.0.0",
                   "O(N), when N is the number of queued commands", {}, {}, "@fast @transaction"});
-  out->push_back({"watch", -2, kCmdAllKeys | kCmdNoMulti | kCmdNoScript | kCmdFast, 1, -1, 1,
+  out->push_back({"watch", -2, kCmdAllKeys | kCmdNotQueued | kCmdNoScript | kCmdFast, 1, -1, 1,
                   CmdWatch, "transactions",
                   "Watch the given keys to determine execution of the MULTI/EXEC block", "2.2.0",
                   "O(1) for every key.", {{"key", "key", nullptr, false, true}}, {},

@@ -66,6 +66,13 @@ TEST_CASE("three nodes: a write through one node is read through every other", "
   REQUIRE(c1.Cmd({"PING"}).Repr() == "+QUEUED");
   REQUIRE(c1.Cmd({"EXEC"}).Repr() == "[ +OK, :2, \"2\", +PONG ]");
   REQUIRE(c2.Cmd({"GET", "tx"}).Str() == "2");
+  // SHUTDOWN is refused inside MULTI and fails the EXEC, as on one node.
+  REQUIRE(c1.Cmd({"MULTI"}).Repr() == "+OK");
+  REQUIRE(c1.Cmd({"SET", "tx", "3"}).Repr() == "+QUEUED");
+  REQUIRE(c1.Cmd({"SHUTDOWN"}).Repr() == "-ERR Command not allowed inside a transaction");
+  REQUIRE(c1.Cmd({"EXEC"}).Repr() ==
+          "-EXECABORT Transaction discarded because of previous errors.");
+  REQUIRE(c1.Cmd({"GET", "tx"}).Str() == "2");
   // With N=3 on three nodes every node holds every key.
   for (int n = 0; n < 3; n++) {
     REQUIRE(
