@@ -73,6 +73,16 @@ TEST_CASE("three nodes: a write through one node is read through every other", "
   REQUIRE(c1.Cmd({"EXEC"}).Repr() ==
           "-EXECABORT Transaction discarded because of previous errors.");
   REQUIRE(c1.Cmd({"GET", "tx"}).Str() == "2");
+  // WATCH compares this node's replica the same way: live at WATCH, expired by EXEC aborts.
+  REQUIRE(c1.Cmd({"SET", "w", "1", "PX", "1500"}).Repr() == "+OK");
+  REQUIRE(WaitFor([&] { return cl.LocalValues(1, "w") == std::vector<std::string>{"1"}; }, 10));
+  REQUIRE(c1.Cmd({"WATCH", "w"}).Repr() == "+OK");
+  REQUIRE(c1.Cmd({"PTTL", "w"}).Int() > 0);  // so it was live when WATCH ran
+  REQUIRE(WaitFor([&] { return c2.Cmd({"PTTL", "w"}).Int() == -2; }, 10));
+  REQUIRE(c1.Cmd({"MULTI"}).Repr() == "+OK");
+  REQUIRE(c1.Cmd({"SET", "w", "2"}).Repr() == "+QUEUED");
+  REQUIRE(c1.Cmd({"EXEC"}).Repr() == "(nil)");
+  REQUIRE(c1.Cmd({"EXISTS", "w"}).Int() == 0);
   // With N=3 on three nodes every node holds every key.
   for (int n = 0; n < 3; n++) {
     REQUIRE(

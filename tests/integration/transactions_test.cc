@@ -8,6 +8,35 @@
 
 using namespace dynis::test;
 
+namespace {
+
+// Stores `key` with a 1 ms time to live and returns once it has expired, without reading it
+// (a read removes an expired record): a probe key set after it with the same time to live
+// has expired, so `key` has too.
+void StoreExpired(Client& c, const std::string& key) {
+  REQUIRE(c.Cmd({"SET", key, "stale", "PX", "1"}).Repr() == "+OK");
+  REQUIRE(c.Cmd({"SET", "expiry-probe", "1", "PX", "1"}).Repr() == "+OK");
+  REQUIRE(WaitFor([&] { return c.Cmd({"PTTL", "expiry-probe"}).Int() == -2; }, 5));
+}
+
+// WATCHes `key` while it is live with a short time to live, then returns once it has expired,
+// without reading it (as above). Retried when the machine is so slow that the key had already
+// expired when WATCH ran.
+void WatchUntilExpired(Client& c, const std::string& key) {
+  bool live_at_watch = false;
+  for (int attempt = 0; attempt < 10 && !live_at_watch; attempt++) {
+    REQUIRE(c.Cmd({"SET", key, "1", "PX", "200"}).Repr() == "+OK");
+    REQUIRE(c.Cmd({"SET", "expiry-probe", "1", "PX", "200"}).Repr() == "+OK");
+    REQUIRE(c.Cmd({"WATCH", key}).Repr() == "+OK");
+    live_at_watch = c.Cmd({"PTTL", "expiry-probe"}).Int() > 0;  // the probe expires last
+    if (!live_at_watch) REQUIRE(c.Cmd({"UNWATCH"}).Repr() == "+OK");
+  }
+  REQUIRE(live_at_watch);
+  REQUIRE(WaitFor([&] { return c.Cmd({"PTTL", "expiry-probe"}).Int() == -2; }, 5));
+}
+
+}  // namespace
+
 TEST_CASE("MULTI / EXEC basics", "[multi]") {
   TestServer srv;
   Client c = srv.Connect();
@@ -255,4 +284,71 @@ TEST_CASE("DYNIS admin commands are queued inside MULTI, like Redis's CLUSTER", 
   Reply exec = c.Cmd({"EXEC"});
   REQUIRE(exec.Size() == 1);
   CHECK(MapField(exec[0], "partition").type() == REDIS_REPLY_INTEGER);
+}
+
+// A key live at WATCH that expires before EXEC changed: EXEC aborts (Redis: touched). It did
+// not abort here while the expired record stayed stored unchanged (issue 7).
+TEST_CASE("EXEC fail on lazy expired WATCHed key", "[multi][watch][expire]") {
+  TestServer srv({"--io-threads", "1"});  // one loop: reads remove expired records at once
+  Client c = srv.Connect();
+  Client other = srv.Connect();
+  WatchUntilExpired(c, "key");
+  SECTION("the expired record is still stored") {}
+  SECTION("a read removed the expired record") {
+    CHECK(other.Cmd({"GET", "key"}).Repr() == "(nil)");
+  }
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"INCR", "key"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "(nil)");
+  CHECK(c.Cmd({"EXISTS", "key"}).Repr() == ":0");
+}
+
+// A key already expired at WATCH is absent, and an absent key that stays absent is unchanged
+// however its expired record goes away.
+TEST_CASE("WATCH stale keys should not fail EXEC", "[multi][watch][expire]") {
+  TestServer srv({"--io-threads", "1"});
+  Client c = srv.Connect();
+  StoreExpired(c, "x");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +PONG ]");
+}
+
+TEST_CASE("Delete WATCHed stale keys should not fail EXEC", "[multi][watch][expire]") {
+  TestServer srv({"--io-threads", "1"});
+  Client c = srv.Connect();
+  StoreExpired(c, "x");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "+OK");
+  CHECK(c.Cmd({"EXISTS", "x"}).Repr() == ":0");  // removes the expired record
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +PONG ]");
+}
+
+TEST_CASE("FLUSHDB while watching stale keys should not fail EXEC", "[multi][watch][expire]") {
+  TestServer srv({"--io-threads", "1"});
+  Client c = srv.Connect();
+  StoreExpired(c, "x");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "+OK");
+  CHECK(c.Cmd({"FLUSHDB"}).Repr() == "+OK");
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "[ +PONG ]");
+}
+
+TEST_CASE("EXEC fail on a WATCHed stale key written again", "[multi][watch][expire]") {
+  TestServer srv({"--io-threads", "1"});
+  Client c = srv.Connect();
+  Client other = srv.Connect();
+  StoreExpired(c, "x");
+  CHECK(c.Cmd({"WATCH", "x"}).Repr() == "+OK");
+  SECTION("set again") { REQUIRE(other.Cmd({"SET", "x", "new"}).Repr() == "+OK"); }
+  SECTION("set again and deleted") {
+    REQUIRE(other.Cmd({"SET", "x", "new"}).Repr() == "+OK");
+    REQUIRE(other.Cmd({"DEL", "x"}).Repr() == ":1");
+  }
+  CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");
+  CHECK(c.Cmd({"PING"}).Repr() == "+QUEUED");
+  CHECK(c.Cmd({"EXEC"}).Repr() == "(nil)");
 }
