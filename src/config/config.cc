@@ -123,8 +123,8 @@ Status CheckSeed(std::string_view item) {
   int port = 0;
   Status s = ParseHostPort(item, &host, &port);
   if (s.ok()) return s;
-  return Status::InvalidArgument("entry '" + std::string(item) + "' is not host:port: " +
-                                 s.message());
+  return Status::InvalidArgument("entry '" + std::string(item) +
+                                 "' is not host:port: " + s.message());
 }
 
 Status BoundsError(const OptionDef& def) {

@@ -321,19 +321,19 @@ TEST_CASE("seeds separated by commas form a cluster", "[cluster][config]") {
     int p = dynis::test::FreePort();
     if (std::find(ports.begin(), ports.end(), p) == ports.end()) ports.push_back(p);
   }
-  const std::string seeds = "127.0.0.1:" + std::to_string(ports[2]) + ",127.0.0.1:" +
-                            std::to_string(ports[3]);
+  const std::string seeds =
+      "127.0.0.1:" + std::to_string(ports[2]) + ",127.0.0.1:" + std::to_string(ports[3]);
   std::vector<std::unique_ptr<dynis::test::TestServer>> nodes;
   for (int i = 0; i < 2; i++) {
     nodes.push_back(std::make_unique<dynis::test::TestServer>(
-        ports[i], std::vector<std::string>{"--cluster-port", std::to_string(ports[2 + i]),
-                                           "--cluster-nodes", seeds, "--cluster-secret",
-                                           kClusterSecret, "--replicas", "2"}));
+        ports[i],
+        std::vector<std::string>{"--cluster-port", std::to_string(ports[2 + i]), "--cluster-nodes",
+                                 seeds, "--cluster-secret", kClusterSecret, "--replicas", "2"}));
   }
   Client c0 = nodes[0]->Connect();
   REQUIRE(c0.Cmd({"CONFIG", "GET", "cluster-nodes"}).Repr() ==
-          "[ \"cluster-nodes\", \"127.0.0.1:" + std::to_string(ports[2]) + " 127.0.0.1:" +
-              std::to_string(ports[3]) + "\" ]");
+          "[ \"cluster-nodes\", \"127.0.0.1:" + std::to_string(ports[2]) +
+              " 127.0.0.1:" + std::to_string(ports[3]) + "\" ]");
   // Formed: both members known, and a write reaches both replicas.
   REQUIRE(WaitFor(
       [&] {
@@ -350,8 +350,8 @@ TEST_CASE("seeds separated by commas form a cluster", "[cluster][config]") {
 TEST_CASE("startup refuses a cluster-nodes entry that is not host:port", "[cluster][config]") {
   bool threw = false;
   try {
-    dynis::test::TestServer srv({"--cluster-nodes", "127.0.0.1:17001,127.0.0.1",
-                                 "--cluster-secret", kClusterSecret});
+    dynis::test::TestServer srv(
+        {"--cluster-nodes", "127.0.0.1:17001,127.0.0.1", "--cluster-secret", kClusterSecret});
   } catch (const std::exception& e) {
     threw = true;
     INFO(e.what());

@@ -219,9 +219,10 @@ TEST_CASE("MULTI with a pipelined transaction", "[multi][pipelining]") {
 TEST_CASE("MULTI with SHUTDOWN", "[multi][shutdown]") {
   TestServer srv;
   Client c = srv.Connect();
-  for (const std::vector<std::string>& shutdown :
-       {std::vector<std::string>{"SHUTDOWN"}, {"SHUTDOWN", "NOSAVE"}, {"shutdown", "now", "force"},
-        {"SHUTDOWN", "ABORT"}}) {
+  for (const std::vector<std::string>& shutdown : {std::vector<std::string>{"SHUTDOWN"},
+                                                   {"SHUTDOWN", "NOSAVE"},
+                                                   {"shutdown", "now", "force"},
+                                                   {"SHUTDOWN", "ABORT"}}) {
     INFO(shutdown[0] << " with " << shutdown.size() - 1 << " arguments");
     REQUIRE(c.Cmd({"DEL", "foo"}).ok());
     CHECK(c.Cmd({"MULTI"}).Repr() == "+OK");

@@ -464,8 +464,7 @@ TEST_CASE("config: a cluster needs a secret and host:port seeds", "[config]") {
 // Cassandra users write seeds with commas; `a:1,b:2` taken as one seed made the node wait
 // for it forever (issue 7).
 TEST_CASE("config: cluster-nodes entries are separated by spaces or commas", "[config]") {
-  const std::vector<std::string> three = {"10.0.0.1:17001", "node-2.example:17002",
-                                          "[::1]:17003"};
+  const std::vector<std::string> three = {"10.0.0.1:17001", "node-2.example:17002", "[::1]:17003"};
   for (const char* line : {
            "cluster-nodes 10.0.0.1:17001 node-2.example:17002 [::1]:17003",
            "cluster-nodes 10.0.0.1:17001,node-2.example:17002,[::1]:17003",
@@ -508,17 +507,21 @@ TEST_CASE("config: a cluster-nodes entry that is not host:port stops loading at 
       {"h:70000", "entry 'h:70000' is not host:port: the port must be a number from 1 to 65535"},
       {"h:17o01", "entry 'h:17o01' is not host:port: the port must be a number from 1 to 65535"},
       {"h:+1", "entry 'h:+1' is not host:port: the port must be a number from 1 to 65535"},
-      {"h:1:2", "entry 'h:1:2' is not host:port: an IPv6 address goes in brackets, as in "
-                "[::1]:17001"},
-      {"::1:17001", "entry '::1:17001' is not host:port: an IPv6 address goes in brackets, as "
-                    "in [::1]:17001"},
+      {"h:1:2",
+       "entry 'h:1:2' is not host:port: an IPv6 address goes in brackets, as in "
+       "[::1]:17001"},
+      {"::1:17001",
+       "entry '::1:17001' is not host:port: an IPv6 address goes in brackets, as "
+       "in [::1]:17001"},
       {"[::1]", "entry '[::1]' is not host:port: the ':port' is missing"},
       {"[::1:17001", "entry '[::1:17001' is not host:port: the '[' has no matching ']'"},
       {"[::1]x:17001", "entry '[::1]x:17001' is not host:port: the ':port' is missing"},
-      {"[host]:17001", "entry '[host]:17001' is not host:port: only an IPv6 address goes in "
-                       "brackets"},
-      {"ho/st:17001", "entry 'ho/st:17001' is not host:port: the host has a character other "
-                      "than letters, digits, '.', '-' and '_'"},
+      {"[host]:17001",
+       "entry '[host]:17001' is not host:port: only an IPv6 address goes in "
+       "brackets"},
+      {"ho/st:17001",
+       "entry 'ho/st:17001' is not host:port: the host has a character other "
+       "than letters, digits, '.', '-' and '_'"},
   };
   for (const Row& row : rows) {
     INFO(row.value);

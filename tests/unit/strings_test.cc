@@ -39,11 +39,11 @@ TEST_CASE("ParseHostPort splits host:port, IPv6 in brackets", "[strings]") {
     const char* host;
     int port;
   };
-  for (const Row& row : {Row{"127.0.0.1:17001", "127.0.0.1", 17001}, Row{"a:1", "a", 1},
-                         Row{"node-2.example_x:65535", "node-2.example_x", 65535},
-                         Row{"[::1]:17001", "::1", 17001},
-                         Row{"[fe80::1%eth0]:7000", "fe80::1%eth0", 7000},
-                         Row{"[::ffff:10.0.0.1]:80", "::ffff:10.0.0.1", 80}}) {
+  for (const Row& row :
+       {Row{"127.0.0.1:17001", "127.0.0.1", 17001}, Row{"a:1", "a", 1},
+        Row{"node-2.example_x:65535", "node-2.example_x", 65535}, Row{"[::1]:17001", "::1", 17001},
+        Row{"[fe80::1%eth0]:7000", "fe80::1%eth0", 7000},
+        Row{"[::ffff:10.0.0.1]:80", "::ffff:10.0.0.1", 80}}) {
     INFO(row.text);
     std::string host;
     int port = 0;
