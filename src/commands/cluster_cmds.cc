@@ -135,6 +135,8 @@ void CmdPeerFwd(CommandContext& c) {
 // One command per declaration reads as a table.
 // clang-format off
 void RegisterClusterCommands(std::vector<CommandSpec>* out) {
+  // A peer never opens a transaction; if one did, its replication verbs are refused rather
+  // than held until an EXEC (kCmdNoMulti).
   const uint32_t peer = kCmdInternal | kCmdConn | kCmdNoMulti | kCmdNoScript | kCmdLoading |
                         kCmdStale;
   out->push_back({"dynis.hello", 3, peer | kCmdNoAuth, 0, 0, 0, CmdPeerHello, "dynis",
@@ -143,11 +145,11 @@ void RegisterClusterCommands(std::vector<CommandSpec>* out) {
                   "Peer handshake: response", "0.1.0", "O(1)"});
   out->push_back({"dynis.meet", 5, peer, 0, 0, 0, CmdPeerMeet, "dynis",
                   "Exchange membership", "0.1.0", "O(nodes)"});
-  out->push_back({"dynis.getrec", 2, kCmdInternal | kCmdReadOnly | kCmdFast, 1, 1, 1,
-                  CmdPeerGetRec, "dynis", "Read this replica's record of a key", "0.1.0",
+  out->push_back({"dynis.getrec", 2, kCmdInternal | kCmdNoMulti | kCmdReadOnly | kCmdFast, 1, 1,
+                  1, CmdPeerGetRec, "dynis", "Read this replica's record of a key", "0.1.0",
                   "O(1)"});
-  out->push_back({"dynis.putrec", 3, kCmdInternal | kCmdWrite | kCmdFast, 1, 1, 1,
-                  CmdPeerPutRec, "dynis", "Merge a record into this replica", "0.1.0", "O(1)"});
+  out->push_back({"dynis.putrec", 3, kCmdInternal | kCmdNoMulti | kCmdWrite | kCmdFast, 1, 1,
+                  1, CmdPeerPutRec, "dynis", "Merge a record into this replica", "0.1.0", "O(1)"});
   out->push_back({"dynis.fwd", -4, peer, 0, 0, 0, CmdPeerFwd, "dynis",
                   "Run a client command forwarded by another node", "0.1.0", "O(1)"});
 }

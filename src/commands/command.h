@@ -34,7 +34,8 @@ enum CommandFlag : uint32_t {
   kCmdAdmin = 1 << 4,
   kCmdLoading = 1 << 5,
   kCmdStale = 1 << 6,
-  kCmdNoMulti = 1 << 7,      // executed immediately even inside MULTI (EXEC, DISCARD, ...)
+  kCmdNoMulti = 1 << 7,      // Redis's no-multi: refused inside MULTI, which also fails the
+                             // EXEC (SHUTDOWN; the peers' verbs)
   kCmdConn = 1 << 8,         // needs the calling connection: runs on its loop
   kCmdAllKeys = 1 << 9,      // reads the whole keyspace (KEYS, SCAN...): runs on the connection's
                              // loop once its earlier commands are done
@@ -50,6 +51,9 @@ enum CommandFlag : uint32_t {
   kCmdBlindWrite = 1 << 18,   // a write that needs no read of the current value (SET without
                               // NX/XX/GET/KEEPTTL, SETCTX): a cluster coordinator skips the
                               // quorum read before it
+  kCmdNotQueued = 1 << 19,    // runs at once inside MULTI instead of being queued (EXEC,
+                              // DISCARD, MULTI, WATCH, QUIT, RESET): Redis decides this by
+                              // the command, it is not one of its COMMAND flags
 };
 
 struct CommandContext;

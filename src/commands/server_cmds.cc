@@ -535,9 +535,10 @@ void RegisterServerCommands(std::vector<CommandSpec>* out) {
   out->push_back({"lastsave", 1, conn | kCmdFast, 0, 0, 0, CmdLastSave, "server",
                   "Get the UNIX time stamp of the last successful save to disk", "1.0.0", "O(1)",
                   {}, {}, "@fast @dangerous"});
-  out->push_back({"shutdown", -1, conn | kCmdAdmin | kCmdNoScript, 0, 0, 0, CmdShutdown,
-                  "server", "Synchronously save the dataset to disk and then shut down the server",
-                  "1.0.0", "O(N) when saving, where N is the total number of keys in all databases",
+  out->push_back({"shutdown", -1, conn | kCmdAdmin | kCmdNoScript | kCmdNoMulti, 0, 0, 0,
+                  CmdShutdown, "server",
+                  "Synchronously save the dataset to disk and then shut down the server", "1.0.0",
+                  "O(N) when saving, where N is the total number of keys in all databases",
                   {{"nosave_save", "oneof", nullptr, true, false,
                     {{"nosave", "pure-token", "NOSAVE"}, {"save", "pure-token", "SAVE"}}},
                    {"now", "pure-token", "NOW", true},

@@ -1,9 +1,10 @@
 // MULTI, EXEC, DISCARD, WATCH, UNWATCH. On one node a transaction runs without interleaving:
 // EXEC runs its queued commands with every other io-thread paused. Across a cluster (later) no
 // isolation holds, as in Dynamo. WATCH remembers each key's stored record and EXEC aborts when
-// any of them changed.
+// any of them changed (WatchedKeyChanged).
 #include "commands/command.h"
 #include "commands/util.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "kv/keyspace.h"
 #include "server/server.h"
@@ -19,6 +20,18 @@ std::optional<std::string> StoredRecord(const kv::Keyspace& ks, storage::Store& 
   Status s = store.Get(storage::DataKey(ks.PartitionOf(key), key), &v);
   if (!s.ok()) return std::nullopt;
   return v;
+}
+
+// A watched key is absent (no record, or one holding only a tombstone or expired values) or
+// live with its record. Live at WATCH: a change of the record, or its expiry since, is a
+// change (Redis counts an expiry as a touch). Absent at WATCH: the same record, or none at all
+// (the expired record went away lazily, by FLUSHDB or compaction: the same absence), is no
+// change; any other record means a write since, even if the key is absent again (Redis aborts
+// on SET then DEL too), so a CAS loop retries rather than miss a conflict.
+bool WatchedKeyChanged(const server::Client::WatchedKey& w, const std::optional<std::string>& now,
+                       int64_t now_ms) {
+  if (w.live) return now != w.record || !kv::RecordIsLive(*now, now_ms);
+  return now.has_value() && now != w.record;
 }
 
 void ResetMulti(server::Client* cl) {
@@ -70,12 +83,16 @@ void CmdWatch(CommandContext& c) {
     c.reply.Error(err::kWatchInMulti);
     return;
   }
+  const int64_t now_ms = NowMs();
   for (size_t i = 1; i < c.argv.size(); i++) {
     bool already = false;
-    for (const auto& w : c.client->watched) already |= w.first == c.argv[i];
-    if (!already) {
-      c.client->watched.emplace_back(c.argv[i], StoredRecord(c.ks, c.server.store(), c.argv[i]));
-    }
+    for (const auto& w : c.client->watched) already |= w.key == c.argv[i];
+    if (already) continue;
+    server::Client::WatchedKey w;
+    w.key = c.argv[i];
+    w.record = StoredRecord(c.ks, c.server.store(), w.key);
+    w.live = w.record && kv::RecordIsLive(*w.record, now_ms);
+    c.client->watched.push_back(std::move(w));
   }
   c.reply.Ok();
 }
@@ -100,8 +117,9 @@ std::optional<std::vector<std::vector<std::string>>> TakeTransaction(server::Cli
     refusal->Error(err::kExecAbort);
     return std::nullopt;
   }
-  for (const auto& [key, record] : cl->watched) {
-    if (StoredRecord(ks, store, key) != record) {
+  const int64_t now_ms = NowMs();
+  for (const server::Client::WatchedKey& w : cl->watched) {
+    if (WatchedKeyChanged(w, StoredRecord(ks, store, w.key), now_ms)) {
       ResetMulti(cl);
       refusal->NullArray();
       return std::nullopt;
@@ -116,17 +134,17 @@ std::optional<std::vector<std::vector<std::string>>> TakeTransaction(server::Cli
 // clang-format off
 void RegisterTransactionCommands(std::vector<CommandSpec>* out) {
   const uint32_t f = kCmdConn | kCmdNoScript | kCmdLoading | kCmdStale | kCmdFast;
-  out->push_back({"multi", 1, f | kCmdNoMulti, 0, 0, 0, CmdMulti, "transactions",
+  out->push_back({"multi", 1, f | kCmdNotQueued, 0, 0, 0, CmdMulti, "transactions",
                   "Mark the start of a transaction block", "1.2.0", "O(1)", {}, {},
                   "@fast @transaction"});
-  out->push_back({"exec", 1, kCmdExclusive | kCmdNoMulti | kCmdNoScript | kCmdLoading | kCmdStale,
+  out->push_back({"exec", 1, kCmdExclusive | kCmdNotQueued | kCmdNoScript | kCmdLoading | kCmdStale,
                   0, 0, 0, CmdExec, "transactions",
                   "Execute all commands issued after MULTI", "1.2.0",
                   "Depends on commands in the transaction", {}, {}, "@slow @transaction"});
-  out->push_back({"discard", 1, f | kCmdNoMulti, 0, 0, 0, CmdDiscard, "transactions",
+  out->push_back({"discard", 1, f | kCmdNotQueued, 0, 0, 0, CmdDiscard, "transactions",
                   "Discard all commands issued after MULTI", "2.0.0",
                   "O(N), when N is the number of queued commands", {}, {}, "@fast @transaction"});
-  out->push_back({"watch", -2, kCmdAllKeys | kCmdNoMulti | kCmdNoScript | kCmdFast, 1, -1, 1,
+  out->push_back({"watch", -2, kCmdAllKeys | kCmdNotQueued | kCmdNoScript | kCmdFast, 1, -1, 1,
                   CmdWatch, "transactions",
                   "Watch the given keys to determine execution of the MULTI/EXEC block", "2.2.0",
                   "O(1) for every key.", {{"key", "key", nullptr, false, true}}, {},

@@ -31,6 +31,7 @@ inline constexpr char kExecWithoutMulti[] = "ERR EXEC without MULTI";
 inline constexpr char kDiscardWithoutMulti[] = "ERR DISCARD without MULTI";
 inline constexpr char kWatchInMulti[] = "ERR WATCH inside MULTI is not allowed";
 inline constexpr char kExecAbort[] = "EXECABORT Transaction discarded because of previous errors.";
+inline constexpr char kNoMulti[] = "ERR Command not allowed inside a transaction";
 inline constexpr char kInvalidCursor[] = "ERR invalid cursor";
 inline constexpr char kNegativeTimeout[] = "ERR timeout is negative";
 

@@ -31,6 +31,10 @@ struct OptionDef {
   size_t min_args;                      // after multi-arg splitting
   size_t max_args;
   const char* doc;
+  // kStringList: characters that separate items inside an argument besides the blanks between
+  // arguments (nullptr: only a single argument is split, on spaces), and each item's syntax.
+  const char* item_separators = nullptr;
+  Status (*check_item)(std::string_view item) = nullptr;
 };
 
 struct ParsedValue {
@@ -84,22 +88,43 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
+// Appends the non-empty pieces of `s` between any of `separators`.
+void SplitOn(std::string_view s, std::string_view separators, std::vector<std::string>* out) {
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && separators.find(s[i]) != std::string_view::npos) ++i;
+    const size_t start = i;
+    while (i < s.size() && separators.find(s[i]) == std::string_view::npos) ++i;
+    if (i > start) out->emplace_back(s.substr(start, i - start));
+  }
+}
+
 // A multi-argument option given one argument splits it on spaces (Redis does the same for
-// CONFIG SET and for `--bind "a b"`).
+// CONFIG SET and for `--bind "a b"`). A list with item separators splits every argument on
+// them and on blanks, so `a:1,b:2`, `"a:1, b:2"` and `a:1 b:2` are the same two items.
 std::vector<std::string> NormalizeArgs(const OptionDef& def, const std::vector<std::string>& args) {
+  if (def.type == Type::kStringList && def.item_separators != nullptr) {
+    const std::string separators = std::string(" \t") + def.item_separators;
+    std::vector<std::string> out;
+    for (const std::string& arg : args) SplitOn(arg, separators, &out);
+    return out;
+  }
   if ((def.type != Type::kStringList && def.type != Type::kOutputLimit) || args.size() != 1) {
     return args;
   }
   std::vector<std::string> out;
-  std::string_view s = args[0];
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && s[i] == ' ') ++i;
-    const size_t start = i;
-    while (i < s.size() && s[i] != ' ') ++i;
-    if (i > start) out.emplace_back(s.substr(start, i - start));
-  }
+  SplitOn(args[0], " ", &out);
   return out;
+}
+
+// A cluster-nodes item: host:port of a seed's cluster port.
+Status CheckSeed(std::string_view item) {
+  std::string host;
+  int port = 0;
+  Status s = ParseHostPort(item, &host, &port);
+  if (s.ok()) return s;
+  return Status::InvalidArgument("entry '" + std::string(item) +
+                                 "' is not host:port: " + s.message());
 }
 
 Status BoundsError(const OptionDef& def) {
@@ -153,6 +178,9 @@ Status ParseValue(const OptionDef& def, const std::vector<std::string>& args, Pa
       if (static_cast<int64_t>(args.size()) > def.max) {
         return Status::InvalidArgument(
             "Too many bind addresses specified.");  // only bind has a cap
+      }
+      if (def.check_item != nullptr) {
+        for (const std::string& item : args) RETURN_IF_ERROR(def.check_item(item));
       }
       out->list = args;
       out->str = Join(args);
@@ -240,6 +268,14 @@ OptionDef ListOpt(int id, const char* name, const char* def, size_t min_args, in
   d.max_args = kAnyArgs;
   return d;
 }
+// A list of host:port seeds: commas separate items too (Cassandra's habit), each is checked.
+OptionDef SeedListOpt(int id, const char* name, const char* def, int64_t max_items, bool mut,
+                      const char* doc) {
+  OptionDef d = ListOpt(id, name, def, 0, max_items, mut, doc);
+  d.item_separators = ",";
+  d.check_item = CheckSeed;
+  return d;
+}
 OptionDef ObufOpt(int id, const char* name, const char* def, bool mut, const char* doc) {
   OptionDef d = Row(id, name, Type::kOutputLimit, def, mut, doc);
   d.min_args = 0;  // the parser reports a bad count with Redis's text
@@ -309,8 +345,9 @@ const std::vector<Config::Def>& Config::Table() {
              kImmutable, "RocksDB memtable size."),
       IntOpt(kClusterPort, "cluster-port", "0", 0, 65535, kImmutable,
              "TCP port for other nodes (peer protocol); 0 means port + 10000."),
-      ListOpt(kClusterNodes, "cluster-nodes", "\"\"", 0, 1024, kImmutable,
-              "Seed members as host:port of their cluster ports; empty runs a standalone node."),
+      SeedListOpt(kClusterNodes, "cluster-nodes", "\"\"", 1024, kImmutable,
+                  "Seed members as host:port of their cluster ports, separated by spaces or "
+                  "commas; empty runs a standalone node."),
       StrOpt(kClusterSecret, "cluster-secret", "\"\"", kImmutable,
              "Shared secret every node proves with HMAC-SHA256; required in a cluster."),
       StrOpt(kClusterName, "cluster-name", "dynis", kImmutable,
@@ -566,16 +603,9 @@ Status Config::Validate() const {
           ") must be less than or equal to 'replicas' (" + std::to_string(n) + ")");
     }
   }
+  // Each cluster-nodes entry was checked by the parser, at its line.
   if (!cluster_nodes().empty() && cluster_secret().empty()) {
     return Status::InvalidArgument("'cluster-nodes' is set but 'cluster-secret' is empty");
-  }
-  for (const std::string& node : cluster_nodes()) {
-    size_t colon = node.rfind(':');
-    int64_t port = 0;
-    if (colon == std::string::npos || colon == 0 ||
-        !ParseInt64(std::string_view(node).substr(colon + 1), &port) || port < 1 || port > 65535) {
-      return Status::InvalidArgument("'cluster-nodes' entry '" + node + "' is not host:port");
-    }
   }
   return Status::OK();
 }

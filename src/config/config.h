@@ -14,7 +14,9 @@
 //     roll back earlier lines: a failed load is fatal at startup.
 //   - Multi-argument options (bind, save, client-output-buffer-limit) given exactly one
 //     argument split it on spaces, so `bind "a b"`, `--bind "a b"` and CONFIG SET bind "a b"
-//     all mean two addresses.
+//     all mean two addresses. cluster-nodes splits every argument on blanks and commas
+//     (`a:1,b:2`, `"a:1, b:2"` and `a:1 b:2` are two seeds) and refuses, at its line, an
+//     entry that is not host:port (ParseHostPort: IPv6 in brackets, port 1 to 65535).
 //   - Validate() runs the cross-field checks (sibling-warn <= sibling-max, read-quorum and
 //     write-quorum <= replicas, a cluster needs a secret); call it once after
 //     the file and the flags. Set() runs them on the values it is about to install.

@@ -22,6 +22,7 @@
 #include "common/errors.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "server/server.h"
 
 namespace dynis::server {
@@ -46,10 +47,10 @@ bool ClusterView::Knows(const Seed& seed) const {
 Cluster::Cluster(Member self, std::vector<std::string> seeds, uint32_t partitions, uint32_t n_val)
     : self_(std::move(self)), partitions_(partitions), n_val_(n_val), start_ms_(NowMs()) {
   for (std::string& addr : seeds) {
-    size_t colon = addr.rfind(':');
     Seed seed;
-    seed.host = addr.substr(0, colon);
-    seed.port = std::atoi(addr.c_str() + colon + 1);
+    // Config checked every entry; the host loses an IPv6 address's brackets here, so that it
+    // compares equal to a member's announced address.
+    if (!ParseHostPort(addr, &seed.host, &seed.port).ok()) continue;
     seed.addr = std::move(addr);
     seeds_.push_back(std::move(seed));
   }

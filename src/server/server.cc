@@ -477,7 +477,11 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
       return true;
     }
   }
-  if (c->in_multi && !(spec->flags & kCmdNoMulti)) {
+  if (c->in_multi && (spec->flags & kCmdNoMulti)) {
+    reply_error(err::kNoMulti);  // and the transaction is marked: EXEC answers EXECABORT
+    return true;
+  }
+  if (c->in_multi && !(spec->flags & kCmdNotQueued)) {
     c->multi_queue.push_back(argv);
     AppendReply(c, "+QUEUED\r\n");
     return true;

@@ -83,8 +83,14 @@ class Client {
   bool in_multi = false;
   bool multi_error = false;
   std::vector<std::vector<std::string>> multi_queue;
-  // WATCH: key -> the stored record at WATCH time (nullopt = absent).
-  std::vector<std::pair<std::string, std::optional<std::string>>> watched;
+  // WATCH: each key's stored record at WATCH time (nullopt = none) and whether it held a live
+  // value then; EXEC compares (transactions.cc).
+  struct WatchedKey {
+    std::string key;
+    std::optional<std::string> record;
+    bool live = false;
+  };
+  std::vector<WatchedKey> watched;
 
   // A connection on the cluster port: a peer node, which must authenticate with the cluster
   // secret (DYNIS.HELLO, DYNIS.AUTH) before anything else.

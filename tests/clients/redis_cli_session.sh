@@ -255,6 +255,16 @@ EXEC
 MULTI
 MULTI
 DISCARD
+MULTI
+SET t3 x
+SHUTDOWN
+EXEC
+EXISTS t3
+MULTI
+WATCH t1
+SET t4 y
+EXEC
+GET t4
 SET e1 v EX 1000
 TTL e1
 EXPIRE e1 2000
@@ -288,7 +298,7 @@ for flags in "" "--no-raw"; do
 done
 # The same piped session through -3 (RESP3) on both.
 checks=$((checks + 1))
-for p in "$DP" "$RP"; do redis-cli -p "$p" DEL t1 f s4 s5 e1 >/dev/null; done
+for p in "$DP" "$RP"; do redis-cli -p "$p" DEL t1 t4 f s4 s5 e1 >/dev/null; done
 a=$(timeout 20 redis-cli -3 --no-raw -p "$DP" <"$tmp/session.txt" 2>&1; echo "[rc=$?]")
 b=$(timeout 20 redis-cli -3 --no-raw -p "$RP" <"$tmp/session.txt" 2>&1; echo "[rc=$?]")
 if [ "$a" != "$b" ]; then

@@ -4,6 +4,7 @@
 // authentication.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,23 @@ TEST_CASE("three nodes: a write through one node is read through every other", "
   REQUIRE(c1.Cmd({"PING"}).Repr() == "+QUEUED");
   REQUIRE(c1.Cmd({"EXEC"}).Repr() == "[ +OK, :2, \"2\", +PONG ]");
   REQUIRE(c2.Cmd({"GET", "tx"}).Str() == "2");
+  // SHUTDOWN is refused inside MULTI and fails the EXEC, as on one node.
+  REQUIRE(c1.Cmd({"MULTI"}).Repr() == "+OK");
+  REQUIRE(c1.Cmd({"SET", "tx", "3"}).Repr() == "+QUEUED");
+  REQUIRE(c1.Cmd({"SHUTDOWN"}).Repr() == "-ERR Command not allowed inside a transaction");
+  REQUIRE(c1.Cmd({"EXEC"}).Repr() ==
+          "-EXECABORT Transaction discarded because of previous errors.");
+  REQUIRE(c1.Cmd({"GET", "tx"}).Str() == "2");
+  // WATCH compares this node's replica the same way: live at WATCH, expired by EXEC aborts.
+  REQUIRE(c1.Cmd({"SET", "w", "1", "PX", "1500"}).Repr() == "+OK");
+  REQUIRE(WaitFor([&] { return cl.LocalValues(1, "w") == std::vector<std::string>{"1"}; }, 10));
+  REQUIRE(c1.Cmd({"WATCH", "w"}).Repr() == "+OK");
+  REQUIRE(c1.Cmd({"PTTL", "w"}).Int() > 0);  // so it was live when WATCH ran
+  REQUIRE(WaitFor([&] { return c2.Cmd({"PTTL", "w"}).Int() == -2; }, 10));
+  REQUIRE(c1.Cmd({"MULTI"}).Repr() == "+OK");
+  REQUIRE(c1.Cmd({"SET", "w", "2"}).Repr() == "+QUEUED");
+  REQUIRE(c1.Cmd({"EXEC"}).Repr() == "(nil)");
+  REQUIRE(c1.Cmd({"EXISTS", "w"}).Int() == 0);
   // With N=3 on three nodes every node holds every key.
   for (int n = 0; n < 3; n++) {
     REQUIRE(
@@ -293,4 +311,52 @@ TEST_CASE("startup refuses quorums larger than the replica count", "[cluster]") 
     }
     REQUIRE(threw);
   }
+}
+
+// Cassandra users write seeds with commas; `a:1,b:2` was one seed, so a node waited for a
+// member that did not exist (issue 7).
+TEST_CASE("seeds separated by commas form a cluster", "[cluster][config]") {
+  std::vector<int> ports;
+  while (ports.size() < 4) {
+    int p = dynis::test::FreePort();
+    if (std::find(ports.begin(), ports.end(), p) == ports.end()) ports.push_back(p);
+  }
+  const std::string seeds =
+      "127.0.0.1:" + std::to_string(ports[2]) + ",127.0.0.1:" + std::to_string(ports[3]);
+  std::vector<std::unique_ptr<dynis::test::TestServer>> nodes;
+  for (int i = 0; i < 2; i++) {
+    nodes.push_back(std::make_unique<dynis::test::TestServer>(
+        ports[i],
+        std::vector<std::string>{"--cluster-port", std::to_string(ports[2 + i]), "--cluster-nodes",
+                                 seeds, "--cluster-secret", kClusterSecret, "--replicas", "2"}));
+  }
+  Client c0 = nodes[0]->Connect();
+  REQUIRE(c0.Cmd({"CONFIG", "GET", "cluster-nodes"}).Repr() ==
+          "[ \"cluster-nodes\", \"127.0.0.1:" + std::to_string(ports[2]) +
+              " 127.0.0.1:" + std::to_string(ports[3]) + "\" ]");
+  // Formed: both members known, and a write reaches both replicas.
+  REQUIRE(WaitFor(
+      [&] {
+        Client c = nodes[1]->Connect(5);
+        return c.Cmd({"DYNIS", "NODES"}).Size() == 2 && c.Cmd({"SET", "k", "v"}).Repr() == "+OK";
+      },
+      30));
+  for (auto& node : nodes) {
+    Client c = node->Connect();
+    CHECK(c.Cmd({"DYNIS", "LOCALCTX", "k"})[1].Strings() == std::vector<std::string>{"v"});
+  }
+}
+
+TEST_CASE("startup refuses a cluster-nodes entry that is not host:port", "[cluster][config]") {
+  bool threw = false;
+  try {
+    dynis::test::TestServer srv(
+        {"--cluster-nodes", "127.0.0.1:17001,127.0.0.1", "--cluster-secret", kClusterSecret});
+  } catch (const std::exception& e) {
+    threw = true;
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("--cluster-nodes: 'cluster-nodes' entry '127.0.0.1' is not "
+                                     "host:port: the ':port' is missing") != std::string::npos);
+  }
+  CHECK(threw);
 }

@@ -118,3 +118,32 @@ TEST_CASE("multi-key commands declare how their per-key parts combine", "[comman
   REQUIRE_FALSE((LookupCommand("msetnx")->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk)));
   REQUIRE_FALSE((LookupCommand("rename")->flags & (kCmdSplitSum | kCmdSplitArray | kCmdSplitOk)));
 }
+
+// Redis 7 has two different things: the commands it runs at once inside MULTI (decided by
+// name) and the no-multi flag of the commands it refuses inside MULTI (redis-server 7.0's
+// COMMAND INFO: SHUTDOWN, SAVE, SYNC, PSYNC; dynis has SHUTDOWN).
+TEST_CASE("inside MULTI: which commands run at once, which are refused", "[commands][multi]") {
+  std::set<std::string> not_queued;
+  std::set<std::string> no_multi;
+  auto collect = [&](const CommandSpec& s) {
+    if (s.flags & kCmdNotQueued) not_queued.insert(s.name);
+    if (s.flags & kCmdNoMulti) no_multi.insert(s.name);
+    REQUIRE_FALSE(((s.flags & kCmdNotQueued) && (s.flags & kCmdNoMulti)));
+  };
+  for (const CommandSpec* s : AllCommands()) {
+    INFO(s->name);
+    collect(*s);
+    for (const CommandSpec& sub : s->subcommands) collect(sub);
+  }
+  CHECK(not_queued == std::set<std::string>{"exec", "discard", "multi", "watch", "quit", "reset"});
+  CHECK(no_multi == std::set<std::string>{"shutdown"});
+  // The peers' verbs (not in COMMAND) are never queued either: refused inside MULTI.
+  for (const char* verb :
+       {"dynis.hello", "dynis.auth", "dynis.meet", "dynis.getrec", "dynis.putrec", "dynis.fwd"}) {
+    INFO(verb);
+    const CommandSpec* s = LookupCommand(verb);
+    REQUIRE(s != nullptr);
+    CHECK((s->flags & kCmdInternal));
+    CHECK((s->flags & kCmdNoMulti));
+  }
+}

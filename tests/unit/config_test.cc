@@ -456,13 +456,84 @@ TEST_CASE("config: a cluster needs a secret and host:port seeds", "[config]") {
   CHECK(c.Validate().message() == "'cluster-nodes' is set but 'cluster-secret' is empty");
   REQUIRE(c.ApplyArgs({"--cluster-secret", "s3cret"}).ok());
   CHECK(c.Validate().ok());
-  REQUIRE(c.ApplyArgs({"--cluster-nodes", "127.0.0.1"}).ok());
-  CHECK(c.Validate().message() == "'cluster-nodes' entry '127.0.0.1' is not host:port");
-  REQUIRE(c.ApplyArgs({"--cluster-nodes", "h:70000"}).ok());
-  CHECK(c.Validate().message() == "'cluster-nodes' entry 'h:70000' is not host:port");
   REQUIRE(c.ApplyArgs({"--cluster-port", "7100", "--cluster-announce-ip", "10.0.0.5"}).ok());
   CHECK(c.cluster_port() == 7100);
   CHECK(c.cluster_announce_ip() == "10.0.0.5");
+}
+
+// Cassandra users write seeds with commas; `a:1,b:2` taken as one seed made the node wait
+// for it forever (issue 7).
+TEST_CASE("config: cluster-nodes entries are separated by spaces or commas", "[config]") {
+  const std::vector<std::string> three = {"10.0.0.1:17001", "node-2.example:17002", "[::1]:17003"};
+  for (const char* line : {
+           "cluster-nodes 10.0.0.1:17001 node-2.example:17002 [::1]:17003",
+           "cluster-nodes 10.0.0.1:17001,node-2.example:17002,[::1]:17003",
+           "cluster-nodes \"10.0.0.1:17001, node-2.example:17002 ,[::1]:17003\"",
+           "cluster-nodes 10.0.0.1:17001, node-2.example:17002,[::1]:17003,",
+           "cluster-nodes \"10.0.0.1:17001 node-2.example:17002\" [::1]:17003",
+       }) {
+    INFO(line);
+    Config c;
+    Status s = c.LoadString(line, "f");
+    INFO(s.message());
+    REQUIRE(s.ok());
+    CHECK(c.cluster_nodes() == three);
+    // CONFIG GET shows the list the way it is read: one space between entries.
+    CHECK(Get1(c, "cluster-nodes") == "10.0.0.1:17001 node-2.example:17002 [::1]:17003");
+  }
+  Config c;
+  REQUIRE(c.ApplyArgs({"--cluster-nodes", "a:1,b:2", "c:3"}).ok());
+  CHECK(c.cluster_nodes() == std::vector<std::string>{"a:1", "b:2", "c:3"});
+  REQUIRE(c.ApplyArgs({"--cluster-nodes", "a:1,b:2"}).ok());
+  CHECK(c.cluster_nodes() == std::vector<std::string>{"a:1", "b:2"});
+  REQUIRE(c.LoadString("cluster-nodes \"\"", "f").ok());  // empty: a standalone node
+  CHECK(c.cluster_nodes().empty());
+}
+
+TEST_CASE("config: a cluster-nodes entry that is not host:port stops loading at its line",
+          "[config]") {
+  struct Row {
+    const char* value;
+    const char* error;  // after "conf/x.conf:2: 'cluster-nodes' "
+  };
+  const Row rows[] = {
+      {"127.0.0.1", "entry '127.0.0.1' is not host:port: the ':port' is missing"},
+      {"a:1 127.0.0.1", "entry '127.0.0.1' is not host:port: the ':port' is missing"},
+      {"a:1,b", "entry 'b' is not host:port: the ':port' is missing"},
+      {":17001", "entry ':17001' is not host:port: the host is empty"},
+      {"[]:17001", "entry '[]:17001' is not host:port: the host is empty"},
+      {"h:", "entry 'h:' is not host:port: the port must be a number from 1 to 65535"},
+      {"h:0", "entry 'h:0' is not host:port: the port must be a number from 1 to 65535"},
+      {"h:70000", "entry 'h:70000' is not host:port: the port must be a number from 1 to 65535"},
+      {"h:17o01", "entry 'h:17o01' is not host:port: the port must be a number from 1 to 65535"},
+      {"h:+1", "entry 'h:+1' is not host:port: the port must be a number from 1 to 65535"},
+      {"h:1:2",
+       "entry 'h:1:2' is not host:port: an IPv6 address goes in brackets, as in "
+       "[::1]:17001"},
+      {"::1:17001",
+       "entry '::1:17001' is not host:port: an IPv6 address goes in brackets, as "
+       "in [::1]:17001"},
+      {"[::1]", "entry '[::1]' is not host:port: the ':port' is missing"},
+      {"[::1:17001", "entry '[::1:17001' is not host:port: the '[' has no matching ']'"},
+      {"[::1]x:17001", "entry '[::1]x:17001' is not host:port: the ':port' is missing"},
+      {"[host]:17001",
+       "entry '[host]:17001' is not host:port: only an IPv6 address goes in "
+       "brackets"},
+      {"ho/st:17001",
+       "entry 'ho/st:17001' is not host:port: the host has a character other "
+       "than letters, digits, '.', '-' and '_'"},
+  };
+  for (const Row& row : rows) {
+    INFO(row.value);
+    CHECK(LoadError(std::string("port 7001\ncluster-nodes \"") + row.value + "\"\n") ==
+          std::string("conf/x.conf:2: 'cluster-nodes' ") + row.error);
+  }
+  // The flags report the same reason.
+  Config c;
+  CHECK(c.ApplyArgs({"--cluster-nodes", "a:1,b:2x"}).message() ==
+        "--cluster-nodes: 'cluster-nodes' entry 'b:2x' is not host:port: the port must be a "
+        "number from 1 to 65535");
+  CHECK(c.cluster_nodes().empty());  // a refused value is not stored
 }
 
 TEST_CASE("config: CONFIG GET patterns", "[config]") {
