@@ -813,11 +813,10 @@ void Worker::OnWrite(uv_write_t* req, int status) {
     w->CloseClient(c);
     return;
   }
-  if (!c->out_.empty()) {
-    w->FlushClient(c);
-  } else if (c->close_after_reply && c->slots_.empty()) {
-    w->CloseClient(c);
-  }
+  // Reply bytes are written only by the flush that follows the turn's commit (OnPrepare):
+  // out_ may hold the reply of a write read in this same poll, whose batch is not committed
+  // yet. That flush also closes after the last reply and applies the output limits.
+  if (!c->out_.empty() || c->close_after_reply) w->MarkDirty(c);
 }
 
 void Worker::CloseClient(Client* c) {
