@@ -6,6 +6,11 @@
 // large earlier reply is still being written sends a write, and the loop sees the write arrive
 // and the socket become writable in the same poll. The reply of the write must still wait for
 // the commit of its batch.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
@@ -109,7 +114,95 @@ Race RunRace(TestServer& srv, const std::vector<std::string>& second_fault, doub
   return race;
 }
 
+// Sends `bytes` from a socket bound to `source` (a loopback address) to 127.0.0.1:port and
+// returns the first line of the answer.
+std::string SendFrom(const char* source, int port, const std::string& bytes) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  struct timeval tv = {static_cast<time_t>(kReplyTimeoutS), 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &a.sin_addr);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ok = ok && connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  ok = ok &&
+       send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+  std::string got;
+  char buf[4096];
+  while (ok && got.find("\r\n") == std::string::npos) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  REQUIRE(ok);
+  return got.substr(0, got.find("\r\n"));
+}
+
+const char kNotAllowed[] =
+    "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you "
+    "can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.";
+
 }  // namespace
+
+TEST_CASE("DEBUG is refused unless enable-debug-command allows the connection",
+          "[commit-fault][debug]") {
+  SECTION("no, the default: refused with Redis's text, whatever the subcommand") {
+    TestServer srv;
+    Client c = srv.Connect();
+    CHECK(c.Cmd({"CONFIG", "GET", "enable-debug-command"}).Repr() ==
+          "[ \"enable-debug-command\", \"no\" ]");
+    CHECK(c.Cmd({"DEBUG", "HELP"}).Repr() == kNotAllowed);
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "FAIL"}).Repr() == kNotAllowed);
+    CHECK(c.Cmd({"DEBUG", "nonsense"}).Repr() == kNotAllowed);
+    CHECK(c.Cmd({"SET", "k", "v"}).Repr() == "+OK");  // nothing was queued
+    // Like Redis, only the configuration file (or a startup flag) changes it.
+    CHECK(c.Cmd({"CONFIG", "SET", "enable-debug-command", "yes"})
+              .Repr()
+              .rfind("-ERR CONFIG SET failed", 0) == 0);
+    // Documented like every command.
+    CHECK(c.Cmd({"COMMAND", "INFO", "debug"})[0][0].Str() == "debug");
+    CHECK(MapField(c.Cmd({"COMMAND", "DOCS", "debug"})[1], "summary").Str() ==
+          "A container for debugging commands");
+  }
+  SECTION("local: from 127.0.0.1 only") {
+    TestServer srv({"--enable-debug-command", "local"});
+    CHECK(SendFrom("127.0.0.1", srv.port(), "DEBUG HELP\r\n").rfind("*", 0) == 0);
+    CHECK(SendFrom("127.0.0.2", srv.port(), "DEBUG HELP\r\n") == kNotAllowed);
+  }
+  SECTION("yes: the subcommands and their errors") {
+    TestServer srv({"--enable-debug-command", "yes"});
+    Client c = srv.Connect();
+    CHECK(c.Cmd({"DEBUG", "HELP"}).Size() > 4);
+    CHECK(c.Cmd({"DEBUG", "nonsense"}).Repr() ==
+          "-ERR unknown subcommand or wrong number of arguments for 'nonsense'. Try DEBUG HELP.");
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT"}).Repr() ==
+          "-ERR unknown subcommand or wrong number of arguments for 'COMMIT-FAULT'. Try DEBUG "
+          "HELP.");
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "DELAY", "x"}).Repr() ==
+          "-ERR value is not an integer or out of range");
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "DELAY", "60001"}).Repr() ==
+          "-ERR value is not an integer or out of range");
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "DELAY", "10", "0"}).Repr() ==
+          "-ERR value is not an integer or out of range");
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "FAIL", "2"}).Repr() == "-ERR syntax error");
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "EXPLODE"}).Repr() == "-ERR syntax error");
+    // A queued failure that is reset never happens.
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "FAIL"}).Repr() == "+OK");
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "RESET"}).Repr() == "+OK");
+    CHECK(c.Cmd({"SET", "k", "v"}).Repr() == "+OK");
+    // A delay holds the write's reply back for as long as its batch is held back.
+    CHECK(c.Cmd({"DEBUG", "COMMIT-FAULT", "DELAY", "300"}).Repr() == "+OK");
+    auto start = std::chrono::steady_clock::now();
+    CHECK(c.Cmd({"SET", "k", "w"}).Repr() == "+OK");
+    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(300));
+    CHECK(c.Cmd({"GET", "k"}).Str() == "w");
+  }
+}
 
 TEST_CASE("A failed commit never answers +OK, even when an earlier reply was still being written",
           "[storage][durability][commit-fault]") {
