@@ -20,6 +20,8 @@
 #include "cluster_harness.h"
 
 using namespace dynis::test;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
 
 namespace {
 
@@ -240,4 +242,44 @@ TEST_CASE("No reply byte of a write reaches the socket while its commit is runni
   CHECK_FALSE(acknowledged);
   if (acknowledged) CHECK(stored == "\"v\"");  // an acknowledged write survives kill -9
   CHECK(c.Cmd({"GET", "blocker"}).Str() == "b");
+}
+
+TEST_CASE("A cluster write counts only committed copies toward W", "[cluster][commit-fault]") {
+  // One loop per node (DYNIS NODES then shows the one link), a short quorum deadline.
+  TestCluster cl(3, {"--io-threads", "1", "--cluster-request-timeout", "300",
+                     "--enable-debug-command", kDebugYes});
+  Client c0 = cl.Connect(0);
+  Client c1 = cl.Connect(1);
+  REQUIRE(c0.Cmd({"SET", "k", "before"}).Repr() == "+OK");
+  for (int n = 0; n < 3; n++) {
+    REQUIRE(
+        WaitFor([&] { return cl.LocalValues(n, "k") == std::vector<std::string>{"before"}; }, 10));
+  }
+  cl.node(2).Pause();  // W=2 of N=3 now needs both nodes 0 and 1
+
+  // The coordinator's own commit fails: node 1's copy is the only committed one.
+  REQUIRE(c0.Cmd({"DEBUG", "COMMIT-FAULT", "FAIL"}).Repr() == "+OK");
+  std::string w = c0.Cmd({"SET", "k", "coordinator-failed"}).Repr();
+  INFO(cl.Logs());
+  CHECK_THAT(w, StartsWith("-IOERR storage write failed"));
+  CHECK_THAT(w, Contains("1 of 2 required replicas stored it (W=2, N=3)"));
+
+  // A replica whose commit fails is not counted. Node 0 comes back with a whole store and
+  // fails its next commit, the merge of node 1's write.
+  cl.node(0).Restart();
+  REQUIRE(WaitFor([&] { return cl.LinkState(1, 0) == "connected"; }, 15));
+  c0 = cl.Connect(0);
+  REQUIRE(c0.Cmd({"DEBUG", "COMMIT-FAULT", "FAIL"}).Repr() == "+OK");
+  w = c1.Cmd({"SET", "k", "replica-failed"}).Repr();
+  CHECK_THAT(w, StartsWith("-NOQUORUM write: 1 of 2 required replicas stored it (W=2, N=3)"));
+  // That merge is the batch that failed: node 0 refuses writes now.
+  CHECK(c0.Cmd({"SET", "other", "x"}).Repr().rfind("-IOERR", 0) == 0);
+
+  // W=1: a failed local commit is no copy either, and nobody else stores it (node 0 refuses,
+  // node 2 is paused).
+  REQUIRE(c1.Cmd({"DEBUG", "COMMIT-FAULT", "FAIL"}).Repr() == "+OK");
+  w = c1.Cmd({"SETCTX", "k", "", "w1", "W", "1"}).Repr();
+  CHECK_THAT(w, StartsWith("-IOERR storage write failed"));
+  CHECK_THAT(w, Contains("0 of 1 required replicas stored it (W=1, N=3)"));
+  cl.node(2).Resume();
 }
