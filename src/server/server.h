@@ -9,7 +9,8 @@
 // workers with a barrier: rare, and never on the GET/SET path.
 //
 // Each worker commits the writes of one loop turn as one RocksDB batch before any of that
-// turn's replies are written (uv_prepare runs after all callbacks of a turn).
+// turn's replies are written (uv_prepare runs after all callbacks of a turn); reply bytes are
+// written from there only, never from another callback of the turn.
 #pragma once
 
 #include <uv.h>
