@@ -138,5 +138,6 @@ void RegisterKeyCommands(std::vector<CommandSpec>* out);
 void RegisterTransactionCommands(std::vector<CommandSpec>* out);
 void RegisterContextCommands(std::vector<CommandSpec>* out);
 void RegisterClusterCommands(std::vector<CommandSpec>* out);
+void RegisterDebugCommands(std::vector<CommandSpec>* out);
 
 }  // namespace dynis

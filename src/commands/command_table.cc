@@ -114,6 +114,7 @@ struct Table {
     RegisterTransactionCommands(&specs);
     RegisterContextCommands(&specs);
     RegisterClusterCommands(&specs);
+    RegisterDebugCommands(&specs);
     RegisterCommandCommand(&specs);
     for (const auto& s : specs) {
       by_name[s.name] = &s;

@@ -34,6 +34,10 @@ inline constexpr char kExecAbort[] = "EXECABORT Transaction discarded because of
 inline constexpr char kNoMulti[] = "ERR Command not allowed inside a transaction";
 inline constexpr char kInvalidCursor[] = "ERR invalid cursor";
 inline constexpr char kNegativeTimeout[] = "ERR timeout is negative";
+inline constexpr char kDebugNotAllowed[] =
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you "
+    "can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.";
 
 // dynis's own.
 inline constexpr char kInvalidContext[] =

@@ -297,6 +297,8 @@ const std::vector<Config::Def>& Config::Table() {
       IntOpt(kPort, "port", "6379", 0, 65535, kImmutable, "TCP port for clients."),
       BoolOpt(kProtectedMode, "protected-mode", "yes", kMutable,
               "Refuse non-loopback clients when no password is set and bind is the default."),
+      EnumOpt(kEnableDebugCommand, "enable-debug-command", nullptr, {"no", "yes", "local"}, "no",
+              kImmutable, "Who may run DEBUG: nobody, everyone, or loopback connections only."),
       StrOpt(kRequirepass, "requirepass", "\"\"", kMutable,
              "Password clients must AUTH with; empty means none."),
       StrOpt(kDir, "dir", "./data", kImmutable, "Data directory (RocksDB, node id)."),

@@ -53,6 +53,8 @@ namespace dynis {
 
 enum class FsyncPolicy { kAlways, kEverySec, kNo };
 enum class LogLevel { kDebug, kVerbose, kNotice, kWarning, kNothing };
+// Redis's enable-debug-command: who may run DEBUG.
+enum class DebugCommand { kNo, kYes, kLocal };
 
 namespace config_internal {
 struct OptionDef;    // one row of the table (config.cc)
@@ -106,6 +108,9 @@ class Config {
   std::vector<std::string> bind() const;  // as written, '-' prefixes kept
   int port() const { return static_cast<int>(Num(kPort)); }
   bool protected_mode() const { return Num(kProtectedMode) != 0; }
+  DebugCommand enable_debug_command() const {
+    return static_cast<DebugCommand>(Num(kEnableDebugCommand));
+  }
   std::string requirepass() const { return Str(kRequirepass); }
   std::string dir() const { return Str(kDir); }
   int io_threads() const { return static_cast<int>(Num(kIoThreads)); }  // 0 = cores
@@ -151,6 +156,7 @@ class Config {
     kBind,
     kPort,
     kProtectedMode,
+    kEnableDebugCommand,
     kRequirepass,
     kDir,
     kIoThreads,

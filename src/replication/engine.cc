@@ -116,7 +116,8 @@ struct Coordinator::Op {
   uint64_t id = 0;
   std::string key;
   // One answer per distinct member in preference order; the coordinator's own entry is filled
-  // at start. For puts, kRecord means "stored" (its record is unused) and kFailed "refused".
+  // at start for gets, by OnLocalStored for puts. For puts, kRecord means "stored" (its record
+  // is unused) and kFailed "refused".
   std::vector<MemberAnswer> answers;
   int required = 0;
   int successes = 0;
@@ -260,10 +261,8 @@ uint64_t Coordinator::StartPut(int64_t now_ms, std::string key, const std::vecto
   op->deadline = now_ms + opts_.timeout_ms;
   for (NodeId n : Distinct(preflist)) op->answers.push_back(MemberAnswer{n, {}, {}});
   op->required = QuorumRequired(op->replicas(), w);
-  if (MemberAnswer* self = op->Member(self_)) {
-    self->kind = MemberAnswer::Kind::kRecord;  // the caller stored it before starting the put
-    ++op->successes;
-  }
+  // The coordinator's own entry stays unanswered until OnLocalStored: the caller's write is
+  // not durable before its batch is committed.
   for (const MemberAnswer& a : op->answers) {
     if (a.node == self_) continue;
     Effect e;
@@ -331,6 +330,26 @@ void Coordinator::OnSendFailed(int64_t now_ms, uint64_t op_id, NodeId to, Effect
   if (a == nullptr || a->kind != MemberAnswer::Kind::kNone) return;
   a->kind = MemberAnswer::Kind::kFailed;
   ++op->failures;
+  Advance(op_id, out);
+}
+
+void Coordinator::OnLocalStored(int64_t now_ms, uint64_t op_id, bool ok, Effects* out) {
+  auto it = ops_.find(op_id);
+  if (it == ops_.end() || it->second->type != Op::Type::kPut) return;
+  Op* op = it->second.get();
+  if (now_ms >= op->deadline) {
+    Expire(op_id, out);
+    return;
+  }
+  MemberAnswer* self = op->Member(self_);
+  if (self == nullptr || self->kind != MemberAnswer::Kind::kNone) return;
+  if (ok) {
+    self->kind = MemberAnswer::Kind::kRecord;
+    ++op->successes;
+  } else {
+    self->kind = MemberAnswer::Kind::kFailed;
+    ++op->failures;
+  }
   Advance(op_id, out);
 }
 

@@ -13,10 +13,12 @@
 // the command against its local store afterwards). After completing it keeps collecting
 // answers until every member answered or the deadline passed, then read-repairs: it sends the
 // merged record to every member that answered with an older record, or did not answer.
-// Put: the caller has already applied the write locally (counts as one store when in the list)
-// and passes the resulting record; the engine sends it to the others and completes after W
-// stores. Either completes with ok=false as soon as quorum became impossible (failures) or at
-// the deadline, saying how many answered.
+// Put: the caller has already applied the write locally and passes the resulting record; the
+// engine sends it to the others and completes after W stores. The caller's own copy counts
+// (when the coordinator is in the list) only once the caller reports, with OnLocalStored,
+// that the batch holding it is committed; a failed local commit counts as a failed member, so
+// W is only ever reached by durable copies. Either completes with ok=false as soon as quorum
+// became impossible (failures) or at the deadline, saying how many answered.
 #pragma once
 
 #include <cstdint>
@@ -116,6 +118,9 @@ class Coordinator {
   // The transport could not deliver a request of `op` to `to` (or lost its connection before
   // the answer): that member counts as failed.
   void OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, Effects* out);
+  // The local copy of put `op` is committed (ok) or its commit failed (!ok). Counted once, and
+  // only when the coordinator is in the op's list; unknown or finished ops are ignored.
+  void OnLocalStored(int64_t now_ms, uint64_t op, bool ok, Effects* out);
   // Deadlines: completes timed-out operations, runs pending read repairs.
   void OnTick(int64_t now_ms, Effects* out);
 

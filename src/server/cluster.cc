@@ -195,15 +195,22 @@ std::string NoQuorumText(bool read, const replication::Outcome& o) {
   return s;
 }
 
+// A write whose local copy failed to commit and that did not reach W on other replicas: the
+// storage error, then the counts NOQUORUM would give.
+std::string LocalFailureText(const std::string& io_error, const replication::Outcome& o) {
+  return io_error + "; " + NoQuorumText(false, o).substr(std::strlen("NOQUORUM write: "));
+}
+
 }  // namespace
 
 // One client command (or one key's part of it) being coordinated on this worker.
 struct Worker::CoordOp {
   Message m;
-  int waiting = 0;     // engine operations not complete yet
-  std::string reply;   // the command's reply, sent once its writes reached W
-  std::string error;   // the first quorum failure
-  bool wrote = false;  // the command ran; waiting counts puts
+  int waiting = 0;          // engine operations not complete yet
+  std::string reply;        // the command's reply, sent once its writes reached W
+  std::string error;        // the first quorum failure
+  std::string local_error;  // IOERR... when the batch holding the local copies failed
+  bool wrote = false;       // the command ran; waiting counts puts
 };
 
 const ClusterView& Worker::cluster_view() {
@@ -455,12 +462,37 @@ void Worker::ExecuteAndReplicate(const std::shared_ptr<CoordOp>& op) {
     op->waiting++;
     uint64_t id = coordinator_->StartPut(NowMs(), key, pref, wq, std::move(*record), &fx);
     coord_ops_[id] = op;
+    local_puts_.push_back(id);  // counted once the turn's batch is committed
   }
   if (op->waiting == 0) {
     FinishCoordinated(op, std::move(op->reply));
     return;
   }
   RunEffects(&fx);
+}
+
+bool Worker::ReportLocalStores() {
+  if (local_stored_.empty()) return false;
+  std::vector<std::pair<uint64_t, Status>> stored;
+  stored.swap(local_stored_);
+  if (!coordinator_) return false;
+  replication::Effects fx;
+  int64_t now = NowMs();
+  for (const auto& [id, status] : stored) {
+    if (!status.ok()) {
+      auto it = coord_ops_.find(id);
+      if (it != coord_ops_.end() && it->second->local_error.empty()) {
+        it->second->local_error = std::string(err::kIoError) + " " + status.message();
+      }
+    }
+    coordinator_->OnLocalStored(now, id, status.ok(), &fx);
+  }
+  if (fx.empty()) return false;
+  RunEffects(&fx);
+  // Requests to peers that this queued are flushed by their links' prepare callbacks, which
+  // already ran in this loop turn: make the loop turn again at once.
+  Wake();
+  return true;
 }
 
 void Worker::FinishCoordinated(const std::shared_ptr<CoordOp>& op, std::string reply) {
@@ -509,7 +541,8 @@ void Worker::RunEffects(replication::Effects* fx) {
           coord_ops_.erase(it);
           if (!e.outcome.ok && op->error.empty()) {
             server_->stats().cluster_quorum_failures.fetch_add(1, std::memory_order_relaxed);
-            op->error = NoQuorumText(!op->wrote, e.outcome);
+            op->error = op->local_error.empty() ? NoQuorumText(!op->wrote, e.outcome)
+                                                : LocalFailureText(op->local_error, e.outcome);
           }
           if (--op->waiting > 0) break;
           if (!op->error.empty()) {

@@ -708,9 +708,17 @@ void Worker::CommitTurn() {
   std::vector<Client*> wrote;
   wrote.swap(wrote_);
   for (Client* c : wrote) c->wrote_this_turn_ = false;
-  if (!keyspace_.HasPending()) return;
+  // Coordinated puts count their local copy only once this batch is committed; they learn how
+  // it went in ReportLocalStores (not here: completing them may run more commands).
+  std::vector<uint64_t> puts;
+  puts.swap(local_puts_);
+  if (!keyspace_.HasPending()) {
+    for (uint64_t op : puts) local_stored_.emplace_back(op, Status::OK());  // nothing pending
+    return;
+  }
   server_->stats().write_batches.fetch_add(1, std::memory_order_relaxed);
   Status s = keyspace_.Commit();
+  for (uint64_t op : puts) local_stored_.emplace_back(op, s);
   if (s.ok()) return;
   // None of this turn's writes may be acknowledged: their connections are closed unanswered
   // and forwarded writes answer with the error.
@@ -739,6 +747,9 @@ void Worker::OnAsync(uv_async_t* a) {
 void Worker::OnPrepare(uv_prepare_t* p) {
   auto* w = static_cast<Worker*>(p->data);
   w->CommitTurn();
+  // Coordinated writes learn that their local copies are committed (or not). What that
+  // completes may run more commands; their writes are committed too before any reply leaves.
+  while (w->ReportLocalStores()) w->CommitTurn();
   // Replies to other workers' requests leave only now that their writes are stored.
   if (!w->done_after_commit_.empty()) {
     std::vector<std::vector<Message>> by_origin(w->server_->worker_count());
@@ -818,11 +829,10 @@ void Worker::OnWrite(uv_write_t* req, int status) {
     w->CloseClient(c);
     return;
   }
-  if (!c->out_.empty()) {
-    w->FlushClient(c);
-  } else if (c->close_after_reply && c->slots_.empty()) {
-    w->CloseClient(c);
-  }
+  // Reply bytes are written only by the flush that follows the turn's commit (OnPrepare):
+  // out_ may hold the reply of a write read in this same poll, whose batch is not committed
+  // yet. That flush also closes after the last reply and applies the output limits.
+  if (!c->out_.empty() || c->close_after_reply) w->MarkDirty(c);
 }
 
 void Worker::CloseClient(Client* c) {

@@ -9,7 +9,8 @@
 // workers with a barrier: rare, and never on the GET/SET path.
 //
 // Each worker commits the writes of one loop turn as one RocksDB batch before any of that
-// turn's replies are written (uv_prepare runs after all callbacks of a turn).
+// turn's replies are written (uv_prepare runs after all callbacks of a turn); reply bytes are
+// written from there only, never from another callback of the turn.
 #pragma once
 
 #include <uv.h>
@@ -231,6 +232,10 @@ class Worker {
                         std::shared_ptr<std::vector<NodeId>> targets, size_t next);
   void Coordinate(Message m);
   void ExecuteAndReplicate(const std::shared_ptr<CoordOp>& op);
+  // Tells the engine how the commits of coordinated puts' local copies went (CommitTurn records
+  // them). Called where running more commands is safe (OnPrepare); true when that completed
+  // something, which may have written again.
+  bool ReportLocalStores();
   void FinishCoordinated(const std::shared_ptr<CoordOp>& op, std::string reply);
   void PartDone(uint64_t client_id, const std::shared_ptr<Slot>& slot);
   void RunEffects(replication::Effects* fx);
@@ -249,6 +254,10 @@ class Worker {
   std::unordered_map<NodeId, std::unique_ptr<transport::PeerLink>> links_;
   std::unordered_map<std::string, std::unique_ptr<transport::PeerLink>> seed_links_;  // worker 0
   std::unordered_map<uint64_t, std::shared_ptr<CoordOp>> coord_ops_;  // by engine op id
+  // Engine puts whose local copy is in the batch the next CommitTurn stores, and the outcomes
+  // of committed batches not yet reported to the engine (the error when the commit failed).
+  std::vector<uint64_t> local_puts_;
+  std::vector<std::pair<uint64_t, Status>> local_stored_;
   std::shared_ptr<const ClusterView> view_;
   int64_t last_meet_ms_ = 0;
   uv_async_t async_;

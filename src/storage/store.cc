@@ -10,7 +10,9 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 namespace dynis::storage {
 
@@ -166,16 +168,52 @@ Status Store::Write(const std::function<void(const WriteVisitor&)>& each) {
       batch.Delete(impl_->data, k);
     }
   });
+  if (has_faults_.load()) {
+    CommitFault fault;
+    bool have = false;
+    {
+      std::lock_guard<std::mutex> lock(faults_mu_);
+      if (!faults_.empty()) {
+        fault = faults_.front();
+        faults_.pop_front();
+        have = true;
+      }
+      has_faults_.store(!faults_.empty());
+    }
+    if (have && fault.kind == CommitFault::Kind::kFail) {
+      return FailWrites("storage write failed: IO error: injected by DEBUG COMMIT-FAULT FAIL");
+    }
+    if (have) std::this_thread::sleep_for(std::chrono::milliseconds(fault.delay_ms));
+  }
   rocksdb::WriteOptions wo;
   wo.sync = fsync_.load() == Fsync::kAlways;
   rocksdb::Status s = impl_->db->Write(wo, &batch);
-  if (!s.ok()) {
-    std::lock_guard<std::mutex> lock(impl_->err_mu);
-    impl_->write_error = "storage write failed: " + s.ToString();
-    write_failed_.store(true);
-    return Status::IOError(impl_->write_error);
-  }
+  if (!s.ok()) return FailWrites("storage write failed: " + s.ToString());
   return Status::OK();
+}
+
+Status Store::FailWrites(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(impl_->err_mu);
+  if (!write_failed_.load()) impl_->write_error = reason;
+  write_failed_.store(true);
+  return Status::IOError(reason);
+}
+
+void Store::AddCommitFaults(CommitFault fault, int count) {
+  std::lock_guard<std::mutex> lock(faults_mu_);
+  for (int i = 0; i < count; i++) faults_.push_back(fault);
+  has_faults_.store(!faults_.empty());
+}
+
+void Store::ClearCommitFaults() {
+  std::lock_guard<std::mutex> lock(faults_mu_);
+  faults_.clear();
+  has_faults_.store(false);
+}
+
+size_t Store::queued_commit_faults() const {
+  std::lock_guard<std::mutex> lock(faults_mu_);
+  return faults_.size();
 }
 
 std::string Store::write_error() const {

@@ -8,14 +8,19 @@
 // everysec (SyncWal() from a timer), no. Every batch is written to the WAL before Write()
 // returns, so an acknowledged write survives kill -9 with any setting.
 //
+// A fault hook for tests (DEBUG COMMIT-FAULT): a queue of actions, each consumed by one
+// Write(), that delays the batch before it reaches the WAL or fails it as an I/O error does.
+//
 // Thread-safety: all methods may be called from any thread (RocksDB is thread-safe). Callers
 // serialise read-modify-write of one key by ownership (one event loop owns a partition).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,6 +83,18 @@ class Store {
   bool write_failed() const { return write_failed_.load(); }
   std::string write_error() const;
 
+  // The test hook. Each of the next Write() calls that has not already been refused takes the
+  // first queued action: kDelay sleeps delay_ms on the caller's thread before the batch is
+  // written (the write is not durable meanwhile), kFail writes nothing and fails the batch
+  // exactly like a RocksDB I/O error (write_failed() from then on).
+  struct CommitFault {
+    enum class Kind { kDelay, kFail } kind = Kind::kDelay;
+    int64_t delay_ms = 0;
+  };
+  void AddCommitFaults(CommitFault fault, int count);
+  void ClearCommitFaults();
+  size_t queued_commit_faults() const;
+
   // Approximate figures for INFO.
   uint64_t EstimateKeys();
   uint64_t DiskBytes();
@@ -87,8 +104,14 @@ class Store {
   Store() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  // Records the first write error: every later Write() is refused with it.
+  Status FailWrites(const std::string& reason);
+
   std::atomic<Fsync> fsync_{Fsync::kEverySec};
   std::atomic<bool> write_failed_{false};
+  mutable std::mutex faults_mu_;
+  std::deque<CommitFault> faults_;       // guarded by faults_mu_
+  std::atomic<bool> has_faults_{false};  // lets Write() skip the lock when none are queued
 };
 
 }  // namespace dynis::storage

@@ -925,6 +925,7 @@ class Sim {
     Effects fx;
     const uint64_t op =
         n.coord->StartPut(now_, c.key, preflists_[c.key], p_.w, std::move(record), &fx);
+    n.coord->OnLocalStored(now_, op, true, &fx);  // the simulated store is durable at once
     n.pending[op] = Node::Pending{ci, c.req, false, c.key, c.element};
     Apply(ni, &fx);
   }

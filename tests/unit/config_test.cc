@@ -16,6 +16,7 @@
 #include <vector>
 
 using dynis::Config;
+using dynis::DebugCommand;
 using dynis::FsyncPolicy;
 using dynis::LogLevel;
 using dynis::ParseMemory;
@@ -96,7 +97,7 @@ TEST_CASE("config: Names lists the table once each, aliases excluded", "[config]
   std::vector<std::string> names = c.Names();
   std::set<std::string> unique(names.begin(), names.end());
   CHECK(unique.size() == names.size());
-  CHECK(names.size() == 38);
+  CHECK(names.size() == 39);
   CHECK(unique.count("fsync") == 1);
   CHECK(unique.count("appendfsync") == 0);
   // CONFIG GET * shows every name plus the alias.
@@ -752,4 +753,21 @@ TEST_CASE("config: shipped conf/dynis.conf loads and documents every option", "[
   std::vector<std::string> names = c.Names();
   std::set<std::string> expected(names.begin(), names.end());
   CHECK(directives == expected);
+}
+
+TEST_CASE("config: enable-debug-command is Redis's no|yes|local, set at startup only", "[config]") {
+  Config c;
+  CHECK(Get1(c, "enable-debug-command") == "no");
+  CHECK(c.enable_debug_command() == DebugCommand::kNo);
+  REQUIRE(c.ApplyDirective("enable-debug-command", {"LOCAL"}).ok());
+  CHECK(c.enable_debug_command() == DebugCommand::kLocal);
+  CHECK(Get1(c, "enable-debug-command") == "local");
+  REQUIRE(c.ApplyArgs({"--enable-debug-command", "yes"}).ok());
+  CHECK(c.enable_debug_command() == DebugCommand::kYes);
+  CHECK(c.ApplyDirective("enable-debug-command", {"maybe"}).message() ==
+        "'enable-debug-command' argument(s) must be one of the following: no, yes, local");
+  CHECK(c.Set({{"enable-debug-command", "no"}}).message() ==
+        "ERR CONFIG SET failed (possibly related to argument 'enable-debug-command') - can't set "
+        "immutable config");
+  CHECK(c.enable_debug_command() == DebugCommand::kYes);
 }

@@ -515,6 +515,8 @@ TEST_CASE("put sends the record to the others and completes after W stores", "[c
   }
   CHECK(Completion(fx) == nullptr);
   fx.clear();
+  c.OnLocalStored(1, op, true, &fx);  // the caller's batch holding the write is committed
+  CHECK(fx.empty());
   c.OnMessage(3, PutResp(3, op), &fx);
   REQUIRE(fx.size() == 1);
   REQUIRE(Completion(fx) != nullptr);
@@ -530,17 +532,104 @@ TEST_CASE("put sends the record to the others and completes after W stores", "[c
   CHECK(fx.empty());
 }
 
-TEST_CASE("put with W=1 and the coordinator in the list completes inside StartPut",
+TEST_CASE("put with W=1 and the coordinator in the list completes at the local commit",
           "[coordinator]") {
   const Records r;
   Coordinator c(kSelf, Opts());
   Effects fx;
-  c.StartPut(0, "k", kList, 1, r.a, &fx);
+  const uint64_t op = c.StartPut(0, "k", kList, 1, r.a, &fx);
   CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{2, 3});
+  CHECK(Completion(fx) == nullptr);  // not durable yet
+  fx.clear();
+  c.OnLocalStored(0, op, true, &fx);
   REQUIRE(Completion(fx) != nullptr);
   CHECK(Completion(fx)->outcome.ok);
   CHECK(Completion(fx)->outcome.answered == 1);
   CHECK(c.inflight() == 0);
+}
+
+TEST_CASE("put counts the coordinator's own copy only once its commit is reported",
+          "[coordinator]") {
+  // Each row is a put of "k" to {1, 2, 3} with the coordinator (1) in the list, then a script
+  // of events: "L+" / "L-" the local commit succeeded / failed, "2+" / "3-" a replica stored /
+  // refused, "2x" its send failed, "T" a tick past the deadline. Every event happens before
+  // the deadline except T. `at` is the event that completes the put (-1: none does).
+  struct Row {
+    const char* what;
+    int w;
+    std::vector<std::string> events;
+    int at;
+    bool ok;
+    int answered;
+  };
+  const std::vector<Row> rows = {
+      {"W=1: complete at the local commit", 1, {"L+"}, 0, true, 1},
+      {"W=1: a replica's store is enough", 1, {"2+", "L+"}, 0, true, 1},
+      {"W=1: a failed commit waits for a replica", 1, {"L-", "3+"}, 1, true, 1},
+      {"W=1: a failed commit and no replica: fails at the deadline", 1, {"L-", "T"}, 1, false, 0},
+      {"W=1: a failed commit, two failed replicas: at once", 1, {"L-", "2-", "3x"}, 2, false, 0},
+      {"W=2: a replica alone waits for the commit", 2, {"2+", "L+"}, 1, true, 2},
+      {"W=2: replicas answering first do not need the commit", 2, {"2+", "3+", "L-"}, 1, true, 2},
+      {"W=2: a failed commit and one replica: the deadline", 2, {"L-", "2+", "T"}, 2, false, 1},
+      {"W=2: a failed commit and a failed replica: at once", 2, {"L-", "3-"}, 1, false, 0},
+      {"W=2: never reported, the replicas decide", 2, {"2+", "3+"}, 1, true, 2},
+      {"W=2: never reported, one replica: the deadline", 2, {"2+", "T"}, 1, false, 1},
+      {"W=3: a failed commit makes it impossible at once", 3, {"L-"}, 0, false, 0},
+      {"W=3: a second report is ignored", 3, {"L+", "L+", "2+", "T"}, 3, false, 2},
+      {"W=3: a failure after success is ignored", 3, {"L+", "L-", "2+", "3+"}, 3, true, 3},
+  };
+  const Records r;
+  for (const Row& row : rows) {
+    INFO(row.what);
+    Coordinator c(kSelf, Opts());
+    Effects fx;
+    const uint64_t op = c.StartPut(0, "k", kList, row.w, r.a, &fx);
+    CHECK(Completion(fx) == nullptr);  // nothing is durable when the put starts
+    int completed_at = -1;
+    for (size_t i = 0; i < row.events.size(); i++) {
+      const std::string& e = row.events[i];
+      fx.clear();
+      const int64_t now = static_cast<int64_t>(i) + 1;
+      if (e == "L+" || e == "L-") {
+        c.OnLocalStored(now, op, e == "L+", &fx);
+      } else if (e == "T") {
+        c.OnTick(5000, &fx);
+      } else if (e[1] == 'x') {
+        c.OnSendFailed(now, op, static_cast<NodeId>(e[0] - '0'), &fx);
+      } else {
+        c.OnMessage(now, PutResp(static_cast<NodeId>(e[0] - '0'), op, e[1] == '+'), &fx);
+      }
+      if (const Effect* done = Completion(fx)) {
+        INFO("event " << i << " " << e);
+        CHECK(completed_at == -1);  // completes once
+        completed_at = static_cast<int>(i);
+        CHECK(done->outcome.ok == row.ok);
+        CHECK(done->outcome.answered == row.answered);
+        CHECK(done->outcome.required == row.w);
+      }
+      CHECK(Sends(fx).empty());  // answers and commits send nothing more
+    }
+    CHECK(completed_at == row.at);
+  }
+}
+
+TEST_CASE("a local commit report for a get, an unknown or a late op changes nothing",
+          "[coordinator]") {
+  const Records r;
+  Coordinator c(kSelf, Opts());
+  Effects fx;
+  const uint64_t g = c.StartGet(0, "k", kList, 3, r.a, &fx);
+  fx.clear();
+  c.OnLocalStored(1, g, false, &fx);  // gets count their local read, not a commit
+  c.OnLocalStored(1, g + 100, true, &fx);
+  CHECK(fx.empty());
+  CHECK(c.inflight() == 1);
+  const uint64_t p = c.StartPut(0, "k", kList, 1, r.a, &fx);
+  fx.clear();
+  c.OnLocalStored(1000, p, true, &fx);  // at the deadline: too late, like any answer
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK_FALSE(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.answered == 0);
 }
 
 TEST_CASE("put fails fast when quorum became impossible", "[coordinator]") {
@@ -549,6 +638,7 @@ TEST_CASE("put fails fast when quorum became impossible", "[coordinator]") {
   Effects fx;
   SECTION("a refusal") {
     const uint64_t op = c.StartPut(0, "k", kList, 3, r.a, &fx);
+    c.OnLocalStored(0, op, true, &fx);
     fx.clear();
     c.OnMessage(1, PutResp(2, op, /*ok=*/false), &fx);
     REQUIRE(Completion(fx) != nullptr);
@@ -558,6 +648,7 @@ TEST_CASE("put fails fast when quorum became impossible", "[coordinator]") {
   }
   SECTION("two transport failures") {
     const uint64_t op = c.StartPut(0, "k", kList, 2, r.a, &fx);
+    c.OnLocalStored(0, op, true, &fx);
     fx.clear();
     c.OnSendFailed(1, op, 2, &fx);
     CHECK(fx.empty());
@@ -574,6 +665,7 @@ TEST_CASE("put fails at the deadline with the count of stores", "[coordinator]")
   Coordinator c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(50, "k", kList, 3, r.a, &fx);
+  c.OnLocalStored(50, op, true, &fx);
   c.OnMessage(60, PutResp(2, op), &fx);
   fx.clear();
   CHECK(c.NextDeadline() == 1050);
@@ -592,6 +684,7 @@ TEST_CASE("an answer arriving at the deadline is too late", "[coordinator]") {
   Coordinator c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", kList, 2, r.a, &fx);
+  c.OnLocalStored(0, op, true, &fx);
   fx.clear();
   c.OnMessage(1000, PutResp(2, op), &fx);  // OnTick(1000) was not called yet
   REQUIRE(Completion(fx) != nullptr);
@@ -607,6 +700,8 @@ TEST_CASE("W is capped at the preference list's size; coordinator outside the li
   const uint64_t op = c.StartPut(0, "k", {1, 2}, 3, r.a, &fx);
   CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{1, 2});
   fx.clear();
+  c.OnLocalStored(0, op, true, &fx);  // its own store is not one of the replicas
+  CHECK(fx.empty());
   Message m = PutResp(1, op);
   m.to = 9;
   c.OnMessage(1, m, &fx);
@@ -624,6 +719,7 @@ TEST_CASE("duplicate, stray and unknown responses are ignored", "[coordinator]")
   Coordinator c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", kList, 3, r.a, &fx);
+  c.OnLocalStored(0, op, true, &fx);
   fx.clear();
   c.OnMessage(1, PutResp(2, op), &fx);
   c.OnMessage(2, PutResp(2, op), &fx);         // duplicate: still one store from 2
@@ -674,6 +770,7 @@ TEST_CASE("a duplicated member in the preference list counts once", "[coordinato
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", {1, 2, 2}, 3, r.a, &fx);
   CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{2});
+  c.OnLocalStored(0, op, true, &fx);
   fx.clear();
   c.OnMessage(1, PutResp(2, op), &fx);
   REQUIRE(Completion(fx) != nullptr);
