@@ -43,12 +43,10 @@ TestCluster::TestCluster(int n, std::vector<std::string> extra, bool one_seed)
 int TestCluster::AddNode(int seed) {
   ports_.push_back(DistinctFreePort());
   cports_.push_back(DistinctFreePort());
-  std::vector<std::string> args = {"--cluster-port",
-                                   std::to_string(cports_.back()),
-                                   "--cluster-nodes",
-                                   "127.0.0.1:" + std::to_string(cports_[seed]),
-                                   "--cluster-secret",
-                                   kClusterSecret};
+  std::string seed_addr = "127.0.0.1:" + std::to_string(cports_[seed]);
+  std::vector<std::string> args = {"--cluster-port",   std::to_string(cports_.back()),
+                                   "--cluster-nodes",  seed_addr,
+                                   "--cluster-secret", kClusterSecret};
   args.insert(args.end(), extra_.begin(), extra_.end());
   nodes_.push_back(std::make_unique<TestServer>(ports_.back(), args));
   return size() - 1;
@@ -66,9 +64,7 @@ std::string TestCluster::NodeField(int from, int to, const std::string& field) {
 
 std::string TestCluster::LinkState(int from, int to) { return NodeField(from, to, "state"); }
 
-std::string TestCluster::Membership(int from, int to) {
-  return NodeField(from, to, "membership");
-}
+std::string TestCluster::Membership(int from, int to) { return NodeField(from, to, "membership"); }
 
 size_t TestCluster::KnownNodes(int i) {
   Client c = Connect(i, 5);
