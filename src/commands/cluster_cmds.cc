@@ -3,7 +3,9 @@
 //   DYNIS.HELLO <cluster> <link-nonce>    -> [server-nonce, server-proof]
 //   DYNIS.AUTH <link-proof>               -> +OK (the connection may now use the verbs below)
 //   DYNIS.MEET <name> <host> <cport> <port> -> the members this node knows, as
-//                                            [[name, host, cport, port], ...]
+//                                            [[name, host, cport, port], ...], each with a
+//                                            fifth element, member|joining, once this node's
+//                                            membership is sealed (cluster/membership.h)
 //   DYNIS.GETREC <key>                    -> this replica's record of key (nil when absent)
 //   DYNIS.PUTREC <key> <record>           -> +OK once the record is merged and stored
 //   DYNIS.FWD <resp> <command> [args...]  -> handled by dispatch: the command, coordinated here
@@ -90,11 +92,12 @@ void CmdPeerMeet(CommandContext& c) {
   std::shared_ptr<const server::ClusterView> view = cluster->View();
   c.reply.Array(view->members.size());
   for (const server::Member& x : view->members) {
-    c.reply.Array(4);
+    c.reply.Array(view->sealed ? 5 : 4);
     c.reply.Bulk(x.name);
     c.reply.Bulk(x.host);
     c.reply.Bulk(std::to_string(x.cport));
     c.reply.Bulk(std::to_string(x.port));
+    if (view->sealed) c.reply.Bulk(cluster::MemberStateName(x.state));
   }
 }
 

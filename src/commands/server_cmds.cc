@@ -396,7 +396,7 @@ std::shared_ptr<const server::ClusterView> RingView(CommandContext& c) {
 uint32_t Replicas(CommandContext& c) { return static_cast<uint32_t>(c.server.config().replicas()); }
 
 void ReplyMember(CommandContext& c, const server::Member& m, uint32_t owned) {
-  c.reply.Map(6);
+  c.reply.Map(7);
   c.reply.Bulk("node-id");
   c.reply.Bulk(m.name);
   c.reply.Bulk("addr");
@@ -405,6 +405,9 @@ void ReplyMember(CommandContext& c, const server::Member& m, uint32_t owned) {
   c.reply.Bulk(m.host + ":" + std::to_string(m.cport));
   c.reply.Bulk("state");
   c.reply.Bulk(c.server.cluster() == nullptr ? std::string("self") : c.worker.LinkState(m.id));
+  // joining: met once the cluster held data; takes no partitions (cluster/membership.h).
+  c.reply.Bulk("membership");
+  c.reply.Bulk(cluster::MemberStateName(m.state));
   c.reply.Bulk("partitions");
   c.reply.Integer(owned);
   c.reply.Bulk("self");
@@ -419,8 +422,8 @@ void CmdDynisRing(CommandContext& c) {
   c.reply.Integer(ring.partitions());
   c.reply.Bulk("replicas");
   c.reply.Integer(Replicas(c));
-  c.reply.Bulk("nodes");
-  c.reply.Integer(static_cast<int64_t>(view->members.size()));
+  c.reply.Bulk("nodes");  // the ring's: joining nodes take no part
+  c.reply.Integer(static_cast<int64_t>(ring.members().size()));
   c.reply.Bulk("window-violations");
   c.reply.Integer(ring.WindowViolations(Replicas(c)));
   c.reply.Bulk("ownership");
@@ -477,7 +480,8 @@ void CmdDynisHelp(CommandContext& c) {
       "PREFLIST <key>",
       "    Return the key's preference list: the nodes holding its replicas, in order.",
       "NODES",
-      "    Return the members this node knows and the state of its link to each.",
+      "    Return the nodes this node knows: the state of its link to each, and whether it is a",
+      "    member or joining (met after the cluster held data: takes no partitions).",
       "LOCALCTX <key>",
       "    Like GETCTX, from this node's replica only (no quorum, no repair).",
       "HELP",

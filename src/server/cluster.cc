@@ -54,49 +54,118 @@ Cluster::Cluster(Member self, std::vector<std::string> seeds, uint32_t partition
     seed.addr = std::move(addr);
     seeds_.push_back(std::move(seed));
   }
+  self_.state = cluster::MemberState::kMember;
+  membership_.members = {self_};
   auto view = std::make_shared<ClusterView>();
   view->version = 1;
-  view->members = {self_};
+  view->members = membership_.members;
   view->ring = cluster::Ring(partitions_, {self_.id}, n_val_);
   view_ = std::move(view);
   version_.store(1, std::memory_order_release);
 }
 
-bool Cluster::Learn(const std::vector<Member>& members) {
+bool Cluster::Learn(const cluster::Membership& heard) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<Member> next = view_->members;
-  bool changed = false;
-  for (const Member& m : members) {
-    if (m.id == 0 || m.host.empty() || m.cport <= 0) continue;
-    auto it = std::find_if(next.begin(), next.end(), [&](const Member& x) { return x.id == m.id; });
-    if (it == next.end()) {
-      next.push_back(m);
-      changed = true;
-      LOG_NOTICE("Cluster: learned node %s at %s:%d", m.name.c_str(), m.host.c_str(), m.cport);
-    } else if (m.id != self_.id && (it->host != m.host || it->cport != m.cport ||
-                                    it->port != m.port || it->name != m.name)) {
-      *it = m;
-      changed = true;
+  cluster::MergeResult r = cluster::Merge(&membership_, heard, self_.id);
+  if (!r.changed) return false;
+  Publish(r);
+  return true;
+}
+
+void Cluster::Restore(const cluster::Membership& stored) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cluster::MergeResult r = cluster::Merge(&membership_, stored, self_.id);
+  if (r.changed) Publish(r, /*restoring=*/true);
+}
+
+void Cluster::SealBeforeData() {
+  if (sealed()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!cluster::Seal(&membership_)) return;
+  LOG_NOTICE(
+      "Cluster: this node holds data: membership sealed with %zu members; "
+      "nodes met from now on join as 'joining' and take no partitions",
+      membership_.members.size());
+  Publish(cluster::MergeResult{});
+}
+
+void Cluster::LogChanges(const cluster::MergeResult& r, bool restoring) {
+  const cluster::Membership& ms = membership_;
+  size_t joining = ms.members.size() - ms.RingMembers().size();
+  if (restoring) {
+    LOG_NOTICE("Cluster: %zu nodes remembered: %zu members%s, %zu joining", ms.members.size(),
+               ms.members.size() - joining, ms.sealed ? " (sealed)" : "", joining);
+  }
+  for (NodeId id : restoring ? std::vector<NodeId>{} : r.learned) {
+    const Member* m = ms.Find(id);
+    if (m != nullptr && !m->joining()) {
+      LOG_NOTICE("Cluster: learned node %s at %s:%d", m->name.c_str(), m->host.c_str(), m->cport);
     }
   }
-  if (!changed) return false;
-  std::sort(next.begin(), next.end(), [](const Member& a, const Member& b) { return a.id < b.id; });
+  if (r.adopted && !restoring) {
+    LOG_NOTICE("Cluster: a peer holds data: membership sealed with its %zu members",
+               ms.RingMembers().size());
+  }
+  // Logged once: joining is sticky.
+  for (NodeId id : r.joining) {
+    const Member* m = ms.Find(id);
+    if (m == nullptr) continue;
+    if (id == self_.id) {
+      // Said again at every start: this node still serves no partitions.
+      LOG_WARNING(
+          "Cluster: this node is joining: the cluster's %zu members held data before they "
+          "met it. It takes no partitions and forwards every keyed command to them until "
+          "ownership handoff exists (a later release)",
+          ms.RingMembers().size());
+    } else if (!restoring) {
+      LOG_WARNING(
+          "Cluster: node %s at %s:%d is joining: it was not a member when this cluster "
+          "first stored data, so it takes no partitions (ownership handoff, a later "
+          "release, will move keys to it); it may serve clients and forwards their "
+          "commands",
+          m->name.c_str(), m->host.c_str(), m->cport);
+    }
+  }
+  if (r.diverged && std::find(diverged_logged_.begin(), diverged_logged_.end(), r.peer_set) ==
+                        diverged_logged_.end()) {
+    diverged_logged_.push_back(r.peer_set);
+    std::string names;
+    for (NodeId id : r.peer_set) {
+      const Member* m = ms.Find(id);
+      if (m != nullptr) names += " " + m->name;
+    }
+    LOG_WARNING(
+        "Cluster: a peer holds data under other members (%zu:%s) than this node (%zu); "
+        "the two groups route keys differently and keys written through one may not be "
+        "readable through the other until ownership handoff exists (a later release)",
+        r.peer_set.size(), names.c_str(), ms.RingMembers().size());
+  }
+}
+
+void Cluster::Publish(const cluster::MergeResult& r, bool restoring) {
+  LogChanges(r, restoring);
+  const cluster::Membership& ms = membership_;
   auto view = std::make_shared<ClusterView>();
   view->version = view_->version + 1;
-  std::vector<NodeId> ids;
-  for (const Member& m : next) ids.push_back(m.id);
-  view->ring = cluster::Ring(partitions_, ids, n_val_);
-  view->members = std::move(next);
-  if (view->members.size() < n_val_) {
-    LOG_WARNING("Cluster: replicas %u > %zu known nodes: keys have %zu replicas for now", n_val_,
-                view->members.size(), view->members.size());
+  view->members = ms.members;
+  view->sealed = ms.sealed;
+  std::vector<NodeId> ring_ids = ms.RingMembers();
+  if (ring_ids != view_->ring.members()) {
+    if (ring_ids.size() < n_val_) {
+      LOG_WARNING("Cluster: replicas %u > %zu member nodes: keys have %zu replicas for now", n_val_,
+                  ring_ids.size(), ring_ids.size());
+    } else {
+      LOG_NOTICE("Cluster: %zu member nodes, ring recomputed", ring_ids.size());
+    }
+    view->ring = cluster::Ring(partitions_, ring_ids, n_val_);
   } else {
-    LOG_NOTICE("Cluster: %zu nodes, ring recomputed", view->members.size());
+    view->ring = view_->ring;
   }
+  // Stored before any worker routes with it (and, for a seal, before the data it precedes).
+  if (on_change_) on_change_(ms);
   view_ = std::move(view);
+  sealed_.store(ms.sealed, std::memory_order_release);
   version_.store(view_->version, std::memory_order_release);
-  if (on_change_) on_change_(view_->members);
-  return true;
 }
 
 bool Cluster::Formed(int64_t now_ms, size_t* reached) const {
@@ -112,37 +181,6 @@ bool Cluster::Formed(int64_t now_ms, size_t* reached) const {
   }
   formed_.store(true, std::memory_order_relaxed);
   return true;
-}
-
-std::string Cluster::EncodeMembers(const std::vector<Member>& members) {
-  std::string out;
-  for (const Member& m : members) {
-    out +=
-        m.name + " " + m.host + " " + std::to_string(m.cport) + " " + std::to_string(m.port) + "\n";
-  }
-  return out;
-}
-
-std::vector<Member> Cluster::DecodeMembers(const std::string& text) {
-  std::vector<Member> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    char name[256], host[256];
-    int cport = 0, port = 0;
-    if (std::sscanf(line.c_str(), "%255s %255s %d %d", name, host, &cport, &port) != 4) continue;
-    Member m;
-    m.name = name;
-    m.id = KeyHash(m.name);
-    m.host = host;
-    m.cport = cport;
-    m.port = port;
-    out.push_back(std::move(m));
-  }
-  return out;
 }
 
 std::shared_ptr<const ClusterView> Cluster::View() const {
@@ -657,20 +695,32 @@ void Worker::SendMeet(transport::PeerLink* link) {
   Server* srv = server_;
   link->Send(argv, [srv](const proto::Reply* reply, std::string_view) {
     if (reply == nullptr || reply->type != proto::Reply::Type::kArray) return;
-    std::vector<Member> learned;
+    // [name, host, cport, port] per member, with a fifth element (member|joining) when the
+    // peer's membership is sealed. A malformed entry drops the states: a founding set missing
+    // one of its members would demote it.
+    cluster::Membership heard;
+    bool states_ok = true, open = false;
     for (const proto::Reply& e : reply->elements) {
-      if (e.type != proto::Reply::Type::kArray || e.elements.size() != 4) continue;
+      size_t n = e.type == proto::Reply::Type::kArray ? e.elements.size() : 0;
       Member m;
+      int64_t cport = 0, port = 0;
+      if ((n != 4 && n != 5) || !ParseInt64(e.elements[2].str, &cport) ||
+          !ParseInt64(e.elements[3].str, &port) ||
+          (n == 5 && !cluster::ParseMemberState(e.elements[4].str, &m.state))) {
+        states_ok = false;
+        continue;
+      }
+      (n == 5 ? heard.sealed : open) = true;
       m.name = e.elements[0].str;
       m.id = KeyHash(m.name);
       m.host = e.elements[1].str;
-      int64_t cport = 0, port = 0;
-      if (!ParseInt64(e.elements[2].str, &cport) || !ParseInt64(e.elements[3].str, &port)) continue;
       m.cport = static_cast<int>(cport);
       m.port = static_cast<int>(port);
-      learned.push_back(std::move(m));
+      if (!cluster::ValidMember(m)) states_ok = false;
+      heard.members.push_back(std::move(m));
     }
-    srv->cluster()->Learn(learned);
+    if (!states_ok || open) heard.sealed = false;
+    srv->cluster()->Learn(heard);
   });
 }
 

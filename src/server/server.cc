@@ -716,6 +716,8 @@ void Worker::CommitTurn() {
     for (uint64_t op : puts) local_stored_.emplace_back(op, Status::OK());  // nothing pending
     return;
   }
+  // The node holds data from now on: no node met later may take partitions (cluster.h).
+  if (server_->cluster() != nullptr) server_->cluster()->SealBeforeData();
   server_->stats().write_batches.fetch_add(1, std::memory_order_relaxed);
   Status s = keyspace_.Commit();
   for (uint64_t op : puts) local_stored_.emplace_back(op, s);
@@ -1039,15 +1041,25 @@ Status Server::Init() {
     std::string stored;
     Status ms = store_->GetMeta("members", &stored);
     if (ms.ok()) {
-      cluster_->Learn(Cluster::DecodeMembers(stored));
+      cluster_->Restore(cluster::DecodeMembership(stored));
     } else if (!ms.IsNotFound()) {
       return ms;
     }
     storage::Store* store = store_.get();
-    cluster_->set_on_change([store](const std::vector<Member>& members) {
-      Status s = store->PutMetaDurably("members", Cluster::EncodeMembers(members));
+    cluster_->set_on_change([store](const cluster::Membership& members) {
+      Status s = store->PutMetaDurably("members", cluster::EncodeMembership(members));
       if (!s.ok()) LOG_WARNING("Could not store the member list: %s", s.message().c_str());
     });
+    // Data stored while the membership was open (a data dir from before memberships were
+    // sealed, or a seal that could not be stored): seal now, with the members remembered.
+    if (!cluster_->sealed()) {
+      bool has_data = false;
+      RETURN_IF_ERROR(store_->Scan("", [&](std::string_view, std::string_view) {
+        has_data = true;
+        return false;
+      }));
+      if (has_data) cluster_->SealBeforeData();
+    }
     for (auto& w : workers_) RETURN_IF_ERROR(w->ListenPeers());
     LOG_NOTICE("Cluster '%s': this node at %s:%d (cluster port), N=%d R=%d W=%d, %zu seeds",
                cfg.cluster_name().c_str(), self.host.c_str(), self.cport, cfg.replicas(),

@@ -12,20 +12,20 @@ Reply MapField(const Reply& map, const std::string& name) {
   return Reply();
 }
 
-TestCluster::TestCluster(int n, std::vector<std::string> extra, bool one_seed) {
+int TestCluster::DistinctFreePort() const {
+  int p;
+  do {
+    p = FreePort();
+  } while (std::find(ports_.begin(), ports_.end(), p) != ports_.end() ||
+           std::find(cports_.begin(), cports_.end(), p) != cports_.end());
+  return p;
+}
+
+TestCluster::TestCluster(int n, std::vector<std::string> extra, bool one_seed)
+    : extra_(std::move(extra)) {
   for (int i = 0; i < n; i++) {
-    // Distinct ports: FreePort may hand out the same port twice while nothing listens on it.
-    int p, cp;
-    do {
-      p = FreePort();
-    } while (std::find(ports_.begin(), ports_.end(), p) != ports_.end() ||
-             std::find(cports_.begin(), cports_.end(), p) != cports_.end());
-    ports_.push_back(p);
-    do {
-      cp = FreePort();
-    } while (std::find(ports_.begin(), ports_.end(), cp) != ports_.end() ||
-             std::find(cports_.begin(), cports_.end(), cp) != cports_.end());
-    cports_.push_back(cp);
+    ports_.push_back(DistinctFreePort());
+    cports_.push_back(DistinctFreePort());
   }
   std::string seeds;
   for (int cp : cports_) seeds += (seeds.empty() ? "" : " ") + ("127.0.0.1:" + std::to_string(cp));
@@ -34,20 +34,41 @@ TestCluster::TestCluster(int n, std::vector<std::string> extra, bool one_seed) {
     std::vector<std::string> args = {"--cluster-port",   std::to_string(cports_[i]),
                                      "--cluster-nodes",  seeds,
                                      "--cluster-secret", kClusterSecret};
-    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), extra_.begin(), extra_.end());
     nodes_.push_back(std::make_unique<TestServer>(ports_[i], args));
   }
   if (!WaitFormed()) throw std::runtime_error("cluster did not form\n" + Logs());
 }
 
-std::string TestCluster::LinkState(int from, int to) {
+int TestCluster::AddNode(int seed) {
+  ports_.push_back(DistinctFreePort());
+  cports_.push_back(DistinctFreePort());
+  std::string seed_addr = "127.0.0.1:" + std::to_string(cports_[seed]);
+  std::vector<std::string> args = {"--cluster-port",   std::to_string(cports_.back()),
+                                   "--cluster-nodes",  seed_addr,
+                                   "--cluster-secret", kClusterSecret};
+  args.insert(args.end(), extra_.begin(), extra_.end());
+  nodes_.push_back(std::make_unique<TestServer>(ports_.back(), args));
+  return size() - 1;
+}
+
+std::string TestCluster::NodeField(int from, int to, const std::string& field) {
   Client c = Connect(from, 5);
   Reply nodes = c.Cmd({"DYNIS", "NODES"});
   std::string want = "127.0.0.1:" + std::to_string(ports_[to]);
   for (size_t i = 0; i < nodes.Size(); i++) {
-    if (MapField(nodes[i], "addr").Str() == want) return MapField(nodes[i], "state").Str();
+    if (MapField(nodes[i], "addr").Str() == want) return MapField(nodes[i], field).Str();
   }
   return "";
+}
+
+std::string TestCluster::LinkState(int from, int to) { return NodeField(from, to, "state"); }
+
+std::string TestCluster::Membership(int from, int to) { return NodeField(from, to, "membership"); }
+
+size_t TestCluster::KnownNodes(int i) {
+  Client c = Connect(i, 5);
+  return c.Cmd({"DYNIS", "NODES"}).Size();
 }
 
 bool TestCluster::WaitFormed(double timeout_s) {

@@ -24,6 +24,10 @@ class TestCluster {
   // names node 0 only (node 0 names itself), so the others must be learned.
   explicit TestCluster(int n, std::vector<std::string> extra = {}, bool one_seed = false);
 
+  // Starts one more node, with the same extra arguments, naming only node `seed`'s cluster
+  // port in --cluster-nodes; returns its index. Does not wait for the others to learn it.
+  int AddNode(int seed);
+
   int size() const { return static_cast<int>(nodes_.size()); }
   TestServer& node(int i) { return *nodes_[i]; }
   int cluster_port(int i) const { return cports_[i]; }
@@ -35,6 +39,11 @@ class TestCluster {
   // The state node `from` reports for node `to` in DYNIS NODES ("self", "connected",
   // "connecting", "down"), "" on error.
   std::string LinkState(int from, int to);
+  // Whether node `from` holds node `to` as a full member ("member") or as "joining" (it takes
+  // no partitions) in DYNIS NODES; "" when `from` does not list `to`.
+  std::string Membership(int from, int to);
+  // The number of nodes node i lists in DYNIS NODES (0 on error).
+  size_t KnownNodes(int i);
   // Indexes of the nodes in key's preference list, in order (asked to node `via`).
   std::vector<int> Preflist(const std::string& key, int via = 0);
   // The values of key held by node i's own replica (DYNIS LOCALCTX), sorted.
@@ -43,6 +52,13 @@ class TestCluster {
   std::string Logs(int lines = 15) const;
 
  private:
+  // A port distinct from every port this cluster uses (FreePort may repeat one while nothing
+  // listens on it).
+  int DistinctFreePort() const;
+  // Field `field` of node `to`'s entry in node `from`'s DYNIS NODES, "" when absent.
+  std::string NodeField(int from, int to, const std::string& field);
+
+  std::vector<std::string> extra_;
   std::vector<int> ports_;
   std::vector<int> cports_;
   std::vector<std::unique_ptr<TestServer>> nodes_;
