@@ -369,7 +369,8 @@ fi
 [ "$(DC GET cart)" = "apple,pear" ] || fail "GET after merge: $(DC GET cart)"
 # A stale context (ctx0) now makes a sibling again; DELCTX with the fresh context removes all.
 printf 'SETCTX cart %s "late"\n' "$ctx0" | timeout 20 redis-cli -p "$DP" >/dev/null 2>&1
-n=$(DC GETCTX cart | tail -n +2 | wc -l)
+# Counted in --no-raw output: raw output prints the binary context as it is, newlines included.
+n=$(DC --no-raw GETCTX cart | grep -cE '^(2\)|   ) ?[0-9]+\) ')
 [ "$n" = "2" ] || { fail "stale-context write should add a sibling, got $n values"; DC --no-raw GETCTX cart; }
 ctx2=$(DC --no-raw GETCTX cart | ctx_of)
 w=$(printf 'DELCTX cart %s\n' "$ctx2" | timeout 20 redis-cli -p "$DP" 2>&1)
