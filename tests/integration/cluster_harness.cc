@@ -21,6 +21,13 @@ int TestCluster::DistinctFreePort() const {
   return p;
 }
 
+long long InfoField(Client& c, const std::string& field) {
+  std::string info = c.Cmd({"INFO", "dynis"}).Str();
+  size_t at = info.find(field + ":");
+  if (at == std::string::npos) return -1;
+  return std::stoll(info.substr(at + field.size() + 1));
+}
+
 TestCluster::TestCluster(int n, std::vector<std::string> extra, bool one_seed)
     : extra_(std::move(extra)) {
   for (int i = 0; i < n; i++) {

@@ -66,5 +66,7 @@ class TestCluster {
 
 // The value of field `name` in a map reply (RESP2: a flat array of name, value...).
 Reply MapField(const Reply& map, const std::string& name);
+// An integer field of INFO dynis; -1 when absent.
+long long InfoField(Client& c, const std::string& field);
 
 }  // namespace dynis::test

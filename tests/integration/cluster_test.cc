@@ -11,6 +11,7 @@
 #include "cluster_harness.h"
 
 using dynis::test::Client;
+using dynis::test::InfoField;
 using dynis::test::kClusterSecret;
 using dynis::test::MapField;
 using dynis::test::RawConn;
@@ -25,13 +26,6 @@ std::string Key(int i) { return "key:" + std::to_string(i); }
 // One io-thread per node: DYNIS NODES then reports the one link that carries everything, and
 // a short request timeout makes a paused peer count as down quickly.
 const std::vector<std::string> kOneLoop = {"--io-threads", "1", "--cluster-request-timeout", "300"};
-
-long long InfoField(Client& c, const std::string& field) {
-  std::string info = c.Cmd({"INFO", "dynis"}).Str();
-  size_t at = info.find(field + ":");
-  if (at == std::string::npos) return -1;
-  return std::stoll(info.substr(at + field.size() + 1));
-}
 
 }  // namespace
 

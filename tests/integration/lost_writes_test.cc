@@ -10,18 +10,12 @@
 #include "cluster_harness.h"
 
 using dynis::test::Client;
+using dynis::test::InfoField;
 using dynis::test::TestCluster;
 
 namespace {
 
 std::string Key(int i) { return "ttl:" + std::to_string(i); }
-
-long long InfoField(Client& c, const std::string& field) {
-  std::string info = c.Cmd({"INFO", "dynis"}).Str();
-  size_t at = info.find(field + ":");
-  if (at == std::string::npos) return -1;
-  return std::stoll(info.substr(at + field.size() + 1));
-}
 
 }  // namespace
 

@@ -284,6 +284,28 @@ void CompactStored(Fixture& f, const std::string& key, int64_t now_ms, bool keep
               .ok());
 }
 
+// The issue's history on a coordinator at t0: SET k a PX 300; SET k b PX 300. Returns the
+// record its replicas hold; the clock is then past both expiries.
+constexpr int64_t kT0 = 1'700'000'000'000;
+std::string TwoExpiringWrites(Fixture& f) {
+  f.virtual_ms = kT0;
+  REQUIRE(f.ks->Put("k", "a", kT0 + 300).ok());
+  REQUIRE(f.ks->Commit().ok());
+  REQUIRE(f.ks->Put("k", "b", kT0 + 300).ok());
+  REQUIRE(f.ks->Commit().ok());
+  std::string replica = Record(f, "k");
+  f.virtual_ms = kT0 + 1000;
+  return replica;
+}
+
+replication::ReplicaStep PutTo(const std::string& local, const std::string& record) {
+  replication::Message req;
+  req.type = replication::Message::Type::kPutReq;
+  req.key = "k";
+  req.record = record;
+  return replication::HandleRequest(req, local);
+}
+
 }  // namespace
 
 TEST_CASE("a key written again after its values were dropped gets a dot no replica has seen",
@@ -293,14 +315,7 @@ TEST_CASE("a key written again after its values were dropped gets a dot no repli
   // one of the paths below, then writes c. Merging c's record into the replicas' must show c.
   Fixture f;
   f.shared.keep_clocks = true;
-  const int64_t t0 = 1'700'000'000'000;
-  f.virtual_ms = t0;
-  REQUIRE(f.ks->Put("k", "a", t0 + 300).ok());
-  REQUIRE(f.ks->Commit().ok());
-  REQUIRE(f.ks->Put("k", "b", t0 + 300).ok());
-  REQUIRE(f.ks->Commit().ok());
-  const std::string replica = Record(f, "k");
-  f.virtual_ms = t0 + 1000;
+  const std::string replica = TwoExpiringWrites(f);
 
   const std::string path = GENERATE("lazy expiry", "compaction", "write over expired siblings",
                                     "tombstone reaping");
@@ -326,12 +341,8 @@ TEST_CASE("a key written again after its values were dropped gets a dot no repli
     const std::string written = Record(f, "k");
     CHECK(LiveAfterMerge(replica, written, f.virtual_ms) == "c");
 
-    // The replica step agrees: no conflict, and what it stores shows c.
-    replication::Message req;
-    req.type = replication::Message::Type::kPutReq;
-    req.key = "k";
-    req.record = written;
-    replication::ReplicaStep step = replication::HandleRequest(req, replica);
+    // The replica step agrees: no conflict, the store counts.
+    replication::ReplicaStep step = PutTo(replica, written);
     CHECK_FALSE(step.dot_conflict);
     CHECK(step.response.ok);
   }
@@ -372,25 +383,14 @@ TEST_CASE("without kept clocks the replica step reports the reused dot", "[keysp
   // kv679, and the replica refuses to count the store instead of silently dropping c.
   Fixture f;
   f.shared.keep_clocks = false;
-  const int64_t t0 = 1'700'000'000'000;
-  f.virtual_ms = t0;
-  REQUIRE(f.ks->Put("k", "a", t0 + 300).ok());
-  REQUIRE(f.ks->Commit().ok());
-  REQUIRE(f.ks->Put("k", "b", t0 + 300).ok());
-  REQUIRE(f.ks->Commit().ok());
-  const std::string replica = Record(f, "k");
-  f.virtual_ms = t0 + 1000;
+  const std::string replica = TwoExpiringWrites(f);
   REQUIRE_FALSE(f.Get("k").has_value());
   REQUIRE(f.ks->Commit().ok());
   REQUIRE(f.ks->Put("k", "c", 0).ok());
   REQUIRE(f.ks->Commit().ok());
   const std::string written = Record(f, "k");
   CHECK(LiveAfterMerge(replica, written, f.virtual_ms).empty());  // c lost: the bug
-  replication::Message req;
-  req.type = replication::Message::Type::kPutReq;
-  req.key = "k";
-  req.record = written;
-  replication::ReplicaStep step = replication::HandleRequest(req, replica);
+  replication::ReplicaStep step = PutTo(replica, written);
   CHECK(step.dot_conflict);
   CHECK_FALSE(step.response.ok);
   CHECK(step.response.error.rfind("ERR dot conflict", 0) == 0);
