@@ -55,12 +55,6 @@ void SetKeepClocks(S* shared, bool on) {
   }
 }
 
-// The compaction filter's decision, in one place: the server's filter asks the same question
-// with its wall clock and configured grace.
-bool CompactionDrops(std::string_view record, int64_t now_ms, int64_t tombstone_grace_ms) {
-  return kv::Keyspace::IsGarbage(record, now_ms, tombstone_grace_ms);
-}
-
 [[noreturn]] void Fatal(const std::string& what) {
   std::fprintf(stderr, "sim: %s\n", what.c_str());
   std::abort();
@@ -356,6 +350,19 @@ struct FilterGate {
   std::atomic<int64_t> now_ms{0};
   std::atomic<uint64_t> dropped{0};
 };
+
+// A node's compaction filter, in one place. The server's asks Keyspace::IsGarbage the same
+// question with its wall clock and configured grace; this one decides only while the gate is
+// open, at the node's virtual time.
+std::function<bool(std::string_view)> CompactionFilter(FilterGate* gate,
+                                                       int64_t tombstone_grace_ms) {
+  return [gate, tombstone_grace_ms](std::string_view record) {
+    if (!gate->open.load()) return false;
+    const bool drop = kv::Keyspace::IsGarbage(record, gate->now_ms.load(), tombstone_grace_ms);
+    if (drop) gate->dropped.fetch_add(1);
+    return drop;
+  };
+}
 
 struct Node {
   NodeId id = 0;
@@ -654,14 +661,7 @@ class Sim {
     so.fsync = p_.fsync == Fsync::kAlways     ? storage::Fsync::kAlways
                : p_.fsync == Fsync::kEverySec ? storage::Fsync::kEverySec
                                               : storage::Fsync::kNo;
-    FilterGate* gate = node(ni).gate.get();
-    const int64_t grace = p_.tombstone_grace_ms;
-    so.is_garbage = [gate, grace](std::string_view record) {
-      if (!gate->open.load()) return false;
-      const bool drop = CompactionDrops(record, gate->now_ms.load(), grace);
-      if (drop) gate->dropped.fetch_add(1);
-      return drop;
-    };
+    so.is_garbage = CompactionFilter(node(ni).gate.get(), p_.tombstone_grace_ms);
     auto store = storage::Store::Open(so);
     if (!store.ok()) Fatal("cannot open an in-memory store: " + store.status().ToString());
     return std::move(store).value();

@@ -226,7 +226,7 @@ TEST_CASE("a seed replays exactly", "[sim]") {
 
 TEST_CASE("the LWW negative control is caught losing acknowledged writes", "[sim]") {
   const auto t0 = std::chrono::steady_clock::now();
-  constexpr uint64_t kSeeds = 40;
+  constexpr uint64_t kSeeds = 20;
   int lww_lost = 0;
   uint64_t example = 0;
   for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
@@ -314,7 +314,8 @@ TEST_CASE("a keyspace that forgets a key's counters is caught losing writes and 
   // yet GET k is nil forever. The node that dropped the key's record (lazy expiry, a write that
   // left nothing live, compaction) mints (actor, 1) again; the replicas have seen that dot and
   // drop c. Without keep_clocks (or with a keyspace that has no such option) the simulator must
-  // report both the lost write and the reused dot.
+  // report both the lost write and the reused dot. (Replicas that refuse a reused dot turn the
+  // loss into an error for W >= 2; with W = 1, seed 9 here, the coordinator's own store acks.)
   const auto t0 = std::chrono::steady_clock::now();
   constexpr uint64_t kSeeds = 12;
   int lost = 0, reused = 0;
