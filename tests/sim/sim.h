@@ -28,6 +28,7 @@
 // writes (SET, SETCTX) skip the read. Every event a node handles is one loop turn, and
 // Commit() ends it, before anything the turn sent is delivered. Clients send a command to a
 // member of the key's preference list (a server forwards one sent elsewhere to a member).
+// Not modelled: forwarding itself, multi-key commands, membership changes, storage I/O errors.
 //
 // Network and crashes: message loss, duplication, delay and reordering, symmetric and one-way
 // partitions, and clock skew. Messages behave like ones on TCP connections: anything addressed
