@@ -63,6 +63,7 @@ class GarbageFilter : public rocksdb::CompactionFilter {
 }  // namespace
 
 struct Store::Impl {
+  std::unique_ptr<rocksdb::Env> mem_env;  // in_memory only; declared first: it outlives db
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyHandle* data = nullptr;
   rocksdb::ColumnFamilyHandle* meta = nullptr;
@@ -100,6 +101,10 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   db_opts.bytes_per_sync = 1 << 20;
   db_opts.keep_log_file_num = 5;
   db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  if (options.in_memory) {
+    im.mem_env.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+    db_opts.env = im.mem_env.get();
+  }
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::BlockBasedTableOptions table;
@@ -232,6 +237,12 @@ Status Store::DeleteAllData() {
   rocksdb::Status s = impl_->db->DeleteRange(wo, impl_->data, rocksdb::Slice(), end);
   if (!s.ok()) return FromRocks(s);
   return Status::OK();
+}
+
+Status Store::CompactAll() {
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  return FromRocks(impl_->db->CompactRange(co, impl_->data, nullptr, nullptr));
 }
 
 Status Store::Scan(std::string_view start,

@@ -43,6 +43,9 @@ enum class CompactDecision { kKeep, kDrop, kRewrite };
 
 struct StoreOptions {
   std::string dir;
+  // Every file (tables, WAL, manifest) lives in this Store's own memory (RocksDB's MemEnv) and
+  // goes with it; `dir` only names it. For the simulator, which runs many nodes per process.
+  bool in_memory = false;
   uint64_t block_cache_bytes = 256ull << 20;
   uint64_t write_buffer_bytes = 64ull << 20;
   Fsync fsync = Fsync::kEverySec;
@@ -71,6 +74,9 @@ class Store {
 
   // Deletes every data record (FLUSHALL).
   Status DeleteAllData();
+  // Compacts all of `data` now (memtable included) down to one level, so the compaction filter
+  // sees every record: the simulator's compactions.
+  Status CompactAll();
 
   // Ordered iteration over `data` from `start` (a DataKey or ""); fn returns false to stop.
   Status Scan(std::string_view start,

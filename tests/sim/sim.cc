@@ -2,14 +2,23 @@
 #include "sim.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
+#include "cluster/ring.h"
+#include "common/clock.h"
 #include "common/hash.h"
+#include "common/log.h"
+#include "kv/epoch.h"
+#include "kv/keyspace.h"
 #include "replication/engine.h"
+#include "storage/store.h"
 
 namespace dynis::sim {
 
@@ -27,19 +36,28 @@ constexpr int64_t kWallEpochMs = 1'700'000'000'000;
 // A run that has not drained after this many events is stuck (a livelock in the engine or the
 // simulator): reported rather than looping forever.
 constexpr uint64_t kMaxEvents = 4'000'000;
-constexpr int kMaxRepairRounds = 8;
 constexpr size_t kTraceTail = 60;
+constexpr uint64_t kReportedDots = 4;     // reused dots (and refused puts) reported per run
+constexpr int64_t kEverySecMs = 1000;     // fsync everysec
+constexpr int64_t kOsWritebackMs = 5000;  // fsync no: the OS writes dirty pages back
 
-uint64_t SplitMix(uint64_t* x) {
-  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+[[noreturn]] void Fatal(const std::string& what) {
+  std::fprintf(stderr, "sim: %s\n", what.c_str());
+  std::abort();
 }
 
-uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-std::string KeyName(int i) { return "k" + std::to_string(i); }
+// Set keys are k<i>, register keys r<i>; trace records carry a key as a number.
+std::string SetKeyName(int i) { return "k" + std::to_string(i); }
+std::string RegisterName(int i) { return "r" + std::to_string(i); }
+bool IsRegister(const std::string& key) { return !key.empty() && key[0] == 'r'; }
+int64_t KeyCode(const std::string& key) {
+  const int64_t i = std::strtol(key.c_str() + 1, nullptr, 10);
+  return IsRegister(key) ? 1000 + i : i;
+}
+std::string KeyLabel(int64_t code) {
+  return code >= 1000 ? RegisterName(static_cast<int>(code - 1000))
+                      : SetKeyName(static_cast<int>(code));
+}
 
 // Set values are sorted, comma-separated element ids: the same set always has the same bytes.
 std::string EncodeElements(const std::set<uint64_t>& elems) {
@@ -85,6 +103,55 @@ bool IsRequest(const Message& m) {
   return m.type == Message::Type::kGetReq || m.type == Message::Type::kPutReq;
 }
 
+uint64_t CounterOf(const DVVSet& set, const version::Actor& actor) {
+  for (const DVVSet::Entry& e : set.entries()) {
+    if (e.actor == actor) return e.counter;
+  }
+  return 0;
+}
+
+// ---- commands -------------------------------------------------------------------------------
+
+enum class Cmd : uint8_t { kGetCtx, kSetCtx, kGet, kSet, kDel };
+
+const char* CmdName(Cmd c) {
+  switch (c) {
+    case Cmd::kGetCtx:
+      return "GETCTX";
+    case Cmd::kSetCtx:
+      return "SETCTX";
+    case Cmd::kGet:
+      return "GET";
+    case Cmd::kSet:
+      return "SET";
+    case Cmd::kDel:
+      return "DEL";
+  }
+  return "?";
+}
+
+// server/cluster.cc NeedsRead: what is not a blind write reads R replicas first.
+bool NeedsRead(Cmd c) { return c != Cmd::kSet && c != Cmd::kSetCtx; }
+
+struct Command {
+  Cmd cmd = Cmd::kGet;
+  std::string key;
+  std::string value;  // SET, SETCTX
+  std::string ctx;    // SETCTX
+  int64_t px_ms = 0;
+  int64_t pxat_ms = 0;
+};
+
+struct Reply {
+  bool ok = false;
+  bool found = false;  // GET
+  std::string value;
+  std::set<uint64_t> elements;  // GETCTX: union of the siblings' elements
+  std::string ctx;              // GETCTX
+  int64_t count = 0;            // DEL
+  int node = 0;
+};
+
 // ---- trace ----------------------------------------------------------------------------------
 
 enum class Tr : uint8_t {
@@ -95,21 +162,24 @@ enum class Tr : uint8_t {
   kDropDown,
   kDropCut,
   kSendFailed,
-  kClientGet,
-  kClientSet,
+  kClient,
   kReply,
   kTimeout,
   kRefused,
   kCrash,
-  kRestart,
+  kBoot,
   kCut,
   kUncut,
   kStoreLocal,
   kComplete,
   kHeal,
   kRound,
-  kDiskLoss,
+  kCompact,
+  kFlushAll,
+  kRefusedPut,
 };
+
+enum class CrashKind : uint8_t { kKill, kClean, kPower, kDisk };
 
 struct TraceRec {
   int64_t at = 0;
@@ -118,12 +188,17 @@ struct TraceRec {
   uint64_t x = 0, y = 0;
   std::string Format() const {
     static const char* const kNames[] = {
-        "send",   "drop",   "dup",        "deliver",  "drop(down)", "drop(cut)", "sendfail",
-        "GETCTX", "SETCTX", "reply",      "timeout",  "refused",    "crash",     "restart",
-        "cut",    "uncut",  "storelocal", "complete", "heal",       "round",     "diskloss"};
-    char buf[200];
+        "send",     "drop",    "dup",      "deliver",    "drop(down)", "drop(cut)",
+        "sendfail", "client",  "reply",    "timeout",    "refused",    "crash",
+        "boot",     "cut",     "uncut",    "storelocal", "complete",   "heal",
+        "round",    "compact", "flushall", "refusedput"};
+    static const char* const kCrashNames[] = {"kill -9", "clean shutdown", "power loss",
+                                              "disk loss"};
+    char buf[240];
     const char* name = kNames[static_cast<int>(what)];
     const long long t = at, na = a, nb = b;
+    const auto ux = static_cast<unsigned long long>(x);
+    const auto uy = static_cast<unsigned long long>(y);
     switch (what) {
       case Tr::kSend:
       case Tr::kDrop:
@@ -134,50 +209,44 @@ struct TraceRec {
         // a, b: node indexes; x: op; y: type << 32 | repair
         std::snprintf(buf, sizeof(buf), "t=%lld %s n%lld->n%lld %s%s op=%llu", t, name, na + 1,
                       nb + 1, TypeName(static_cast<Message::Type>(y >> 32)),
-                      (y & 1) ? "(repair)" : "", static_cast<unsigned long long>(x));
+                      (y & 1) ? "(repair)" : "", ux);
         break;
-      case Tr::kClientGet:
-      case Tr::kClientSet:
-        // a: client; b: node index; x: request; y: key (get) or element (set)
-        std::snprintf(
-            buf, sizeof(buf), "t=%lld client %lld %s at n%lld req=%llu %s%llu", t, na, name, nb + 1,
-            static_cast<unsigned long long>(x),
-            what == Tr::kClientGet ? "key=k" : "element=", static_cast<unsigned long long>(y));
+      case Tr::kClient:
+        // a: client; b: node; x: request; y: cmd << 56 | key code << 40 | element or value id
+        std::snprintf(buf, sizeof(buf), "t=%lld client %lld %s %s at n%lld req=%llu id=%llu", t, na,
+                      CmdName(static_cast<Cmd>(y >> 56)),
+                      KeyLabel(static_cast<int64_t>((y >> 40) & 0xffff)).c_str(), nb + 1, ux,
+                      static_cast<unsigned long long>(y & ((uint64_t{1} << 40) - 1)));
         break;
       case Tr::kReply:
         std::snprintf(buf, sizeof(buf), "t=%lld client %lld reply ok=%lld req=%llu learned=%llu", t,
-                      na, nb, static_cast<unsigned long long>(x),
-                      static_cast<unsigned long long>(y));
+                      na, nb, ux, uy);
         break;
       case Tr::kTimeout:
       case Tr::kRefused:
         std::snprintf(buf, sizeof(buf), "t=%lld client %lld %s (n%lld) req=%llu", t, na, name,
-                      nb + 1, static_cast<unsigned long long>(x));
+                      nb + 1, ux);
         break;
       case Tr::kComplete:
         std::snprintf(buf, sizeof(buf), "t=%lld n%lld complete op=%llu ok=%lld answered=%llu", t,
-                      na + 1, static_cast<unsigned long long>(x), nb,
-                      static_cast<unsigned long long>(y));
+                      na + 1, ux, nb, uy);
         break;
       case Tr::kStoreLocal:
-        std::snprintf(buf, sizeof(buf), "t=%lld n%lld storelocal k%lld op=%llu", t, na + 1, nb,
-                      static_cast<unsigned long long>(x));
+        std::snprintf(buf, sizeof(buf), "t=%lld n%lld storelocal %s op=%llu", t, na + 1,
+                      KeyLabel(nb).c_str(), ux);
         break;
       case Tr::kSendFailed:
         std::snprintf(buf, sizeof(buf), "t=%lld n%lld sendfail to n%lld op=%llu", t, na + 1, nb + 1,
-                      static_cast<unsigned long long>(x));
+                      ux);
         break;
       case Tr::kCrash:
-        std::snprintf(buf, sizeof(buf), "t=%lld crash n%lld for %lldms", t, na + 1, nb);
+        // b: down ms; x: CrashKind; y: data records rolled back or lost
+        std::snprintf(buf, sizeof(buf), "t=%lld crash n%lld (%s, %llu records lost) for %lldms", t,
+                      na + 1, kCrashNames[x & 3], uy, nb);
         break;
-      case Tr::kDiskLoss:
-        // x: the new epoch; y: the keys the store held
-        std::snprintf(buf, sizeof(buf), "t=%lld n%lld lost its disk (%llu keys), epoch %llu now", t,
-                      na + 1, static_cast<unsigned long long>(y),
-                      static_cast<unsigned long long>(x));
-        break;
-      case Tr::kRestart:
-        std::snprintf(buf, sizeof(buf), "t=%lld restart n%lld", t, na + 1);
+      case Tr::kBoot:
+        std::snprintf(buf, sizeof(buf), "t=%lld boot n%lld epoch %llu%s", t, na + 1, ux,
+                      y ? " (renewed)" : " (kept)");
         break;
       case Tr::kCut:
       case Tr::kUncut:
@@ -187,6 +256,17 @@ struct TraceRec {
       case Tr::kHeal:
       case Tr::kRound:
         std::snprintf(buf, sizeof(buf), "t=%lld %s %lld", t, name, na);
+        break;
+      case Tr::kCompact:
+        std::snprintf(buf, sizeof(buf), "t=%lld n%lld compacted, dropping %llu records", t, na + 1,
+                      ux);
+        break;
+      case Tr::kFlushAll:
+        std::snprintf(buf, sizeof(buf), "t=%lld n%lld FLUSHALL, epoch %llu now", t, na + 1, ux);
+        break;
+      case Tr::kRefusedPut:
+        std::snprintf(buf, sizeof(buf), "t=%lld n%lld refused a put of %s (op=%llu)", t, na + 1,
+                      KeyLabel(nb).c_str(), ux);
         break;
     }
     return buf;
@@ -203,14 +283,6 @@ struct Envelope {
   uint64_t from_inc = 0;  // the sender's incarnation: responses travel back on it
 };
 
-struct ClientReply {
-  bool ok = false;
-  bool is_get = false;
-  std::set<uint64_t> elements;  // get: union of the siblings' elements
-  std::string ctx;              // get: EncodeContext(merged.Join())
-  int node = 0;
-};
-
 struct Event {
   enum class Kind : uint8_t {
     kDeliver,
@@ -220,92 +292,155 @@ struct Event {
     kClientReply,
     kClientTimeout,
     kCrash,
+    kPowerLoss,
+    kDiskLoss,
+    kFlushAll,
+    kCompact,
+    kSync,
     kRestart,
     kCutStart,
     kCutEnd,
     kEndFaults,
-    kDiskLoss,
   };
   Kind kind = Kind::kDeliver;
   int node = -1;
   uint64_t inc = 0;
   int client = -1;
   uint64_t req = 0;
-  int index = 0;  // plan index (crash, partition)
+  int index = 0;  // plan index (crash, partition, ...)
   Envelope env;
-  ClientReply reply;
+  Reply reply;
 };
+
+// One command being coordinated (server/cluster.cc Worker::CoordOp), or an engine-only get of
+// a repair round, or a final read.
+struct CoordOp {
+  enum class Kind : uint8_t { kClient, kRepair, kFinalRead };
+  Kind kind = Kind::kClient;
+  int client = -1;
+  uint64_t req = 0;
+  Command command;
+  int r = 0;
+  size_t write = 0;      // register model index + 1 of the write it carries (0: none)
+  uint64_t element = 0;  // SETCTX: the element it adds
+  int waiting = 0;       // engine operations not complete yet
+  bool wrote = false;
+  bool failed = false;
+  Reply reply;
+};
+
+// What the compaction filter of a node's store reads: open only inside the simulator's own
+// CompactAll, at a fixed virtual instant, so background compactions decide nothing.
+struct FilterGate {
+  std::atomic<bool> open{false};
+  std::atomic<int64_t> now_ms{0};
+  std::atomic<uint64_t> dropped{0};
+};
+
+// A node's compaction filter, in one place. The server's asks Keyspace::Compact the same
+// question with its wall clock and configured grace; this one decides only while the gate is
+// open, at the node's virtual time. `dropped` counts the records it dropped or reduced to
+// their clocks.
+std::function<storage::CompactDecision(std::string_view, std::string*)> CompactionFilter(
+    FilterGate* gate, int64_t tombstone_grace_ms, bool keep_clocks) {
+  return [gate, tombstone_grace_ms, keep_clocks](std::string_view record, std::string* rewrite) {
+    if (!gate->open.load()) return storage::CompactDecision::kKeep;
+    const storage::CompactDecision d = kv::Keyspace::Compact(
+        record, gate->now_ms.load(), tombstone_grace_ms, keep_clocks, rewrite);
+    if (d != storage::CompactDecision::kKeep) gate->dropped.fetch_add(1);
+    return d;
+  };
+}
 
 struct Node {
   NodeId id = 0;
-  version::Actor actor;
-  bool up = true;
+  bool up = false;
   uint64_t inc = 1;
-  uint64_t hlc_last = 0;
-  std::map<std::string, std::string> store;  // durable: survives crashes
+  uint64_t meta_epoch = 0;   // the epoch the store holds (StartEpoch, FlushAll)
+  uint64_t actor_epoch = 0;  // the epoch it mints under (the same unless reuse_epoch)
+  std::unique_ptr<FilterGate> gate;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<HybridClock> clock;
+  std::unique_ptr<kv::KeyspaceShared> shared;
+  std::unique_ptr<kv::Keyspace> ks;
   std::unique_ptr<Coordinator> coord;
-  struct Pending {
-    int client = -1;  // -1: a repair-round get
-    uint64_t req = 0;
-    bool is_get = false;
-    std::string key;
-    uint64_t element = 0;
-  };
-  std::map<uint64_t, Pending> pending;  // by op id
-  std::set<int64_t> ticks;              // scheduled tick times
+  std::map<uint64_t, std::shared_ptr<CoordOp>> ops;  // by engine op id
+  std::vector<uint64_t> local_puts;  // puts of this turn whose local copy awaits the commit
+  std::set<int64_t> ticks;                           // scheduled tick times
+  std::map<std::string, std::string> image;          // fragile node: data at the last sync
 };
 
 struct Client {
   uint64_t req = 0;
   bool waiting = false;
-  bool is_get = false;
+  Cmd cmd = Cmd::kGet;
   std::string key;
-  uint64_t element = 0;
-  int writes = 0;  // SETCTX attempts so far
+  uint64_t element = 0;  // SETCTX
+  size_t write = 0;      // register model index + 1 (SET, DEL)
+  int writes = 0;        // SETCTX attempts so far
+  int register_ops = 0;
 };
 
 class Sim {
  public:
   Sim(const Params& p, bool trace_all)
       : p_(p), rng_(p.seed ^ 0xD1B54A32D192ED03ull), trace_all_(trace_all) {
-    replication::Options opts;
-    opts.timeout_ms = p.timeout_ms;
-    opts.lww_merge = p.lww;
+    opts_.timeout_ms = p.timeout_ms;
+    opts_.lww_merge = p.lww;
+    std::vector<NodeId> ids;
     for (int i = 0; i < p.nodes; ++i) {
       Node n;
       n.id = static_cast<NodeId>(i + 1);
-      n.actor = version::Actor{n.id, 1};
-      n.coord = std::make_unique<Coordinator>(n.id, opts);
+      n.gate = std::make_unique<FilterGate>();
+      ids.push_back(n.id);
       nodes_.push_back(std::move(n));
     }
-    clients_.resize(static_cast<size_t>(p.clients));
+    for (int i = 0; i < p.nodes; ++i) {
+      node(i).store = OpenStore(i);
+      Boot(i);
+    }
+    clients_.resize(static_cast<size_t>(p.clients) + 1);  // the last one writes the closing SETs
     cut_.assign(static_cast<size_t>(p.nodes), std::vector<int>(static_cast<size_t>(p.nodes), 0));
-    // Claim: partition q belongs to claim_[q % S], a seed-drawn permutation of the nodes.
-    Rng claim_rng(p.seed ^ 0x2545F4914F6CDD1Dull);
-    for (int i = 0; i < p.nodes; ++i) claim_.push_back(i);
-    for (int i = p.nodes - 1; i > 0; --i) {
-      std::swap(claim_[static_cast<size_t>(i)],
-                claim_[static_cast<size_t>(claim_rng.Below(static_cast<uint64_t>(i) + 1))]);
+    const cluster::Ring ring(p.partitions, ids, static_cast<uint32_t>(p.n_val));
+    for (int k = 0; k < p.keys + p.registers; ++k) {
+      const std::string key = k < p.keys ? SetKeyName(k) : RegisterName(k - p.keys);
+      keys_.push_back(key);
+      preflists_[key] =
+          ring.Preflist(KeyPartition(key, p.partitions), static_cast<uint32_t>(p.n_val));
+      if (IsRegister(key)) {
+        registers_[key];
+      } else {
+        model_[key];
+      }
     }
-    for (int k = 0; k < p.keys; ++k) {
-      const std::string key = KeyName(k);
-      preflists_[key] = ComputePreflist(key);
-      model_[key];
-    }
+    max_skew_ = p.skew_ms.empty() ? 0 : *std::max_element(p.skew_ms.begin(), p.skew_ms.end());
   }
 
   Result Run() {
-    for (size_t i = 0; i < p_.partition_plan.size(); ++i) {
+    auto plan = [this](Event::Kind kind, int64_t at, int index) {
       Event e;
-      e.kind = Event::Kind::kCutStart;
-      e.index = static_cast<int>(i);
-      Schedule(p_.partition_plan[i].start_ms, std::move(e));
+      e.kind = kind;
+      e.index = index;
+      Schedule(at, std::move(e));
+    };
+    for (size_t i = 0; i < p_.partition_plan.size(); ++i) {
+      plan(Event::Kind::kCutStart, p_.partition_plan[i].start_ms, static_cast<int>(i));
     }
     for (size_t i = 0; i < p_.crash_plan.size(); ++i) {
-      Event e;
-      e.kind = Event::Kind::kCrash;
-      e.index = static_cast<int>(i);
-      Schedule(p_.crash_plan[i].at_ms, std::move(e));
+      plan(Event::Kind::kCrash, p_.crash_plan[i].at_ms, static_cast<int>(i));
+    }
+    for (size_t i = 0; i < p_.power_plan.size(); ++i) {
+      plan(Event::Kind::kPowerLoss, p_.power_plan[i].at_ms, static_cast<int>(i));
+    }
+    for (size_t i = 0; i < p_.flushall_plan.size(); ++i) {
+      plan(Event::Kind::kFlushAll, p_.flushall_plan[i], static_cast<int>(i));
+    }
+    for (size_t i = 0; i < p_.compaction_plan.size(); ++i) {
+      plan(Event::Kind::kCompact, p_.compaction_plan[i].at_ms, static_cast<int>(i));
+    }
+    if (p_.disk_loss.on) plan(Event::Kind::kDiskLoss, p_.disk_loss.at_ms, 0);
+    if (p_.fragile >= 0 && p_.fsync != Fsync::kAlways) {
+      plan(Event::Kind::kSync, rng_.Range(0, kEverySecMs - 1), 0);
     }
     for (int c = 0; c < p_.clients; ++c) {
       Event e;
@@ -313,16 +448,9 @@ class Sim {
       e.client = c;
       Schedule(rng_.Range(0, p_.think_max_ms), std::move(e));
     }
-    if (p_.disk_loss.on) {
-      Event e;
-      e.kind = Event::Kind::kDiskLoss;
-      Schedule(p_.disk_loss.at_ms, std::move(e));
-    }
-    Event end;
-    end.kind = Event::Kind::kEndFaults;
-    Schedule(p_.fault_ms, std::move(end));
+    plan(Event::Kind::kEndFaults, p_.fault_ms, 0);
 
-    bool stuck = !Drain();
+    bool stuck = !Drain() || !ClosingWrites();
     bool quiet = false;
     for (int round = 1; !stuck && !quiet && round <= kMaxRepairRounds; ++round) {
       result_.stats.repair_rounds = round;
@@ -338,7 +466,15 @@ class Sim {
       result_.stats.max_final_siblings =
           std::max(result_.stats.max_final_siblings, fk.siblings.size());
     }
+    result_.final_registers = RegisterConvergence();
+    if (!stuck) FinalReads(&stuck);
+    result_.registers = registers_;
     result_.violations = Check(result_.model, result_.final_keys, quiet);
+    for (Violation& v :
+         CheckRegisters(result_.registers, result_.final_registers, p_.SkewSpread())) {
+      result_.violations.push_back(std::move(v));
+    }
+    for (Violation& v : dot_violations_) result_.violations.push_back(std::move(v));
     if (stuck) {
       result_.violations.push_back(
           Violation{Violation::Kind::kNotQuiet, "", "event limit reached: the run never drained"});
@@ -348,8 +484,8 @@ class Sim {
     }
     // The final stores join the fingerprint: runs that move the same messages but keep
     // different data (the negative control) must not collide.
-    for (const Node& n : nodes_) {
-      for (const auto& [key, record] : n.store) {
+    for (int i = 0; i < p_.nodes; ++i) {
+      for (const auto& [key, record] : ScanData(i)) {
         for (const std::string* bytes : {&key, &record}) {
           for (char ch : *bytes) {
             hash_ ^= static_cast<uint8_t>(ch);
@@ -368,7 +504,7 @@ class Sim {
  private:
   // ---- plumbing ----
 
-  // Something that cannot happen with a correct engine (e.g. a record that does not decode).
+  // Something that cannot happen with a correct node (e.g. a record that does not decode).
   void Broken(std::string what) {
     if (broken_.size() < 8) broken_.push_back("t=" + std::to_string(now_) + " " + what);
   }
@@ -396,28 +532,15 @@ class Sim {
     trace_.push_back(r);
   }
 
-  std::vector<NodeId> ComputePreflist(const std::string& key) const {
-    const uint32_t part = KeyPartition(key, p_.partitions);
-    std::vector<NodeId> out;
-    for (uint32_t i = 0; i < p_.partitions && static_cast<int>(out.size()) < p_.n_val; ++i) {
-      const int owner = claim_[((part + i) % p_.partitions) % static_cast<uint32_t>(p_.nodes)];
-      const NodeId id = nodes_[static_cast<size_t>(owner)].id;
-      if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
-    }
-    return out;
-  }
-
   static int Index(NodeId id) { return static_cast<int>(id) - 1; }
   Node& node(int i) { return nodes_[static_cast<size_t>(i)]; }
-  static int KeyIndex(const std::string& key) {
-    return static_cast<int>(std::strtol(key.c_str() + 1, nullptr, 10));  // "k<index>"
-  }
 
-  uint64_t Hlc(Node& n) {
-    const int64_t wall = kWallEpochMs + now_ + p_.skew_ms[static_cast<size_t>(Index(n.id))];
-    const uint64_t phys = static_cast<uint64_t>(wall) << 16;
-    n.hlc_last = std::max(n.hlc_last + 1, phys);
-    return n.hlc_last;
+  int64_t WallMs(int ni) const { return kWallEpochMs + now_ + p_.skew_ms[static_cast<size_t>(ni)]; }
+  uint64_t WallUs(int ni) const { return static_cast<uint64_t>(WallMs(ni)) * 1000; }
+
+  int RandomMember(const std::string& key) {
+    const std::vector<NodeId>& pref = preflists_[key];
+    return Index(pref[static_cast<size_t>(rng_.Below(pref.size()))]);
   }
 
   // Runs events until none is left. False when the event limit was hit.
@@ -443,7 +566,8 @@ class Sim {
         ++result_.stats.send_failed;
         Effects fx;
         n.coord->OnSendFailed(now_, e.env.msg.op, e.env.msg.to, &fx);
-        Apply(e.node, &fx);
+        RunEffects(e.node, &fx);
+        EndTurn(e.node);
         break;
       }
       case Event::Kind::kTick: {
@@ -452,7 +576,8 @@ class Sim {
         n.ticks.erase(static_cast<int64_t>(e.req));
         Effects fx;
         n.coord->OnTick(now_, &fx);
-        Apply(e.node, &fx);
+        RunEffects(e.node, &fx);
+        EndTurn(e.node);
         break;
       }
       case Event::Kind::kClientStart:
@@ -465,24 +590,41 @@ class Sim {
         Client& c = clients_[static_cast<size_t>(e.client)];
         if (!c.waiting || c.req != e.req) break;
         Trace(Tr::kTimeout, e.client, 0, e.req);
-        ClientReply failed;
-        failed.is_get = c.is_get;
-        OnClientReply(e.client, e.req, failed);
+        OnClientReply(e.client, e.req, Reply{});
         break;
       }
       case Event::Kind::kCrash: {
         const Params::Crash& c = p_.crash_plan[static_cast<size_t>(e.index)];
-        Crash(c.node, c.down_ms);
+        Crash(c.node, c.down_ms, c.clean ? CrashKind::kClean : CrashKind::kKill);
+        break;
+      }
+      case Event::Kind::kPowerLoss: {
+        const Params::Crash& c = p_.power_plan[static_cast<size_t>(e.index)];
+        Crash(c.node, c.down_ms, CrashKind::kPower);
         break;
       }
       case Event::Kind::kDiskLoss:
-        LoseDisk();
+        Crash(p_.disk_loss.node, p_.disk_loss.down_ms, CrashKind::kDisk);
+        break;
+      case Event::Kind::kFlushAll:
+        FlushAll(p_.fragile);
+        break;
+      case Event::Kind::kCompact:
+        Compact(p_.compaction_plan[static_cast<size_t>(e.index)].node);
+        break;
+      case Event::Kind::kSync:
+        // The WAL sync thread runs in the process; the OS writes back whatever happens to it.
+        if (node(p_.fragile).up || p_.fsync == Fsync::kNo) Synced(p_.fragile);
+        if (faults_) {
+          Event next;
+          next.kind = Event::Kind::kSync;
+          Schedule(now_ + (p_.fsync == Fsync::kNo ? kOsWritebackMs : kEverySecMs), std::move(next));
+        }
         break;
       case Event::Kind::kRestart: {
         Node& n = node(e.node);
         if (!faults_ || n.up || n.inc != e.inc) break;
-        n.up = true;
-        Trace(Tr::kRestart, e.node);
+        Boot(e.node);
         break;
       }
       case Event::Kind::kCutStart:
@@ -495,6 +637,285 @@ class Sim {
         Heal();
         break;
     }
+  }
+
+  // ---- a node's store, keyspace and life cycle ----
+
+  std::unique_ptr<storage::Store> OpenStore(int ni) {
+    storage::StoreOptions so;
+    so.dir = "/dynis-sim/n" + std::to_string(ni + 1);
+    so.in_memory = true;
+    so.block_cache_bytes = 1 << 20;
+    so.write_buffer_bytes = 8 << 20;
+    so.fsync = p_.fsync == Fsync::kAlways     ? storage::Fsync::kAlways
+               : p_.fsync == Fsync::kEverySec ? storage::Fsync::kEverySec
+                                              : storage::Fsync::kNo;
+    so.compact = CompactionFilter(node(ni).gate.get(), p_.tombstone_grace_ms, p_.keep_clocks);
+    auto store = storage::Store::Open(so);
+    if (!store.ok()) Fatal("cannot open an in-memory store: " + store.status().ToString());
+    return std::move(store).value();
+  }
+
+  // The data column family as it is now.
+  std::map<std::string, std::string> ScanData(int ni) {
+    std::map<std::string, std::string> out;
+    Status s = node(ni).store->Scan("", [&out](std::string_view k, std::string_view v) {
+      out.emplace(std::string(k), std::string(v));
+      return true;
+    });
+    if (!s.ok()) Broken("a scan failed: " + s.ToString());
+    return out;
+  }
+
+  // The fragile node's store synced its WAL: a power loss now keeps everything up to here.
+  void Synced(int ni) {
+    if (ni != p_.fragile || p_.fsync == Fsync::kAlways) return;
+    node(ni).image = ScanData(ni);
+  }
+
+  // A process start, as Server::Open does it: the epoch from the store (kept only after a clean
+  // shutdown), a fresh clock, keyspace and coordinator.
+  void Boot(int ni) {
+    Node& n = node(ni);
+    auto start = kv::StartEpoch(n.store.get(), WallUs(ni));
+    if (!start.ok()) Fatal("StartEpoch: " + start.status().ToString());
+    const bool first = n.meta_epoch == 0;
+    n.meta_epoch = start->epoch;
+    // The broken configuration never renews: it mints under its first epoch forever.
+    const uint64_t epoch = p_.reuse_epoch && !first ? n.actor_epoch : start->epoch;
+    n.actor_epoch = epoch;
+    Synced(ni);  // StartEpoch's durable meta write synced the WAL
+    n.clock = std::make_unique<HybridClock>([this, ni] { return WallMs(ni); });
+    n.shared = std::make_unique<kv::KeyspaceShared>();
+    n.shared->store = n.store.get();
+    n.shared->clock = n.clock.get();
+    n.shared->actor = version::Actor{n.id, epoch};
+    n.shared->partitions = p_.partitions;
+    n.shared->workers = 1;
+    n.shared->keep_clocks = p_.keep_clocks;
+    n.ks = std::make_unique<kv::Keyspace>(n.shared.get(), 0);
+    n.coord = std::make_unique<Coordinator>(n.id, opts_);
+    n.up = true;
+    Trace(Tr::kBoot, ni, 0, epoch, start->renewed ? 1 : 0);
+  }
+
+  void Crash(int ni, int64_t down_ms, CrashKind kind) {
+    Node& n = node(ni);
+    if (!faults_) return;
+    const bool was_up = n.up;
+    if (!was_up && (kind == CrashKind::kKill || kind == CrashKind::kClean)) return;
+    if (was_up) {
+      if (kind == CrashKind::kClean) {
+        Status s = kv::RecordCleanShutdown(n.store.get(), n.meta_epoch);
+        if (!s.ok()) Broken("RecordCleanShutdown: " + s.ToString());
+        Synced(ni);
+        ++result_.stats.clean_shutdowns;
+      }
+      // Volatile state goes: in-flight operations, timers, the clock. The store stays.
+      n.up = false;
+      ++n.inc;
+      n.coord.reset();
+      n.ops.clear();
+      n.local_puts.clear();
+      n.ticks.clear();
+      n.ks.reset();
+      n.shared.reset();
+      n.clock.reset();
+      ++result_.stats.crashes;
+    }
+    uint64_t lost = 0;
+    if (kind == CrashKind::kPower) {
+      lost = RollBack(ni);
+      lossy_ = true;
+      ++result_.stats.power_losses;
+    } else if (kind == CrashKind::kDisk) {
+      lost = ScanData(ni).size();
+      n.store.reset();
+      n.store = OpenStore(ni);
+      n.image.clear();
+      lossy_ = true;
+      ++result_.stats.disk_losses;
+    }
+    Trace(Tr::kCrash, ni, down_ms, static_cast<uint64_t>(kind), lost);
+    if (was_up) {
+      Event e;
+      e.kind = Event::Kind::kRestart;
+      e.node = ni;
+      e.inc = n.inc;
+      Schedule(now_ + down_ms, std::move(e));
+    }
+  }
+
+  // A power loss: the data column family goes back to the last sync (the meta writes are all
+  // durable, so they stay). Returns how many records changed.
+  uint64_t RollBack(int ni) {
+    if (p_.fsync == Fsync::kAlways) return 0;
+    Node& n = node(ni);
+    const std::map<std::string, std::string> now = ScanData(ni);
+    uint64_t changed = 0;
+    Status s = n.store->Write([&](const storage::Store::WriteVisitor& put) {
+      for (const auto& [k, v] : now) {
+        if (!n.image.count(k)) {
+          put(k, nullptr);
+          ++changed;
+        }
+      }
+      for (const auto& [k, v] : n.image) {
+        auto it = now.find(k);
+        if (it == now.end() || it->second != v) {
+          put(k, &v);
+          ++changed;
+        }
+      }
+    });
+    if (!s.ok()) Broken("rolling a store back failed: " + s.ToString());
+    return changed;
+  }
+
+  // FLUSHALL on an up node, as Server::FlushAll does it (the turn's writes are committed:
+  // between turns nothing is pending).
+  void FlushAll(int ni) {
+    Node& n = node(ni);
+    if (!faults_ || !n.up) return;
+    Synced(ni);  // FlushAll's durable epoch write syncs the WAL, before the range delete
+    auto next = kv::FlushAll(n.store.get(), n.meta_epoch, WallUs(ni));
+    if (!next.ok()) return Broken("FlushAll: " + next.status().ToString());
+    n.meta_epoch = *next;
+    if (!p_.reuse_epoch) {
+      n.shared->actor.epoch = *next;
+      n.actor_epoch = *next;
+    }
+    lossy_ = true;
+    ++result_.stats.flushalls;
+    Trace(Tr::kFlushAll, ni, 0, n.shared->actor.epoch);
+  }
+
+  void Compact(int ni) {
+    Node& n = node(ni);
+    if (!n.up) return;
+    const uint64_t before = n.gate->dropped.load();
+    n.gate->now_ms.store(WallMs(ni));
+    n.gate->open.store(true);
+    Status s = n.store->CompactAll();
+    n.gate->open.store(false);
+    if (!s.ok()) Broken("CompactAll: " + s.ToString());
+    const uint64_t dropped = n.gate->dropped.load() - before;
+    ++result_.stats.compactions;
+    result_.stats.compacted += dropped;
+    Trace(Tr::kCompact, ni, 0, dropped);
+  }
+
+  // The end of a loop turn of node ni: the keyspace commits the turn's writes (before anything
+  // the turn sent is delivered: deliveries are later events), and the engine's next deadline
+  // gets a timer.
+  void EndTurn(int ni) {
+    Node& n = node(ni);
+    if (!n.up) {
+      turn_keys_.clear();
+      return;
+    }
+    // Worker::OnPrepare: commit, then report to the engine how the batch holding the turn's
+    // local copies went (Coordinator::OnLocalStored); completing them may run more commands,
+    // whose writes are committed and reported the same way.
+    do {
+      bool ok = true;
+      if (n.ks->HasPending()) {
+        Status s = n.ks->Commit();
+        if (!s.ok()) Broken("Commit: " + s.ToString());
+        ok = s.ok();
+      }
+      std::vector<uint64_t> puts;
+      puts.swap(n.local_puts);
+      Effects fx;
+      for (uint64_t op : puts) n.coord->OnLocalStored(now_, op, ok, &fx);
+      RunEffects(ni, &fx);
+    } while (!n.local_puts.empty() || n.ks->HasPending());
+    for (const std::string& key : turn_keys_) {
+      if (p_.lww) CollapseToLww(ni, key);
+      if (p_.fragile >= 0 && ni != p_.fragile && !IsRegister(key)) NoteStable(ni, key);
+    }
+    turn_keys_.clear();
+    const int64_t d = n.coord->NextDeadline();
+    if (d != std::numeric_limits<int64_t>::max() && n.ticks.insert(d).second) {
+      Event t;
+      t.kind = Event::Kind::kTick;
+      t.node = ni;
+      t.inc = n.inc;
+      t.req = static_cast<uint64_t>(d);
+      Schedule(std::max(d, now_), std::move(t));
+    }
+  }
+
+  std::optional<std::string> Record(int ni, const std::string& key) {
+    std::optional<std::string> out;
+    Status s = node(ni).ks->LoadRecord(key, &out);
+    if (!s.ok()) Broken("LoadRecord: " + s.ToString());
+    return out;
+  }
+
+  std::optional<DVVSet> Decoded(const std::optional<std::string>& record) {
+    if (!record) return DVVSet();
+    auto set = DVVSet::Decode(*record);
+    if (!set.ok()) {
+      Broken("a stored record does not decode");
+      return std::nullopt;
+    }
+    return std::move(set).value();
+  }
+
+  // The LWW negative control: every stored record keeps only its LWW winner (a broken merge).
+  void CollapseToLww(int ni, const std::string& key) {
+    Node& n = node(ni);
+    const std::optional<std::string> record = Record(ni, key);
+    if (!record) return;
+    auto collapsed = replication::MergeRecords(*record, *record, /*lww=*/true);
+    if (!collapsed.ok() || *collapsed == *record) return;
+    const std::string dk = storage::DataKey(n.ks->PartitionOf(key), key);
+    Status s =
+        n.store->Write([&](const storage::Store::WriteVisitor& put) { put(dk, &*collapsed); });
+    if (!s.ok()) Broken("Write: " + s.ToString());
+  }
+
+  // On seeds with a fragile node: the highest dot per actor that a store which never loses
+  // anything has counted for a set key. A correct node never forgets a counted dot, so tracking
+  // every store ever written (not just the final ones) keeps the model strict.
+  void NoteStable(int ni, const std::string& key) {
+    std::optional<DVVSet> set = Decoded(Record(ni, key));
+    if (!set) return;
+    std::map<version::Actor, uint64_t>& seen = stable_[key];
+    for (const DVVSet::Entry& e : set->entries()) {
+      uint64_t& c = seen[e.actor];
+      c = std::max(c, e.counter);
+    }
+  }
+
+  // The stored writes no store that keeps everything ever counted, and the fragile node's
+  // final store does not count: their every copy (and every effect of their contexts) was in
+  // data the fragile node lost.
+  void MarkLostWithDisk() {
+    if (!lossy_) return;
+    for (auto& [key, km] : model_) {
+      std::optional<DVVSet> fragile = Decoded(Record(p_.fragile, key));
+      if (!fragile) continue;
+      const auto& stable = stable_[key];
+      for (StoredWrite& w : km.stored) {
+        auto s = stable.find(w.actor);
+        if ((s == stable.end() || s->second < w.counter) &&
+            CounterOf(*fragile, w.actor) < w.counter) {
+          w.lost_with_disk = true;
+          ++result_.stats.lost_with_disk;
+        }
+      }
+    }
+  }
+
+  void Heal() {
+    faults_ = false;
+    for (auto& row : cut_) std::fill(row.begin(), row.end(), 0);
+    for (int i = 0; i < p_.nodes; ++i) {
+      if (!node(i).up) Boot(i);
+    }
+    Trace(Tr::kHeal);
   }
 
   // ---- network ----
@@ -575,21 +996,33 @@ class Sim {
     }
     Trace(Tr::kDeliver, env.from, env.to, msg.op, tag);
     if (IsRequest(msg)) {
-      auto it = dst.store.find(msg.key);
-      std::optional<std::string> local;
-      if (it != dst.store.end()) local = it->second;
-      replication::ReplicaStep step = replication::HandleRequest(msg, local, p_.lww);
-      // Storage is synchronous here: durable before the response leaves.
-      if (step.store.has_value()) {
-        dst.store[msg.key] = std::move(*step.store);
-        NoteStored(env.to, msg.key);
+      // The replica side, as the server's DYNIS.GETREC / DYNIS.PUTREC handlers run it; the
+      // answer leaves after the turn committed.
+      Message resp;
+      dst.ks->ServeReplicaRequest(msg, &resp);
+      if (msg.type == Message::Type::kPutReq) {
+        turn_keys_.insert(msg.key);
+        if (!resp.ok) RefusedPut(env.to, msg, "from n" + std::to_string(env.from + 1));
       }
-      Send(env.to, std::move(step.response), env.from_inc);
+      EndTurn(env.to);
+      Send(env.to, std::move(resp), env.from_inc);
     } else {
       Effects fx;
       dst.coord->OnMessage(now_, msg, &fx);
-      Apply(env.to, &fx);
+      RunEffects(env.to, &fx);
+      EndTurn(env.to);
     }
+  }
+
+  // A replica answered a put with an error. Stores here never fail and records always decode,
+  // so it refused a dot it had seen for another write (the engine's dot conflict).
+  void RefusedPut(int ni, const Message& msg, const std::string& from) {
+    Trace(Tr::kRefusedPut, ni, KeyCode(msg.key), msg.op);
+    if (++result_.stats.refused_puts > kReportedDots) return;
+    dot_violations_.push_back({Violation::Kind::kReusedDot, msg.key,
+                               "t=" + std::to_string(now_) + " n" + std::to_string(ni + 1) +
+                                   " refused a put " + from + " (op " + std::to_string(msg.op) +
+                                   "): a dot it had seen for a different write"});
   }
 
   void Cut(int index, int delta) {
@@ -613,171 +1046,226 @@ class Sim {
     }
   }
 
-  void Crash(int ni, int64_t down_ms) {
+  // ---- coordination: the mirror of server/cluster.cc ----
+
+  // Worker::Coordinate: read R replicas first unless the command is a blind write.
+  void Coordinate(int ni, const std::shared_ptr<CoordOp>& op) {
     Node& n = node(ni);
-    if (!faults_ || !n.up) return;
-    // Volatile state goes: in-flight operations, timers, the HLC's memory. The store stays.
-    n.up = false;
-    ++n.inc;
-    n.coord->Reset();
-    n.pending.clear();
-    n.ticks.clear();
-    n.hlc_last = 0;
-    ++result_.stats.crashes;
-    Trace(Tr::kCrash, ni, down_ms);
-    Event e;
-    e.kind = Event::Kind::kRestart;
-    e.node = ni;
-    e.inc = n.inc;
-    Schedule(now_ + down_ms, std::move(e));
-  }
-
-  // The node crashes (unless it is down already) and its store is gone; it restarts empty under
-  // its next epoch. What the lost store had seen is kept for the model (MarkLostWithDisk).
-  void LoseDisk() {
-    const Params::DiskLoss& d = p_.disk_loss;
-    if (!faults_) return;
-    Crash(d.node, d.down_ms);
-    Node& n = node(d.node);
-    for (const auto& [key, record] : n.store) {
-      auto set = DVVSet::Decode(record);
-      if (!set.ok()) {
-        Broken("a stored record does not decode");
-        continue;
-      }
-      for (const DVVSet::Entry& e : set->entries()) lost_seen_[key][e.actor] = e.counter;
-    }
-    const uint64_t keys = n.store.size();
-    n.store.clear();
-    // A new epoch is leased before the node coordinates again: none of its new dots can collide
-    // with one the lost disk minted (and other replicas still hold).
-    if (!p_.reuse_epoch) ++n.actor.epoch;
-    disk_lost_ = true;
-    ++result_.stats.disk_losses;
-    Trace(Tr::kDiskLoss, d.node, 0, n.actor.epoch, keys);
-  }
-
-  // Records, on disk-loss seeds, the highest dot per actor that any store other than the lost
-  // one (before its loss) has counted for key. A correct engine never forgets a counted dot, so
-  // tracking every store ever written (not just the final ones) keeps the model strict: a write
-  // some surviving store once saw must not vanish.
-  void NoteStored(int ni, const std::string& key) {
-    if (!p_.disk_loss.on || (ni == p_.disk_loss.node && !disk_lost_)) return;
-    auto set = DVVSet::Decode(node(ni).store.at(key));
-    if (!set.ok()) return;  // FinalState and the engine report undecodable records
-    std::map<version::Actor, uint64_t>& seen = seen_elsewhere_[key];
-    for (const DVVSet::Entry& e : set->entries()) {
-      uint64_t& c = seen[e.actor];
-      c = std::max(c, e.counter);
-    }
-  }
-
-  // The stored writes whose dot the lost disk had counted and no other store ever did: their
-  // every copy (and every effect of their contexts) was on that disk.
-  void MarkLostWithDisk() {
-    if (!disk_lost_) return;
-    for (auto& [key, km] : model_) {
-      const auto& lost = lost_seen_[key];
-      const auto& seen = seen_elsewhere_[key];
-      for (StoredWrite& w : km.stored) {
-        auto l = lost.find(w.actor);
-        auto s = seen.find(w.actor);
-        if (l != lost.end() && l->second >= w.counter &&
-            (s == seen.end() || s->second < w.counter)) {
-          w.lost_with_disk = true;
-          ++result_.stats.lost_with_disk;
-        }
-      }
-    }
-  }
-
-  void Heal() {
-    faults_ = false;
-    for (auto& row : cut_) std::fill(row.begin(), row.end(), 0);
-    for (int i = 0; i < p_.nodes; ++i) {
-      if (!node(i).up) {
-        node(i).up = true;
-        Trace(Tr::kRestart, i);
-      }
-    }
-    Trace(Tr::kHeal);
-  }
-
-  // ---- a node applying its engine's effects ----
-
-  void Apply(int ni, Effects* fx) {
-    Node& n = node(ni);
-    for (Effect& e : *fx) {
-      switch (e.kind) {
-        case Effect::Kind::kSend:
-          Send(ni, std::move(e.msg));
-          break;
-        case Effect::Kind::kStoreLocal: {
-          Trace(Tr::kStoreLocal, ni, KeyIndex(e.key), e.op);
-          ++store_locals_;
-          MergeLocal(ni, e.key, e.record);
-          break;
-        }
-        case Effect::Kind::kComplete:
-          Complete(ni, e);
-          break;
-      }
-    }
-    const int64_t d = n.coord->NextDeadline();
-    if (d != std::numeric_limits<int64_t>::max() && n.ticks.insert(d).second) {
-      Event t;
-      t.kind = Event::Kind::kTick;
-      t.node = ni;
-      t.inc = n.inc;
-      t.req = static_cast<uint64_t>(d);
-      Schedule(std::max(d, now_), std::move(t));
-    }
-  }
-
-  void MergeLocal(int ni, const std::string& key, const std::string& record) {
-    Node& n = node(ni);
-    auto it = n.store.find(key);
-    if (it == n.store.end()) {
-      n.store.emplace(key, record);
+    Effects fx;
+    if (!NeedsRead(op->command.cmd)) {
+      ExecuteAndReplicate(ni, op, &fx);
     } else {
-      auto merged = replication::MergeRecords(it->second, record, p_.lww);
-      if (!merged.ok())
-        return Broken("kStoreLocal record does not merge: " + merged.status().ToString());
-      it->second = std::move(merged).value();
+      const std::string& key = op->command.key;
+      op->waiting++;
+      const uint64_t id =
+          n.coord->StartGet(now_, key, preflists_[key], op->r, Record(ni, key), &fx);
+      n.ops[id] = op;
     }
-    NoteStored(ni, key);
+    RunEffects(ni, &fx);
   }
 
-  void Complete(int ni, const Effect& e) {
+  // Worker::ExecuteAndReplicate: run the command on the local keyspace, then put every record
+  // it stored to the key's replicas.
+  void ExecuteAndReplicate(int ni, const std::shared_ptr<CoordOp>& op, Effects* fx) {
+    Node& n = node(ni);
+    op->wrote = true;
+    n.ks->BeginTracking();
+    op->reply = Execute(ni, *op);
+    const std::vector<std::string> written = n.ks->TakeTracked();
+    if (p_.early_ack && op->command.cmd == Cmd::kSetCtx && op->reply.ok) {
+      // The broken configuration: the client hears "ok" now, whatever the put does. The
+      // engine's own completion finds the client gone and is ignored.
+      ReplyToClient(ni, *op, op->reply);
+    }
+    for (const std::string& key : written) {
+      std::optional<std::string> record = Record(ni, key);
+      if (!record) continue;
+      op->waiting++;
+      const uint64_t id =
+          n.coord->StartPut(now_, key, preflists_[key], p_.w, std::move(*record), fx);
+      n.ops[id] = op;
+      n.local_puts.push_back(id);  // counted once EndTurn committed it
+    }
+    if (op->waiting == 0) Finish(ni, op);
+  }
+
+  // Worker::RunEffects.
+  void RunEffects(int ni, Effects* fx) {
+    while (!fx->empty()) {
+      Effects batch;
+      batch.swap(*fx);
+      for (Effect& e : batch) {
+        switch (e.kind) {
+          case Effect::Kind::kSend:
+            Send(ni, std::move(e.msg));
+            break;
+          case Effect::Kind::kStoreLocal: {
+            // The coordinator is a replica too: its own store takes the merge like a peer's.
+            Trace(Tr::kStoreLocal, ni, KeyCode(e.key), e.op);
+            ++store_locals_;
+            Message req, resp;
+            req.type = Message::Type::kPutReq;
+            req.key = e.key;
+            req.record = std::move(e.record);
+            node(ni).ks->ServeReplicaRequest(req, &resp);
+            turn_keys_.insert(e.key);
+            if (!resp.ok) RefusedPut(ni, req, "of its own read's merge");
+            break;
+          }
+          case Effect::Kind::kComplete:
+            OnComplete(ni, e, fx);
+            break;
+        }
+      }
+    }
+  }
+
+  void OnComplete(int ni, const Effect& e, Effects* fx) {
     Node& n = node(ni);
     Trace(Tr::kComplete, ni, e.outcome.ok ? 1 : 0, e.op, static_cast<uint64_t>(e.outcome.answered));
-    auto it = n.pending.find(e.op);
-    if (it == n.pending.end()) return;
-    const Node::Pending pend = it->second;
-    n.pending.erase(it);
-    if (pend.is_get) {
-      (e.outcome.ok ? result_.stats.gets_ok : result_.stats.gets_failed)++;
-    } else {
+    auto it = n.ops.find(e.op);
+    if (it == n.ops.end()) return;
+    std::shared_ptr<CoordOp> op = std::move(it->second);
+    n.ops.erase(it);
+    if (op->wrote) {
       (e.outcome.ok ? result_.stats.puts_ok : result_.stats.puts_failed)++;
+    } else {
+      (e.outcome.ok ? result_.stats.gets_ok : result_.stats.gets_failed)++;
     }
-    if (pend.client < 0) return;  // a repair-round get
+    if (!e.outcome.ok) op->failed = true;
+    if (--op->waiting > 0) return;
+    if (op->kind == CoordOp::Kind::kRepair) return;  // an engine get, nothing to run
+    if (!op->failed && !op->wrote) {
+      ExecuteAndReplicate(ni, op, fx);
+    } else {
+      Finish(ni, op);
+    }
+  }
+
+  // The command on the local keyspace, through the method its handler calls; writes are noted
+  // in the model with the dot they left in the record.
+  Reply Execute(int ni, CoordOp& op) {
+    Node& n = node(ni);
+    kv::Keyspace& ks = *n.ks;
+    const Command& c = op.command;
+    Reply r;
+    r.node = ni;
+    turn_keys_.insert(c.key);  // writes, and lazy expiry on reads
+    switch (c.cmd) {
+      case Cmd::kGet: {
+        std::optional<kv::LiveValue> v;
+        r.ok = ks.GetLive(c.key, &v).ok();
+        r.found = v.has_value();
+        if (v) r.value = v->value;
+        return r;
+      }
+      case Cmd::kGetCtx: {
+        std::vector<version::Sibling> values;
+        r.ok = ks.GetSiblings(c.key, &values, &r.ctx).ok();
+        for (const version::Sibling& s : values) ParseElements(s.value, &r.elements);
+        return r;
+      }
+      case Cmd::kSet:
+      case Cmd::kDel:
+      case Cmd::kSetCtx:
+        break;
+    }
+    std::optional<DVVSet> before = Decoded(Record(ni, c.key));
+    if (!before) return r;
+    Status s;
+    int64_t expire_at = 0;
+    bool existed = false;
+    if (c.cmd == Cmd::kSet) {
+      // CmdSet: PX is relative to the keyspace's clock, PXAT absolute.
+      expire_at = c.px_ms != 0 ? ks.NowMs() + c.px_ms : c.pxat_ms;
+      s = ks.Put(c.key, c.value, expire_at);
+    } else if (c.cmd == Cmd::kDel) {
+      s = ks.Delete(c.key, &existed);
+      r.count = existed ? 1 : 0;
+    } else {
+      s = ks.PutWithContext(c.key, c.ctx, c.value, false);
+    }
+    r.ok = s.ok();
+    if (!s.ok()) return r;
+
+    // The dot: the record the turn stored counts one more event of this node's actor.
+    const version::Actor actor = n.shared->actor;
+    std::optional<DVVSet> after = Decoded(Record(ni, c.key));
+    const uint64_t counter = after ? CounterOf(*after, actor) : 0;
+    const bool minted = counter > CounterOf(*before, actor);
+    if (c.cmd == Cmd::kSetCtx) {
+      if (!minted) return r;
+      NoteDot(c.key, actor, counter,
+              "SETCTX element " + std::to_string(op.element) + " at t=" + std::to_string(now_) +
+                  " on n" + std::to_string(ni + 1));
+      auto ctx = version::DecodeContext(c.ctx);
+      if (!ctx.ok()) Broken("a context from GETCTX does not decode");
+      model_[c.key].stored.push_back(StoredWrite{op.element, c.value, actor, counter,
+                                                 ctx.ok() ? ctx.value() : version::VersionVector{},
+                                                 op.client, now_});
+      return r;
+    }
+    RegisterWrite& w = registers_[c.key].writes[op.write - 1];
+    w.ran = true;
+    w.node = ni;
+    w.incarnation = n.inc;
+    w.seq = ++commands_run_;
+    w.ran_ms = now_;
+    w.expire_at_ms = expire_at;
+    w.observed = before->Join();
+    w.minted = minted;
+    w.actor = actor;
+    w.counter = counter;
+    if (c.cmd == Cmd::kDel) w.deleted = existed ? 1 : 0;
+    if (expire_at != 0) ++result_.stats.expiring_writes;
+    if (minted) {
+      NoteDot(c.key, actor, counter,
+              (w.del ? std::string("DEL") : "SET " + w.value) + " by client " +
+                  std::to_string(w.client) + " at t=" + std::to_string(now_) + " on n" +
+                  std::to_string(ni + 1));
+    }
+    return r;
+  }
+
+  // The oracle of kv679: a dot names one write of a key, ever.
+  void NoteDot(const std::string& key, const version::Actor& actor, uint64_t counter,
+               const std::string& what) {
+    // Every command runs once, so a dot already noted was minted for another write.
+    auto [it, fresh] = dots_[key].emplace(std::make_pair(actor, counter), what);
+    if (fresh) return;
+    // The first few are reported; the statistics count them all.
+    if (++result_.stats.reused_dots > kReportedDots) return;
+    dot_violations_.push_back({Violation::Kind::kReusedDot, key,
+                               "dot " + actor.ToString() + ":" + std::to_string(counter) +
+                                   " minted for " + it->second + "\n    and again for " + what});
+  }
+
+  // Worker::FinishCoordinated: the reply (or the first failure) goes to whoever asked.
+  void Finish(int ni, const std::shared_ptr<CoordOp>& op) {
+    Reply reply = op->failed ? Reply{} : op->reply;
+    reply.node = ni;
+    if (op->kind == CoordOp::Kind::kFinalRead) {
+      FinalRead rd;
+      rd.node = ni;
+      rd.ok = reply.ok;
+      rd.found = reply.found;
+      rd.value = reply.value;
+      rd.wall_ms = WallMs(ni);
+      rd.max_wall_ms = kWallEpochMs + now_ + max_skew_;
+      result_.final_registers[op->command.key].reads.push_back(rd);
+      return;
+    }
+    if (op->kind != CoordOp::Kind::kClient) return;
+    ReplyToClient(ni, *op, reply);
+  }
+
+  void ReplyToClient(int ni, const CoordOp& op, Reply reply) {
+    reply.node = ni;
     Event r;
     r.kind = Event::Kind::kClientReply;
-    r.client = pend.client;
-    r.req = pend.req;
-    r.reply.ok = e.outcome.ok;
-    r.reply.is_get = pend.is_get;
-    r.reply.node = ni;
-    if (pend.is_get && e.outcome.ok) {
-      // GETCTX answers from the local store, which kStoreLocal brought up to the merge.
-      auto st = n.store.find(pend.key);
-      if (st != n.store.end()) {
-        auto set = DVVSet::Decode(st->second);
-        if (!set.ok()) return Broken("a stored record does not decode");
-        for (const version::Sibling* s : set->Values()) ParseElements(s->value, &r.reply.elements);
-        r.reply.ctx = version::EncodeContext(set->Join());
-      }
-    }
+    r.client = op.client;
+    r.req = op.req;
+    r.reply = std::move(reply);
     Schedule(now_ + rng_.Range(0, 2), std::move(r));
   }
 
@@ -790,72 +1278,150 @@ class Sim {
     Schedule(now_ + rng_.Range(0, p_.think_max_ms), std::move(e));
   }
 
-  void Await(int ci) {
+  // Sends the client's command to node ni (refused at once when ni is down).
+  void Submit(int ci, int ni, Command command, uint64_t id) {
     Client& c = clients_[static_cast<size_t>(ci)];
+    c.cmd = command.cmd;
+    c.key = command.key;
+    ++c.req;
     c.waiting = true;
     Event t;
     t.kind = Event::Kind::kClientTimeout;
     t.client = ci;
     t.req = c.req;
     Schedule(now_ + 2 * p_.timeout_ms + 50, std::move(t));
-  }
-
-  // A client reaching a crashed node: the connection is refused quickly.
-  void Refuse(int ci, int ni) {
-    Client& c = clients_[static_cast<size_t>(ci)];
-    Trace(Tr::kRefused, ci, ni, c.req);
-    Event r;
-    r.kind = Event::Kind::kClientReply;
-    r.client = ci;
-    r.req = c.req;
-    r.reply.ok = false;
-    r.reply.is_get = c.is_get;
-    Schedule(now_ + rng_.Range(1, 5), std::move(r));
+    Trace(Tr::kClient, ci, ni, c.req,
+          (static_cast<uint64_t>(command.cmd) << 56) |
+              (static_cast<uint64_t>(KeyCode(command.key)) << 40) | id);
+    if (!node(ni).up) {
+      // A client reaching a crashed node: the connection is refused quickly.
+      Trace(Tr::kRefused, ci, ni, c.req);
+      Event r;
+      r.kind = Event::Kind::kClientReply;
+      r.client = ci;
+      r.req = c.req;
+      r.reply.node = ni;
+      Schedule(now_ + rng_.Range(1, 5), std::move(r));
+      return;
+    }
+    auto op = std::make_shared<CoordOp>();
+    op->client = ci;
+    op->req = c.req;
+    op->command = std::move(command);
+    op->r = p_.r;
+    op->write = c.write;
+    op->element = c.element;
+    Coordinate(ni, op);
+    EndTurn(ni);
   }
 
   void ClientStart(int ci) {
     Client& c = clients_[static_cast<size_t>(ci)];
-    // The workload runs during the fault phase only, and is bounded: values hold every element
-    // of their key, so a run's cost grows with the square of its writes.
-    if (now_ >= p_.fault_ms || c.writes >= p_.writes_per_client) return;
-    c.key = KeyName(static_cast<int>(rng_.Below(static_cast<uint64_t>(p_.keys))));
-    c.is_get = true;
-    ++c.req;
-    const int ni = static_cast<int>(rng_.Below(static_cast<uint64_t>(p_.nodes)));
-    Await(ci);
-    Trace(Tr::kClientGet, ci, ni, c.req, static_cast<uint64_t>(KeyIndex(c.key)));
-    if (!node(ni).up) {
-      Refuse(ci, ni);
+    // The workload runs during the fault phase only, and is bounded: set values hold every
+    // element of their key, so a run's cost grows with the square of its SETCTX writes.
+    const bool sets_left = c.writes < p_.writes_per_client;
+    const bool registers_left = c.register_ops < p_.register_ops_per_client;
+    if (now_ >= p_.fault_ms || (!sets_left && !registers_left)) return;
+    c.write = 0;
+    if (!sets_left || (registers_left && rng_.Permille(p_.register_permille))) {
+      RegisterOp(ci);
       return;
     }
-    StartGet(ni, c.key, p_.r, ci, c.req);
+    Command cmd;
+    cmd.cmd = Cmd::kGetCtx;
+    cmd.key = SetKeyName(static_cast<int>(rng_.Below(static_cast<uint64_t>(p_.keys))));
+    const int ni = RandomMember(cmd.key);
+    Submit(ci, ni, std::move(cmd), 0);
   }
 
-  void StartGet(int ni, const std::string& key, int r, int client, uint64_t req) {
-    Node& n = node(ni);
-    std::optional<std::string> local;
-    auto it = n.store.find(key);
-    if (it != n.store.end()) local = it->second;
-    Effects fx;
-    const uint64_t op = n.coord->StartGet(now_, key, preflists_[key], r, std::move(local), &fx);
-    n.pending[op] = Node::Pending{client, req, true, key, 0};
-    Apply(ni, &fx);
+  // GET, SET (no expiry, PX, PXAT in the past) or DEL of a register key, with a fresh value.
+  void RegisterOp(int ci) {
+    Client& c = clients_[static_cast<size_t>(ci)];
+    ++c.register_ops;
+    Command cmd;
+    cmd.key = RegisterName(static_cast<int>(rng_.Below(static_cast<uint64_t>(p_.registers))));
+    const int ni = RandomMember(cmd.key);
+    const uint64_t u = rng_.Below(100);
+    if (u < 30) {
+      cmd.cmd = Cmd::kGet;
+    } else if (u < 85) {
+      cmd.cmd = Cmd::kSet;
+      if (u >= 55 && u < 80) cmd.px_ms = rng_.Range(20, p_.ttl_max_ms);
+      // Already past on the coordinator's clock: the write is a delete.
+      if (u >= 80) cmd.pxat_ms = WallMs(ni) - rng_.Range(1, 1000);
+    } else {
+      cmd.cmd = Cmd::kDel;
+    }
+    SubmitRegister(ci, ni, std::move(cmd));
   }
 
-  void OnClientReply(int ci, uint64_t req, const ClientReply& reply) {
+  // A register command with a fresh value; SET and DEL join the model.
+  void SubmitRegister(int ci, int ni, Command cmd) {
+    Client& c = clients_[static_cast<size_t>(ci)];
+    const uint64_t id = next_value_++;
+    c.write = 0;
+    if (cmd.cmd != Cmd::kGet) {
+      RegisterWrite w;
+      w.client = ci;
+      w.sent_ms = now_;
+      w.del = cmd.cmd == Cmd::kDel;
+      if (!w.del) {
+        cmd.value = "v" + std::to_string(id);
+        w.value = cmd.value;
+        w.px_ms = cmd.px_ms;
+        w.pxat_ms = cmd.pxat_ms;
+      }
+      RegisterModel& m = registers_[cmd.key];
+      m.writes.push_back(std::move(w));
+      c.write = m.writes.size();
+      ++result_.stats.register_writes;
+    }
+    Submit(ci, ni, std::move(cmd), id);
+  }
+
+  // After the faults, once every TTL and tombstone grace has passed on every clock: most
+  // register keys are written once more (a plain SET) through one replica, which may first
+  // compact and may first read the key (lazy expiry). A replica that forgot the key's counters
+  // then mints a dot its peers have seen, and this last write is lost for good. The other keys
+  // keep the end of the fault phase as their last writes. False when the event limit was hit.
+  bool ClosingWrites() {
+    now_ += p_.ttl_max_ms + p_.tombstone_grace_ms + p_.SkewSpread() + 100;
+    const int ci = p_.clients;
+    for (const auto& [key, m] : registers_) {
+      if (rng_.Permille(300)) continue;
+      const int ni = RandomMember(key);
+      if (rng_.Permille(500)) Compact(ni);
+      for (Cmd cmd : {Cmd::kGet, Cmd::kSet}) {
+        if (cmd == Cmd::kGet && rng_.Permille(300)) continue;
+        Command c;
+        c.cmd = cmd;
+        c.key = key;
+        SubmitRegister(ci, ni, std::move(c));
+        if (!Drain()) return false;
+      }
+    }
+    return true;
+  }
+
+  void OnClientReply(int ci, uint64_t req, const Reply& reply) {
     Client& c = clients_[static_cast<size_t>(ci)];
     if (!c.waiting || c.req != req) return;  // stale: the client gave up on it
     c.waiting = false;
-    // y: what the client learned (elements read, or 1 for an acknowledged write).
+    // y: what the client learned (elements read, found, or 1 for an acknowledged write).
+    const bool read = c.cmd == Cmd::kGetCtx || c.cmd == Cmd::kGet;
     Trace(Tr::kReply, ci, reply.ok ? 1 : 0, req,
-          reply.is_get ? reply.elements.size() : (reply.ok ? 1 : 0));
-    KeyModel& km = model_[c.key];
-    if (!reply.is_get) {
-      if (reply.ok) km.acked.insert(c.element);
-      ScheduleClientStart(ci);
-      return;
+          c.cmd == Cmd::kGetCtx ? reply.elements.size()
+          : read                ? (reply.found ? 1 : 0)
+                                : (reply.ok ? 1 : 0));
+    if (c.cmd == Cmd::kSetCtx) {
+      if (reply.ok) model_[c.key].acked.insert(c.element);
+    } else if (c.write != 0 && reply.ok) {
+      RegisterWrite& w = registers_[c.key].writes[c.write - 1];
+      w.acked = true;
+      w.acked_ms = now_;
+      ++result_.stats.register_acked;
     }
-    if (!reply.ok || now_ >= p_.fault_ms) {
+    if (c.cmd != Cmd::kGetCtx || !reply.ok || now_ >= p_.fault_ms) {
       ScheduleClientStart(ci);
       return;
     }
@@ -864,82 +1430,41 @@ class Sim {
     c.element = next_element_++;
     ++c.writes;
     elems.insert(c.element);
+    KeyModel& km = model_[c.key];
     km.written.insert(c.element);
     km.writers.insert(ci);
-    c.is_get = false;
-    ++c.req;
-    const int ni = rng_.Permille(500)
-                       ? reply.node
-                       : static_cast<int>(rng_.Below(static_cast<uint64_t>(p_.nodes)));
-    Await(ci);
-    Trace(Tr::kClientSet, ci, ni, c.req, c.element);
-    if (!node(ni).up) {
-      Refuse(ci, ni);
-      return;
-    }
-    SetCtx(ni, ci, reply.ctx, EncodeElements(elems));
-  }
-
-  // SETCTX at a coordinator: Update the local record with the client's context, store it, put.
-  void SetCtx(int ni, int ci, const std::string& ctx_bytes, std::string value) {
-    Node& n = node(ni);
-    Client& c = clients_[static_cast<size_t>(ci)];
-    DVVSet set;
-    auto it = n.store.find(c.key);
-    if (it != n.store.end()) {
-      auto decoded = DVVSet::Decode(it->second);
-      if (!decoded.ok()) return Broken("a stored record does not decode");
-      set = std::move(decoded).value();
-    }
-    auto ctx = version::DecodeContext(ctx_bytes);
-    if (!ctx.ok()) return Broken("a context from GETCTX does not decode");
-    const version::VersionVector vv = ctx.value();
-    // The write must win LWW over what this node holds (the HLC observes the stored versions).
-    for (const version::Sibling* s : set.Values()) n.hlc_last = std::max(n.hlc_last, s->hlc);
-    version::Sibling sib;
-    sib.value = value;
-    sib.hlc = Hlc(n);
-    sib.writer = n.id;
-    const uint64_t counter = set.Update(vv, sib, n.actor);
-    std::string record = set.Encode();
-    if (p_.lww) {
-      // The negative control resolves locally by LWW too.
-      auto collapsed = replication::MergeRecords(record, record, /*lww=*/true);
-      if (collapsed.ok()) record = std::move(collapsed).value();
-    }
-    n.store[c.key] = record;
-    NoteStored(ni, c.key);
-    model_[c.key].stored.push_back(
-        StoredWrite{c.element, std::move(value), n.actor, counter, vv, ci, now_});
-    if (p_.early_ack) {
-      // The broken configuration: the client hears "ok" now, whatever the put does. The
-      // engine's own completion finds the client gone and is ignored.
-      Event r;
-      r.kind = Event::Kind::kClientReply;
-      r.client = ci;
-      r.req = c.req;
-      r.reply.ok = true;
-      r.reply.node = ni;
-      Schedule(now_ + rng_.Range(0, 2), std::move(r));
-    }
-    Effects fx;
-    const uint64_t op =
-        n.coord->StartPut(now_, c.key, preflists_[c.key], p_.w, std::move(record), &fx);
-    n.coord->OnLocalStored(now_, op, true, &fx);  // the simulated store is durable at once
-    n.pending[op] = Node::Pending{ci, c.req, false, c.key, c.element};
-    Apply(ni, &fx);
+    Command cmd;
+    cmd.cmd = Cmd::kSetCtx;
+    cmd.key = c.key;
+    cmd.ctx = reply.ctx;
+    cmd.value = EncodeElements(elems);
+    const int ni = rng_.Permille(500) ? reply.node : RandomMember(c.key);
+    Submit(ci, ni, std::move(cmd), c.element);
   }
 
   // ---- after the faults ----
 
-  // One get of every key through every node (R = N), then drain. True when nothing needed
-  // repair: no repair sends, no local stores, and every replica already held the same record.
+  std::shared_ptr<CoordOp> Get(CoordOp::Kind kind, const std::string& key) {
+    auto op = std::make_shared<CoordOp>();
+    op->kind = kind;
+    op->command.cmd = Cmd::kGet;
+    op->command.key = key;
+    op->r = p_.n_val;
+    return op;
+  }
+
+  // An engine get of every key through every replica (R = N), then drain. True when nothing
+  // needed repair: no repair sends, no local stores, and every replica already held the same
+  // record.
   bool RepairRound(bool* stuck) {
     const uint64_t repairs_before = result_.stats.repairs;
     const uint64_t stores_before = store_locals_;
     Trace(Tr::kRound, result_.stats.repair_rounds);
-    for (int k = 0; k < p_.keys; ++k) {
-      for (int i = 0; i < p_.nodes; ++i) StartGet(i, KeyName(k), p_.n_val, -1, 0);
+    for (const std::string& key : keys_) {
+      for (NodeId id : preflists_[key]) {
+        Coordinate(Index(id), Get(CoordOp::Kind::kRepair, key));
+        EndTurn(Index(id));
+      }
     }
     *stuck = !Drain();
     if (*stuck) return false;
@@ -947,27 +1472,26 @@ class Sim {
     for (const auto& [key, fk] : FinalState()) {
       if (!fk.converged) return false;
     }
+    for (const auto& [key, fr] : RegisterConvergence()) {
+      if (!fr.converged) return false;
+    }
     return true;
   }
 
-  // Per key: the merge of every replica's record, its siblings, and whether the replicas agree.
+  // Per set key: the merge of every replica's record, its siblings, and whether they agree.
   std::map<std::string, FinalKey> FinalState() {
     std::map<std::string, FinalKey> out;
-    for (int k = 0; k < p_.keys; ++k) {
-      const std::string key = KeyName(k);
+    for (const auto& [key, km] : model_) {
       FinalKey& fk = out[key];
       DVVSet merged;
       bool any = false;
-      // The replicas only: what non-member coordinators stored must have reached them by now
-      // (the repair rounds read through every node, merging its local record in).
       for (NodeId id : preflists_[key]) {
-        const Node& n = nodes_[static_cast<size_t>(Index(id))];
-        auto it = n.store.find(key);
-        if (it == n.store.end()) continue;
-        auto set = DVVSet::Decode(it->second);
+        const std::optional<std::string> record = Record(Index(id), key);
+        if (!record) continue;
+        auto set = DVVSet::Decode(*record);
         if (!set.ok()) {
           fk.converged = false;
-          fk.divergence = "node " + std::to_string(n.id) + " holds an undecodable record";
+          fk.divergence = "node " + std::to_string(id) + " holds an undecodable record";
           continue;
         }
         merged.Sync(set.value());
@@ -985,360 +1509,89 @@ class Sim {
       if (!any) continue;
       const std::string want = merged.Encode();
       for (NodeId id : preflists_[key]) {
-        const Node& n = nodes_[static_cast<size_t>(Index(id))];
-        auto it = n.store.find(key);
-        if (it == n.store.end() || it->second != want) {
+        const std::optional<std::string> record = Record(Index(id), key);
+        if (!record || *record != want) {
           fk.converged = false;
           fk.divergence = "replica " + std::to_string(id) +
-                          (it == n.store.end() ? " lacks the key" : " holds an older record");
+                          (!record ? " lacks the key" : " holds an older record");
         }
       }
     }
     return out;
   }
 
+  // Per register key: whether every replica holds the same record (or none).
+  std::map<std::string, FinalRegister> RegisterConvergence() {
+    std::map<std::string, FinalRegister> out;
+    for (const auto& [key, m] : registers_) {
+      FinalRegister& fr = out[key];
+      const std::vector<NodeId>& pref = preflists_[key];
+      const std::optional<std::string> first = Record(Index(pref[0]), key);
+      for (NodeId id : pref) {
+        if (Record(Index(id), key) != first) {
+          fr.converged = false;
+          fr.divergence = "replicas " + std::to_string(pref[0]) + " and " + std::to_string(id) +
+                          " hold different records";
+        }
+      }
+    }
+    return out;
+  }
+
+  // A GET of every register key through each of its replicas (R = N), one at a time.
+  void FinalReads(bool* stuck) {
+    for (const auto& [key, m] : registers_) {
+      for (NodeId id : preflists_[key]) {
+        Coordinate(Index(id), Get(CoordOp::Kind::kFinalRead, key));
+        EndTurn(Index(id));
+        if (!Drain()) {
+          *stuck = true;
+          return;
+        }
+      }
+    }
+  }
+
   const Params p_;
   Rng rng_;
   bool trace_all_;
+  replication::Options opts_;
   int64_t now_ = 0;
   uint64_t seq_ = 0;
   bool faults_ = true;
-  bool disk_lost_ = false;
+  bool lossy_ = false;  // the fragile node lost data
+  int64_t max_skew_ = 0;
   uint64_t next_element_ = 1;
+  uint64_t next_value_ = 1;
+  uint64_t commands_run_ = 0;
   uint64_t store_locals_ = 0;
   uint64_t hash_ = 0xCBF29CE484222325ull;
   std::map<std::pair<int64_t, uint64_t>, Event> queue_;  // (time, sequence): a total order
   std::vector<Node> nodes_;
   std::vector<Client> clients_;
   std::vector<std::vector<int>> cut_;  // cut_[from][to] > 0: messages from -> to are dropped
-  std::vector<int> claim_;
+  std::vector<std::string> keys_;      // set keys, then register keys
   std::map<std::string, std::vector<NodeId>> preflists_;
   std::map<std::string, KeyModel> model_;
-  // Per key, per actor: the counter the lost store held, and the highest any other store held.
-  std::map<std::string, std::map<version::Actor, uint64_t>> lost_seen_;
-  std::map<std::string, std::map<version::Actor, uint64_t>> seen_elsewhere_;
+  std::map<std::string, RegisterModel> registers_;
+  std::set<std::string> turn_keys_;  // keys the current turn wrote or read
+  // Per set key, per actor: the highest counter a store that never loses data has held.
+  std::map<std::string, std::map<version::Actor, uint64_t>> stable_;
+  // Per key: the write each minted dot was minted for.
+  std::map<std::string, std::map<std::pair<version::Actor, uint64_t>, std::string>> dots_;
+  std::vector<Violation> dot_violations_;
   std::vector<TraceRec> trace_;
   std::vector<std::string> broken_;
   Result result_;
 };
 
-std::string Join(const std::vector<std::string>& parts, const char* sep) {
-  std::string out;
-  for (const std::string& s : parts) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
-// The first few of a list of ids, for violation details.
-std::string Few(const std::vector<uint64_t>& ids) {
-  std::vector<std::string> parts;
-  for (size_t i = 0; i < ids.size() && i < 8; ++i) parts.push_back(std::to_string(ids[i]));
-  if (ids.size() > 8) parts.push_back("... (" + std::to_string(ids.size()) + " in all)");
-  return Join(parts, ",");
-}
-
 }  // namespace
 
-// ---- Rng ------------------------------------------------------------------------------------
-
-Rng::Rng(uint64_t seed) {
-  uint64_t x = seed;
-  for (uint64_t& s : s_) s = SplitMix(&x);
+Result Run(const Params& params, bool trace_all) {
+  // The units log what they see (a refused reused dot is an INVARIANT VIOLATION warning); the
+  // simulator reports every such event itself, with its seed and trace.
+  LogSetLevel(4);
+  return Sim(params, trace_all).Run();
 }
-
-uint64_t Rng::Next() {
-  const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = Rotl(s_[3], 45);
-  return result;
-}
-
-uint64_t Rng::Below(uint64_t n) {
-  // Rejection sampling: draws below 2^64 mod n would bias the low residues.
-  const uint64_t threshold = (0 - n) % n;
-  for (;;) {
-    const uint64_t r = Next();
-    if (r >= threshold) return r % n;
-  }
-}
-
-int64_t Rng::Range(int64_t lo, int64_t hi) {
-  return lo + static_cast<int64_t>(Below(static_cast<uint64_t>(hi - lo) + 1));
-}
-
-// ---- Params ---------------------------------------------------------------------------------
-
-Params Params::Draw(uint64_t seed, bool lww) {
-  Params p;
-  p.seed = seed;
-  p.lww = lww;
-  Rng rng(seed);
-  p.nodes = static_cast<int>(rng.Range(3, 5));
-  p.n_val = 3;
-  if (rng.Permille(500)) {
-    p.r = p.w = 2;  // the default, most of the time
-  } else {
-    p.r = static_cast<int>(rng.Range(1, 3));
-    p.w = static_cast<int>(rng.Range(1, 3));
-  }
-  p.partitions = static_cast<uint32_t>(rng.Range(8, 32));
-  p.clients = static_cast<int>(rng.Range(2, 6));
-  p.keys = static_cast<int>(rng.Range(1, 4));
-  p.timeout_ms = rng.Range(150, 800);
-  p.fault_ms = rng.Range(5000, 30000);
-  p.writes_per_client = static_cast<int>(rng.Range(30, 300));
-  // Bursty clients (heavy contention, done early) or clients paced to spread their writes over
-  // the whole fault phase.
-  p.think_max_ms = rng.Permille(500) ? rng.Range(0, 80) : 2 * p.fault_ms / p.writes_per_client;
-
-  p.loss_permille = rng.Permille(150) ? 0 : static_cast<int>(rng.Range(0, 200));
-  p.dup_permille = static_cast<int>(rng.Range(0, 150));
-  p.delay_min_ms = rng.Range(0, 10);
-  p.delay_max_ms = p.delay_min_ms + rng.Range(0, 120);
-  p.slow_permille = static_cast<int>(rng.Range(0, 40));
-  p.slow_max_ms = rng.Range(p.timeout_ms, 3 * p.timeout_ms);
-  p.fast_fail_permille = static_cast<int>(rng.Range(0, 1000));
-
-  const int n_parts = static_cast<int>(rng.Range(0, p.fault_ms / 2000));
-  for (int i = 0; i < n_parts; ++i) {
-    Partition part;
-    part.start_ms = rng.Range(0, p.fault_ms - 1);
-    part.end_ms = std::min(p.fault_ms, part.start_ms + rng.Range(50, 3000));
-    part.one_way = rng.Permille(400);
-    // A nonempty proper subset of the nodes on side A.
-    const uint64_t mask = 1 + rng.Below((uint64_t{1} << p.nodes) - 2);
-    for (int n = 0; n < p.nodes; ++n) {
-      if (mask & (uint64_t{1} << n)) part.side_a.push_back(n);
-    }
-    p.partition_plan.push_back(std::move(part));
-  }
-  const int n_crashes = static_cast<int>(rng.Range(0, p.fault_ms / 2500));
-  for (int i = 0; i < n_crashes; ++i) {
-    Crash c;
-    c.at_ms = rng.Range(0, p.fault_ms - 1);
-    c.down_ms = rng.Range(20, 3000);
-    c.node = static_cast<int>(rng.Below(static_cast<uint64_t>(p.nodes)));
-    p.crash_plan.push_back(c);
-  }
-  const bool skewed = rng.Permille(700);
-  for (int n = 0; n < p.nodes; ++n) p.skew_ms.push_back(skewed ? rng.Range(-3000, 3000) : 0);
-  // Drawn last, so the plans above stay what they were before disk losses existed. With W = 1
-  // one lost disk may hold the only copy of an acknowledged write: no disk loss there.
-  if (p.w >= 2 && rng.Permille(400)) {
-    p.disk_loss.on = true;
-    p.disk_loss.at_ms = rng.Range(0, p.fault_ms - 1);
-    p.disk_loss.down_ms = rng.Range(20, 3000);
-    p.disk_loss.node = static_cast<int>(rng.Below(static_cast<uint64_t>(p.nodes)));
-    if (!p.partition_plan.empty() && rng.Permille(500)) {
-      // Late in a partition, on a node of the side whose sends are cut: it coordinated writes
-      // that could not replicate, so the loss takes the only copy of some (unacknowledged, with
-      // a correct engine) writes. A random instant mostly finds a node holding nothing unique.
-      const Partition& part =
-          p.partition_plan[static_cast<size_t>(rng.Below(p.partition_plan.size()))];
-      p.disk_loss.at_ms = rng.Range(std::max(part.start_ms, part.end_ms - 300), part.end_ms - 1);
-      p.disk_loss.node = part.side_a[static_cast<size_t>(rng.Below(part.side_a.size()))];
-    }
-  }
-  return p;
-}
-
-std::string Params::ToString() const {
-  std::string s =
-      "seed=" + std::to_string(seed) + (lww ? " lww" : "") + (early_ack ? " early-ack" : "") +
-      (reuse_epoch ? " reuse-epoch" : "") + " nodes=" + std::to_string(nodes) +
-      " N=" + std::to_string(n_val) + " R=" + std::to_string(r) + " W=" + std::to_string(w) +
-      " Q=" + std::to_string(partitions) + " clients=" + std::to_string(clients) +
-      " keys=" + std::to_string(keys) + " writes/client<=" + std::to_string(writes_per_client) +
-      " timeout=" + std::to_string(timeout_ms) + "ms faults=" + std::to_string(fault_ms) +
-      "ms think<=" + std::to_string(think_max_ms) + "ms\n  loss=" + std::to_string(loss_permille) +
-      "/1000 dup=" + std::to_string(dup_permille) + "/1000 delay=" + std::to_string(delay_min_ms) +
-      ".." + std::to_string(delay_max_ms) + "ms slow=" + std::to_string(slow_permille) +
-      "/1000 (+<=" + std::to_string(slow_max_ms) +
-      "ms) fastfail=" + std::to_string(fast_fail_permille) + "/1000\n  skew=";
-  std::vector<std::string> skews;
-  for (int64_t k : skew_ms) skews.push_back(std::to_string(k));
-  s += Join(skews, ",") + "ms\n  partitions:";
-  for (const Partition& part : partition_plan) {
-    std::vector<std::string> a;
-    for (int n : part.side_a) a.push_back(std::to_string(n + 1));
-    s += " [" + std::to_string(part.start_ms) + ".." + std::to_string(part.end_ms) + " {" +
-         Join(a, ",") + (part.one_way ? "}->rest]" : "}|rest]");
-  }
-  s += "\n  crashes:";
-  for (const Crash& c : crash_plan) {
-    s += " [node " + std::to_string(c.node + 1) + " at " + std::to_string(c.at_ms) + " for " +
-         std::to_string(c.down_ms) + "]";
-  }
-  s += "\n  disk loss: ";
-  if (disk_loss.on) {
-    s += "node " + std::to_string(disk_loss.node + 1) + " at " + std::to_string(disk_loss.at_ms) +
-         " for " + std::to_string(disk_loss.down_ms) + " (restarts empty, " +
-         (reuse_epoch ? "same epoch)" : "new epoch)");
-  } else {
-    s += "none";
-  }
-  return s;
-}
-
-// ---- checker --------------------------------------------------------------------------------
-
-std::string Violation::ToString() const {
-  const char* names[] = {"LOST ACKNOWLEDGED WRITE",
-                         "PHANTOM",
-                         "SIBLINGS",
-                         "LOST WRITE",
-                         "DIVERGED",
-                         "NOT QUIET",
-                         "BROKEN"};
-  return std::string(names[static_cast<int>(kind)]) + (key.empty() ? "" : " key=" + key) + ": " +
-         detail;
-}
-
-bool HasKind(const std::vector<Violation>& v, Violation::Kind kind) {
-  return std::any_of(v.begin(), v.end(), [kind](const Violation& x) { return x.kind == kind; });
-}
-
-std::vector<Violation> Check(const std::map<std::string, KeyModel>& model,
-                             const std::map<std::string, FinalKey>& final_keys, bool quiet) {
-  std::vector<Violation> out;
-  static const KeyModel kEmptyModel;
-  static const FinalKey kEmptyFinal;
-  std::set<std::string> keys;
-  for (const auto& kv : model) keys.insert(kv.first);
-  for (const auto& kv : final_keys) keys.insert(kv.first);
-  for (const std::string& key : keys) {
-    const auto mit = model.find(key);
-    const KeyModel& km = mit == model.end() ? kEmptyModel : mit->second;
-    const auto fit = final_keys.find(key);
-    const FinalKey& fk = fit == final_keys.end() ? kEmptyFinal : fit->second;
-
-    std::set<uint64_t> present;
-    for (const FinalKey::Sib& s : fk.siblings) ParseElements(s.value, &present);
-
-    std::vector<uint64_t> lost;
-    for (uint64_t e : km.acked) {
-      if (!present.count(e)) lost.push_back(e);
-    }
-    if (!lost.empty()) {
-      std::string first;
-      for (const StoredWrite& w : km.stored) {
-        if (w.element != lost[0]) continue;
-        first = "; element " + std::to_string(w.element) + " was written by client " +
-                std::to_string(w.client) + " at t=" + std::to_string(w.at_ms) + " through n" +
-                std::to_string(w.actor.node_id) + " as dot " + w.actor.ToString() + ":" +
-                std::to_string(w.counter) +
-                (w.lost_with_disk ? ", which only the lost disk saw" : "");
-      }
-      out.push_back({Violation::Kind::kLostAck, key,
-                     std::to_string(lost.size()) + " of " + std::to_string(km.acked.size()) +
-                         " acknowledged elements missing: " + Few(lost) + first});
-    }
-    std::vector<uint64_t> phantom;
-    for (uint64_t e : present) {
-      if (!km.written.count(e)) phantom.push_back(e);
-    }
-    if (!phantom.empty()) {
-      out.push_back(
-          {Violation::Kind::kPhantom, key, "never-written elements present: " + Few(phantom)});
-    }
-
-    // Siblings against the causal model. A stored write is superseded iff some write's context
-    // covers its dot; the surviving siblings must be exactly the unsuperseded writes.
-    // A write lost with the disk superseded nothing that survived: every state that knew of its
-    // context also knew of its dot, and none but the lost disk did.
-    std::map<version::Actor, uint64_t> covered;
-    for (const StoredWrite& w : km.stored) {
-      if (w.lost_with_disk) continue;
-      for (const auto& [actor, n] : w.ctx) covered[actor] = std::max(covered[actor], n);
-    }
-    auto superseded = [&covered](const version::Actor& a, uint64_t counter) {
-      auto it = covered.find(a);
-      return it != covered.end() && it->second >= counter;
-    };
-    std::map<std::pair<version::Actor, uint64_t>, const StoredWrite*> by_dot;
-    size_t concurrent = 0;
-    for (const StoredWrite& w : km.stored) {
-      by_dot[{w.actor, w.counter}] = &w;
-      if (!w.lost_with_disk && !superseded(w.actor, w.counter)) ++concurrent;
-    }
-    std::vector<uint64_t> unknown, stale;
-    std::set<std::pair<version::Actor, uint64_t>> final_dots;
-    for (const FinalKey::Sib& s : fk.siblings) {
-      final_dots.insert({s.actor, s.counter});
-      auto it = by_dot.find({s.actor, s.counter});
-      // A write the model says only the lost disk saw cannot be anywhere now.
-      if (it == by_dot.end() || it->second->value != s.value || it->second->lost_with_disk) {
-        unknown.push_back(s.counter);
-      } else if (superseded(s.actor, s.counter)) {
-        stale.push_back(it->second->element);
-      }
-    }
-    if (!unknown.empty()) {
-      out.push_back({Violation::Kind::kPhantom, key,
-                     "siblings no coordinator stored (dot counters): " + Few(unknown)});
-    }
-    if (!stale.empty() || fk.siblings.size() > concurrent) {
-      out.push_back({Violation::Kind::kSiblings, key,
-                     std::to_string(fk.siblings.size()) + " siblings for " +
-                         std::to_string(concurrent) +
-                         " concurrent writes; superseded yet alive: " + Few(stale)});
-    }
-    std::vector<uint64_t> vanished;
-    for (const StoredWrite& w : km.stored) {
-      if (!w.lost_with_disk && !superseded(w.actor, w.counter) &&
-          !final_dots.count({w.actor, w.counter})) {
-        vanished.push_back(w.element);
-      }
-    }
-    if (!vanished.empty()) {
-      out.push_back({Violation::Kind::kLostWrite, key,
-                     "stored writes that nothing superseded are gone: " + Few(vanished)});
-    }
-    if (!fk.converged) out.push_back({Violation::Kind::kDiverged, key, fk.divergence});
-  }
-  if (!quiet) {
-    out.push_back({Violation::Kind::kNotQuiet, "",
-                   "read-repair rounds still repairing after " + std::to_string(kMaxRepairRounds)});
-  }
-  return out;
-}
-
-// ---- results --------------------------------------------------------------------------------
-
-std::string Stats::ToString() const {
-  return "events=" + std::to_string(events) + " msgs=" + std::to_string(messages) +
-         " dropped=" + std::to_string(dropped) + " dup=" + std::to_string(duplicated) +
-         " gets=" + std::to_string(gets_ok) + "/" + std::to_string(gets_ok + gets_failed) +
-         " puts=" + std::to_string(puts_ok) + "/" + std::to_string(puts_ok + puts_failed) +
-         " repairs=" + std::to_string(repairs) + " crashes=" + std::to_string(crashes) +
-         " disklost=" + std::to_string(disk_losses) +
-         " (writes only it saw: " + std::to_string(lost_with_disk) + ")" +
-         " sendfail=" + std::to_string(send_failed) + " rounds=" + std::to_string(repair_rounds) +
-         " max_siblings=" + std::to_string(max_final_siblings);
-}
-
-std::string Result::Report() const {
-  std::string s = "SIMULATION FAILED: seed " + std::to_string(params.seed) + "\n  " +
-                  params.ToString() + "\n  " + stats.ToString() + "\n";
-  for (const Violation& v : violations) s += "  " + v.ToString() + "\n";
-  char hash[32];
-  std::snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(trace_hash));
-  s += "  trace (hash " + std::string(hash) + "), last events:\n";
-  for (const std::string& line : trace_tail) s += "    " + line + "\n";
-  s += "  replay: DYNIS_SIM_SEED=" + std::to_string(params.seed) +
-       (params.lww ? " DYNIS_SIM_LWW=1" : "") + (params.early_ack ? " DYNIS_SIM_EARLY_ACK=1" : "") +
-       (params.reuse_epoch ? " DYNIS_SIM_REUSE_EPOCH=1" : "") +
-       " build/release/tests/sim-tests '[seeds]'   (DYNIS_SIM_TRACE=1 prints every event)\n";
-  return s;
-}
-
-Result Run(const Params& params, bool trace_all) { return Sim(params, trace_all).Run(); }
 
 }  // namespace dynis::sim

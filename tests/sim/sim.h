@@ -1,39 +1,80 @@
-// The deterministic, seeded cluster simulator of the replication engine.
+// The deterministic, seeded cluster simulator. It runs the real units of dynis nodes and
+// replaces only the network, the durability of the disk, and time.
 //
-// One seed fixes everything: the cluster shape (nodes, R, W, Q), the fault model (message loss,
-// duplication, delay and reordering, symmetric and one-way partitions, crashes and restarts,
-// clock skew) and every random choice of the run. The run is single-threaded over virtual
-// time (int64 ms) with its own PRNG, so a seed replays exactly, on any libstdc++.
+// One seed fixes everything: the cluster shape (nodes, R, W, Q), the fault model and every
+// random choice of the run. The run is single-threaded over virtual time (int64 ms) with its
+// own PRNG, so a seed replays exactly, on any libstdc++. RocksDB's background threads decide
+// nothing: a read sees every committed batch whatever they did, and the compaction filter drops
+// records only inside the simulator's own Store::CompactAll() calls (below).
 //
-// Model of the cluster: each node has a durable store (key -> encoded DVVSet), a Coordinator,
-// an actor (node id, epoch 1) and an HLC over its skewed wall clock. A crash drops the node's
-// coordinator state, timers and HLC memory; its store survives. Messages behave like ones on
-// TCP connections: anything addressed to a node that crashed after the send is dropped, and so
-// is a response to a coordinator that restarted since it asked. Sends to a crashed node are
-// either lost silently or (on some seeds) reported at once through OnSendFailed.
+// What is real. Each node runs, as dynis-server does:
+//  - a storage::Store (RocksDB, every file in its own in-memory Env);
+//  - a kv::Keyspace (workers = 1: it owns every partition) over KeyspaceShared {that store, a
+//    HybridClock whose wall time is the node's skewed virtual clock, the actor (node id, epoch
+//    from kv::StartEpoch), Q partitions, keep_clocks}: the write rules, expiry (lazy on reads,
+//    dropped values on writes), the turn buffer and Commit();
+//  - the replica side, Keyspace::ServeReplicaRequest, for every peer request and for the
+//    coordinator's own kStoreLocal merges; the coordinator side, replication::Coordinator;
+//  - preference lists from cluster::Ring(Q, nodes, N);
+//  - epochs through kv::StartEpoch / kv::RecordCleanShutdown / kv::FlushAll, and compaction
+//    through the Store's compaction filter deciding with Keyspace::IsGarbage.
+// What is mirrored, as thinly as possible, from server/cluster.cc (Worker::Coordinate,
+// ExecuteAndReplicate, RunEffects; a later issue moves that glue into a unit): a command that
+// reads (GET, DEL, GETCTX) first reads R replicas with StartGet, storing kStoreLocal merges
+// through ServeReplicaRequest; then it runs on the local Keyspace between BeginTracking and
+// TakeTracked, calling what its handler calls (GET: GetLive; SET [PX|PXAT]: Put; DEL: Delete;
+// GETCTX: GetSiblings; SETCTX: PutWithContext); each tracked key's LoadRecord goes out with
+// StartPut, and the reply leaves once every put completed (an error if any failed). Blind
+// writes (SET, SETCTX) skip the read. Every event a node handles is one loop turn, and
+// Commit() ends it, before anything the turn sent is delivered. Clients send a command to a
+// member of the key's preference list (a server forwards one sent elsewhere to a member).
+// Not modelled: forwarding itself, multi-key commands, membership changes, storage I/O errors.
 //
-// Disk loss: on some seeds with W >= 2, one node crashes and loses its whole store, and comes
-// back empty under a new, larger actor epoch (dynis leases a fresh epoch when its data
-// directory is gone, so the reborn node never mints a dot it minted before: riak's kv679).
-// Durable storage alone could never catch a coordinator that acknowledges before W replicas
-// stored the write (its own store always keeps it); losing one disk can. At most one disk per
-// seed, and only with W >= 2: every acknowledged write then lives on two nodes, so one loss
-// must never take an acknowledged element away. Unacknowledged writes that only the lost disk
-// had seen may legitimately vanish; the model marks exactly those (StoredWrite::lost_with_disk).
+// Network and crashes: message loss, duplication, delay and reordering, symmetric and one-way
+// partitions, and clock skew. Messages behave like ones on TCP connections: anything addressed
+// to a node that crashed after the send is dropped, and so is a response to a coordinator that
+// restarted since it asked; sends to a crashed node are lost silently or (on some seeds)
+// reported at once through OnSendFailed. A crash drops the node's coordinator, timers and clock
+// memory. It is a kill -9 (the store is intact, the restart renews the epoch: no clean-shutdown
+// marker) or a clean shutdown (kv::RecordCleanShutdown first: the restart keeps the epoch).
 //
-// Workload: clients add unique elements to set-valued keys through GETCTX (a get at a random
-// node), a local merge of the siblings, and SETCTX (an Update at a random node with the context
-// read, then a put). After the fault phase the network heals, crashed nodes restart, and
-// read-repair rounds (a get of every key through every node, R = N) run until quiet. The
-// checker then requires, per key, of the merge of the replicas' records:
-//  - every acknowledged element is in the final merged value (the union of its siblings);
-//  - every element of the final value was written (no phantoms), and every sibling is one of
-//    the values a coordinator actually stored;
-//  - the siblings are exactly the concurrent writes: the stored writes that no client's context
-//    covered (so their number stays within the number of concurrent writers). A flat bound of
-//    "at most one sibling per client" would be unsound: a client whose read missed its own
-//    failed write writes again concurrently with it. Writes lost with a disk neither need to
-//    survive nor supersede anything: their contexts never left the lost disk;
+// Losing data. On seeds with W >= 2 one node is fragile: only it may lose stored data, so every
+// acknowledged write (stored on W >= 2 nodes) keeps a copy that nothing takes away. Its store
+// follows its fsync policy: a power loss rolls it back to its state at the last sync (always:
+// every batch; everysec: every virtual second; no: every 5 s, the OS writeback; and at every
+// durable meta write, which syncs the shared WAL), then the node restarts through StartEpoch
+// without a clean-shutdown marker. A disk loss empties it (the restart leases a fresh epoch);
+// FLUSHALL (kv::FlushAll) deletes every record under a new epoch. Unacknowledged writes only it
+// had seen may vanish; the model marks exactly those (StoredWrite::lost_with_disk).
+// Compaction: at drawn instants a node compacts its whole store, the filter deciding with
+// Keyspace::IsGarbage at the node's virtual time (tombstone grace drawn per seed).
+//
+// Workload. Set keys (k0, k1...): clients add unique elements through GETCTX (the siblings,
+// merged by set union) and SETCTX with the context read. Register keys (r0, r1...): plain SET of
+// unique values (no expiry; PX with a TTL short enough to expire during the run; PXAT already
+// past, which is a delete), DEL and GET, so keys are re-written after they expired or were
+// deleted. After the fault phase the network heals and crashed nodes restart; once every TTL
+// and tombstone grace has passed on every clock, most register keys get a closing SET through
+// one replica, which may first compact and read the key (a replica that forgot the key's
+// counters then loses this last write for good). Read-repair rounds (an engine get of every key
+// through every replica, R = N) run until quiet; then every replica of each register key serves
+// a final GET (R = N).
+//
+// The checker requires:
+//  - set keys, of the merge of the replicas' records: every acknowledged element is there;
+//    every element and sibling was written (no phantoms); the siblings are exactly the stored
+//    writes that no write's context covered (a flat "one per client" bound would be unsound: a
+//    client whose read missed its own failed write writes again concurrently with it); writes
+//    lost with a fragile node's data neither need to survive nor supersede anything.
+//  - register keys: each final GET returns what some write x that may be visible wrote (nil
+//    for a DEL, or a SET expired on some node's clock by then; nil also when no write was
+//    acknowledged). x may be visible when it ran on its coordinator and no acknowledged write w
+//    (a SET, or a DEL that found a value) is ordered after it: w's coordinator had counted x's
+//    dot, or w ran on x's node in the same incarnation later (its HLC is larger), or w ran more
+//    than the skew spread (max - min clock skew) after x (then w's HLC is larger, whatever the
+//    clocks observed). Concurrent writes order by HLC in LWW, which this leaves unconstrained.
+//  - no dot (actor, counter) minted for two different writes of a key, and no replica refusing
+//    a put (the engine reports a reused dot it detects that way): both are kReusedDot;
 //  - every replica converged to the same record, and the repair rounds went quiet.
 #pragma once
 
@@ -62,14 +103,25 @@ class Rng {
   uint64_t s_[4];
 };
 
+enum class Fsync : uint8_t { kAlways, kEverySec, kNo };
+
+// Repair rounds after the faults before a run counts as never going quiet.
+inline constexpr int kMaxRepairRounds = 8;
+
 struct Params {
   uint64_t seed = 0;
-  bool lww = false;  // the negative control: merges and local writes keep one LWW sibling
+  // The negative control: the coordinators' merges keep one LWW sibling, and so does every
+  // record a node stores (collapsed at the end of each turn).
+  bool lww = false;
   // Broken configurations the tests must catch; never drawn. early_ack: a SETCTX is
   // acknowledged as soon as its coordinator stored it, whatever the engine completes (acking
-  // before W). reuse_epoch: the node that lost its disk keeps its old epoch (kv679).
+  // before W). reuse_epoch: a node never renews its epoch (after a crash, a lost disk or
+  // FLUSHALL it mints under the old one: kv679).
   bool early_ack = false;
   bool reuse_epoch = false;
+  // KeyspaceShared::keep_clocks: a record whose values are all gone stays as a clock-only
+  // record. false is the negative control (the keyspace forgets the key's counters).
+  bool keep_clocks = true;
 
   int nodes = 3;
   int n_val = 3;
@@ -77,11 +129,15 @@ struct Params {
   int w = 2;
   uint32_t partitions = 16;
   int clients = 3;
-  int keys = 2;
+  int keys = 2;                 // set keys k0..
+  int registers = 2;            // register keys r0..
+  int register_permille = 500;  // share of client operations on register keys
   int64_t timeout_ms = 500;     // engine Options.timeout_ms
   int64_t fault_ms = 10000;     // length of the fault phase (clients stop starting work after it)
   int64_t think_max_ms = 50;    // client pause between operations
-  int writes_per_client = 100;  // each client stops after this many SETCTX attempts
+  int writes_per_client = 100;  // each client stops SETCTX after this many attempts
+  int register_ops_per_client = 100;  // ... and register operations after this many
+  int64_t ttl_max_ms = 1000;          // SET PX draws its TTL in [20, ttl_max_ms]
 
   int loss_permille = 0;
   int dup_permille = 0;
@@ -102,11 +158,17 @@ struct Params {
     int64_t at_ms = 0;
     int64_t down_ms = 0;
     int node = 0;
+    bool clean = false;  // a clean shutdown (RecordCleanShutdown), not a kill -9
   };
   std::vector<Crash> crash_plan;
   std::vector<int64_t> skew_ms;  // per node: its wall clock minus true time
-  // At most one per seed, only when W >= 2: the node crashes at at_ms, its store is gone, and it
-  // restarts after down_ms (or at the heal) empty, under its next actor epoch.
+
+  // The one node that may lose stored data (-1: none; only when W >= 2), and how.
+  int fragile = -1;
+  Fsync fsync = Fsync::kEverySec;
+  std::vector<Crash> power_plan;  // power losses of the fragile node (node == fragile)
+  // The fragile node crashes at at_ms, its store is gone, and it restarts after down_ms (or at
+  // the heal) empty, under a new epoch.
   struct DiskLoss {
     bool on = false;
     int64_t at_ms = 0;
@@ -114,15 +176,23 @@ struct Params {
     int node = 0;
   };
   DiskLoss disk_loss;
+  std::vector<int64_t> flushall_plan;  // FLUSHALL on the fragile node
+  struct Compaction {
+    int64_t at_ms = 0;
+    int node = 0;
+  };
+  std::vector<Compaction> compaction_plan;
+  int64_t tombstone_grace_ms = 1000;  // IsGarbage's grace for tombstones
 
   // Draws every parameter of a seed.
   static Params Draw(uint64_t seed, bool lww);
   std::string ToString() const;
+  int64_t SkewSpread() const;  // max - min of skew_ms
 };
 
 // ---- the model the checker compares against ---------------------------------------------------
 
-// A SETCTX applied at a coordinator: the dot DVVSet::Update gave it and the context it carried.
+// A SETCTX applied at a coordinator: the dot it got and the context it carried.
 struct StoredWrite {
   uint64_t element = 0;
   std::string value;
@@ -131,8 +201,9 @@ struct StoredWrite {
   version::VersionVector ctx;
   int client = 0;
   int64_t at_ms = 0;
-  // Only the disk that was lost ever saw this write (no other store, before or after, counted
-  // its dot): it may be gone, and its context superseded nothing that survived.
+  // Only the fragile node's lost data ever counted this write's dot (no other store did, and the
+  // fragile node's final store does not): it may be gone, and its context superseded nothing
+  // that survived.
   bool lost_with_disk = false;
 };
 
@@ -143,7 +214,7 @@ struct KeyModel {
   std::set<int> writers;  // clients that wrote the key
 };
 
-// What the checker sees of a key at the end.
+// What the checker sees of a set key at the end.
 struct FinalKey {
   struct Sib {
     version::Actor actor;
@@ -155,8 +226,66 @@ struct FinalKey {
   std::string divergence;
 };
 
+// A SET or DEL of a register key, from the client's send to its reply.
+struct RegisterWrite {
+  bool del = false;
+  std::string value;    // SET: unique in the run
+  int64_t px_ms = 0;    // SET PX: the TTL (0: none)
+  int64_t pxat_ms = 0;  // SET PXAT: absolute unix ms, already past (0: none)
+  int client = 0;
+  int64_t sent_ms = 0;
+  // At its coordinator, if it ran there:
+  bool ran = false;
+  int node = 0;  // index
+  uint64_t incarnation = 0;
+  uint64_t seq = 0;                 // order of commands run, over the whole cluster
+  int64_t ran_ms = 0;               // true time
+  int64_t expire_at_ms = 0;         // SET: absolute expiry on the coordinator's clock (0: none)
+  version::VersionVector observed;  // the context of the coordinator's record before it
+  bool minted = false;              // it left a dot in the record the coordinator stored
+  version::Actor actor;
+  uint64_t counter = 0;
+  int64_t deleted = -1;  // DEL: 1 when it found a live value, 0 when not
+  // At the client:
+  bool acked = false;
+  int64_t acked_ms = 0;
+  // An acknowledged SET, or DEL that found a value: what later reads must not see through.
+  bool Orders() const { return acked && ran && (!del || deleted > 0); }
+  std::string ToString() const;
+};
+
+struct RegisterModel {
+  std::vector<RegisterWrite> writes;
+};
+
+// A final GET of a register key through one replica.
+struct FinalRead {
+  int node = 0;
+  bool ok = false;  // the read reached R = N
+  bool found = false;
+  std::string value;
+  int64_t wall_ms = 0;      // the reader's clock when it read
+  int64_t max_wall_ms = 0;  // the fastest node clock then (what expiry may have used)
+};
+
+struct FinalRegister {
+  std::vector<FinalRead> reads;
+  bool converged = true;  // before the reads: every replica held the same record
+  std::string divergence;
+};
+
 struct Violation {
-  enum class Kind { kLostAck, kPhantom, kSiblings, kLostWrite, kDiverged, kNotQuiet, kBroken };
+  enum class Kind {
+    kLostAck,      // an acknowledged write is gone (set element; register SET read as nil)
+    kPhantom,      // something nobody wrote
+    kSiblings,     // superseded values alive, or more siblings than concurrent writes
+    kLostWrite,    // a stored write nothing superseded is gone
+    kDiverged,     // replicas disagree after repair
+    kNotQuiet,     // repair never finishes
+    kBroken,       // cannot happen with a correct node (e.g. a record that does not decode)
+    kResurrected,  // a register read returns a value an acknowledged write replaced
+    kReusedDot,    // one dot minted for two writes, or a replica refusing a put for it
+  };
   Kind kind;
   std::string key;
   std::string detail;
@@ -165,8 +294,14 @@ struct Violation {
 
 std::vector<Violation> Check(const std::map<std::string, KeyModel>& model,
                              const std::map<std::string, FinalKey>& final_keys, bool quiet);
+// skew_spread_ms: Params::SkewSpread() of the run.
+std::vector<Violation> CheckRegisters(const std::map<std::string, RegisterModel>& model,
+                                      const std::map<std::string, FinalRegister>& final_regs,
+                                      int64_t skew_spread_ms);
 
 bool HasKind(const std::vector<Violation>& v, Violation::Kind kind);
+// ... on a key whose name starts with `prefix` ("k": set keys, "r": register keys).
+bool HasKind(const std::vector<Violation>& v, Violation::Kind kind, const std::string& prefix);
 
 struct Stats {
   uint64_t events = 0;
@@ -179,8 +314,18 @@ struct Stats {
   uint64_t puts_failed = 0;
   uint64_t repairs = 0;
   uint64_t crashes = 0;
+  uint64_t clean_shutdowns = 0;
+  uint64_t power_losses = 0;
   uint64_t disk_losses = 0;
-  uint64_t lost_with_disk = 0;  // stored writes that only the lost disk had seen
+  uint64_t flushalls = 0;
+  uint64_t compactions = 0;
+  uint64_t compacted = 0;       // records the compaction filter dropped
+  uint64_t lost_with_disk = 0;  // stored writes that only the fragile node's lost data had seen
+  uint64_t register_writes = 0;
+  uint64_t register_acked = 0;
+  uint64_t expiring_writes = 0;  // SET PX / PXAT that ran
+  uint64_t reused_dots = 0;
+  uint64_t refused_puts = 0;  // replicas answering a put with an error
   uint64_t send_failed = 0;
   int repair_rounds = 0;
   size_t max_final_siblings = 0;
@@ -194,6 +339,8 @@ struct Result {
   std::vector<Violation> violations;
   std::map<std::string, KeyModel> model;
   std::map<std::string, FinalKey> final_keys;
+  std::map<std::string, RegisterModel> registers;
+  std::map<std::string, FinalRegister> final_registers;
   bool quiet = false;
   std::vector<std::string> trace_tail;  // the last events, formatted
 
