@@ -184,8 +184,9 @@ uint64_t DVVSet::Update(const VersionVector& raw_ctx, Sibling v, const Actor& ac
     if (j == ctx.size() || (i < entries_.size() && entries_[i].actor < ctx[j].first)) {
       merged.push_back(std::move(entries_[i++]));
     } else if (i == entries_.size() || ctx[j].first < entries_[i].actor) {
-      // Seen by the client elsewhere: record it so those dots stay dead when they arrive.
-      merged.push_back(Entry{ctx[j].first, ctx[j].second, hlc, {}});
+      // Seen by the client elsewhere: record it so those dots stay dead when they arrive. When
+      // its newest dot was written is not known here (last_hlc 0).
+      merged.push_back(Entry{ctx[j].first, ctx[j].second, 0, {}});
       ++j;
     } else {
       Entry e = std::move(entries_[i++]);
@@ -196,7 +197,7 @@ uint64_t DVVSet::Update(const VersionVector& raw_ctx, Sibling v, const Actor& ac
       e.values.erase(first_covered, e.values.end());
       if (seen > e.counter) {
         e.counter = seen;
-        e.last_hlc = std::max(e.last_hlc, hlc);
+        e.last_hlc = 0;
       }
       merged.push_back(std::move(e));
     }
@@ -208,7 +209,7 @@ uint64_t DVVSet::Update(const VersionVector& raw_ctx, Sibling v, const Actor& ac
                              [](const Entry& e, const Actor& a) { return e.actor < a; });
   if (it == entries_.end() || it->actor != actor) it = entries_.insert(it, Entry{actor, 0, 0, {}});
   it->counter += 1;
-  it->last_hlc = std::max(it->last_hlc, hlc);
+  it->last_hlc = hlc;
   it->values.insert(it->values.begin(), DottedValue{it->counter, std::move(v)});
   return it->counter;
 }
@@ -227,7 +228,11 @@ void DVVSet::Sync(const DVVSet& other) {
     } else {
       Entry& a = entries_[i++];
       const Entry& b = theirs[j++];
-      Entry e{a.actor, std::max(a.counter, b.counter), std::max(a.last_hlc, b.last_hlc), {}};
+      // (counter, last_hlc) is the newest dot and when it was written: the larger pair wins
+      // (a known time beats an unknown 0 for the same dot).
+      const Entry& newer =
+          std::make_pair(a.counter, a.last_hlc) < std::make_pair(b.counter, b.last_hlc) ? b : a;
+      Entry e{a.actor, newer.counter, newer.last_hlc, {}};
       // A dot survives if both sides still hold it, or if the side lacking it has never seen it
       // (dot > that side's counter). A seen-but-absent dot was superseded or removed: stays dead.
       size_t x = 0, y = 0;
@@ -298,7 +303,16 @@ size_t DVVSet::CountReusedDots(const DVVSet& incoming) const {
       if (d.counter > mine.counter) continue;  // not seen here: Sync keeps it
       auto held = std::find_if(mine.values.begin(), mine.values.end(),
                                [&d](const DottedValue& m) { return m.counter == d.counter; });
-      if (held != mine.values.end() ? held->sibling != d.sibling
+      if (held != mine.values.end()) {
+        if (held->sibling != d.sibling) ++reused;
+        continue;
+      }
+      // Seen, not held: superseded, legitimately only by a write that saw it. The newest dot
+      // this side knows (mine.counter, written at mine.last_hlc) was then minted at or after
+      // this one: the same write, or a later one with a later timestamp (an actor's clock only
+      // moves forward). Unknown when the counter came from a client's context.
+      if (mine.last_hlc == 0) continue;
+      if (d.counter == mine.counter ? mine.last_hlc != d.sibling.hlc
                                     : mine.last_hlc < d.sibling.hlc) {
         ++reused;
       }

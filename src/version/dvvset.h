@@ -85,7 +85,9 @@ class DVVSet {
   struct Entry {
     Actor actor;
     uint64_t counter = 0;             // every dot (actor, 1..counter) has been seen
-    uint64_t last_hlc = 0;            // newest write that touched this entry: Prune's recency
+    // When the dot (actor, counter) was written (its value's hlc); 0 when unknown, i.e. the
+    // counter came from a client's context. Prune's recency; CountReusedDots' evidence.
+    uint64_t last_hlc = 0;
     std::vector<DottedValue> values;  // live values, dots strictly descending (newest first)
     bool operator==(const Entry& o) const {
       return actor == o.actor && counter == o.counter && last_hlc == o.last_hlc &&
@@ -119,10 +121,11 @@ class DVVSet {
   uint64_t MaxHlc() const;
 
   // The values of `incoming` whose dot this set has seen for a different write: it holds
-  // another value under that dot, or it no longer holds the dot and has seen no write of that
-  // actor as recent as the value (every legitimate way of superseding a dot passes through a
-  // write of at least its timestamp). Such a dot was minted twice (kv679): Sync would drop the
-  // newer write as if it were old.
+  // another value under that dot, or it no longer holds the dot while the newest dot it knows
+  // of that actor was written before the value (dots are minted in timestamp order, so a
+  // legitimately superseded dot is never newer than the actor's newest known one), or is that
+  // very dot written at another time. Such a dot was minted twice (kv679): Sync would drop the
+  // newer write as if it were old. Entries whose newest dot's time is unknown prove nothing.
   size_t CountReusedDots(const DVVSet& incoming) const;
 
   // Last-write-wins winner: the LwwLess-maximum sibling, so every node picks the same one.

@@ -521,6 +521,23 @@ TEST_CASE("a dot minted twice is told apart from a superseded one", "[dvvset][kv
     INFO(c.what);
     CHECK(replica.CountReusedDots(c.incoming) == c.reused);
   }
+
+  // b superseded by B's write whose context saw it: A's newest dot is still known (t=20).
+  DVVSet superseded = replica;
+  superseded.Update(superseded.Join(), Val("y", 25), kB);
+  CHECK(superseded.CountReusedDots(replica) == 0);                 // b itself, late
+  CHECK(superseded.CountReusedDots(one(1, Val("c", 30))) == 1);   // dot 2 again, for c
+  // A counter learnt from a client's context alone says nothing about when its dots were
+  // written (a lagging clock at the writer must not make a late original look reused).
+  DVVSet from_context;
+  from_context.Update(VersionVector{{kA, 2}}, Val("z", 1), kB);
+  CHECK(from_context.entries()[0].last_hlc == 0);
+  CHECK(from_context.CountReusedDots(replica) == 0);
+  CHECK(from_context.CountReusedDots(one(0, Val("c", 30))) == 0);
+  // Syncing the writer's record in restores the time of A's newest dot.
+  from_context.Sync(replica);
+  CHECK(from_context.entries()[0].last_hlc == 20);
+  CHECK(from_context.CountReusedDots(one(0, Val("c", 30))) == 1);
 }
 
 // ---------------------------------------------------------------------------------------------
