@@ -17,13 +17,13 @@ bool Expired(const Sibling& s, int64_t now_ms) {
   return s.expire_at_ms != 0 && s.expire_at_ms <= now_ms;
 }
 
-// The LWW winner among unexpired siblings (tombstones included: a newer delete wins).
+// What a plain read sees: the LWW winner among all siblings (tombstones included: a newer
+// delete wins), nothing when that winner has expired. Expiry is applied after LWW, not before:
+// a later write with a TTL hides the concurrent older value it raced with, and once it
+// expires the key is gone, as the last SET of a key is what Redis expires.
 const Sibling* Winner(const DVVSet& set, int64_t now_ms) {
-  const Sibling* best = nullptr;
-  for (const Sibling* s : set.Values()) {
-    if (Expired(*s, now_ms)) continue;
-    if (best == nullptr || version::LwwLess(*best, *s)) best = s;
-  }
+  const Sibling* best = set.LwwWinner();
+  if (best != nullptr && Expired(*best, now_ms)) return nullptr;
   return best;
 }
 
