@@ -440,3 +440,28 @@ TEST_CASE("a replica's clock observes the records it merges", "[keyspace]") {
   REQUIRE(b.ks->PutWithContext("k", "", "from-b", false).ok());
   REQUIRE(b.Get("k")->value == "from-b");
 }
+
+TEST_CASE("a later write with a TTL hides the older concurrent value, also once it expired",
+          "[keyspace]") {
+  // x and w were written through different nodes that had not seen each other's write; w is
+  // the later one (LWW) and expires. GET shows w, then nothing: never x again.
+  Fixture a, b;
+  b.shared.actor = version::Actor{43, 1};
+  a.virtual_ms = 1'700'000'000'000;
+  b.virtual_ms = a.virtual_ms + 5;
+  REQUIRE(a.ks->Put("k", "x", 0).ok());
+  REQUIRE(a.ks->Commit().ok());
+  REQUIRE(b.ks->Put("k", "w", b.virtual_ms + 100).ok());
+  replication::Message req, resp;
+  req.type = replication::Message::Type::kPutReq;
+  req.key = "k";
+  req.record = Record(a, "k");
+  b.ks->ServeReplicaRequest(req, &resp);
+  REQUIRE(resp.ok);
+  REQUIRE(b.ks->Commit().ok());
+  REQUIRE(b.Siblings("k").size() == 2);
+  REQUIRE(b.Get("k")->value == "w");
+  b.virtual_ms += 200;
+  CHECK_FALSE(b.Get("k").has_value());
+  CHECK(b.Siblings("k") == std::vector<std::string>{"x"});  // the sibling view still shows x
+}
