@@ -1,12 +1,12 @@
 // Actor epochs: the part of a node's actor (node id, epoch) that makes its dots unique.
 //
 // A node must never mint a dot (actor, counter) that another replica may already have seen
-// (riak's kv679). Within one run the keyspace keeps every key's counter (clock-only records,
-// kv/keyspace.h); across runs the counter survives only what the store kept. So a run mints
-// under the epoch of the previous run only when that run shut down cleanly (every batch synced,
-// the marker written last); after a crash, a lost WAL tail (fsync everysec|no), a lost data dir
-// or a FLUSHALL, the node leases a new epoch, durably, before it mints anything. Epochs grow
-// strictly (max(previous + 1, now in microseconds)).
+// (riak's kv679). Within one run the keyspace keeps every key's counter (tombstones it does not
+// reap, kv/keyspace.h); across runs the counter survives only what the store kept. So a run
+// mints under the epoch of the previous run only when that run shut down cleanly (every batch
+// synced, the marker written last); after a crash, a lost WAL tail (fsync everysec|no), a lost
+// data dir or a FLUSHALL, the node leases a new epoch, durably, before it mints anything.
+// Epochs grow strictly (max(previous + 1, now in microseconds)).
 //
 // Thread rule: called at startup and shutdown, and under the all-loops barrier (FLUSHALL).
 #pragma once

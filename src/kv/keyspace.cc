@@ -70,14 +70,25 @@ std::optional<std::string> Keyspace::Emptied(const DVVSet& set) const {
 
 void Keyspace::RemoveIfExpired(std::string_view key, const DVVSet& set, int64_t now_ms) {
   if (set.ValueCount() == 0 || !Owns(key)) return;  // only the owner may write the key
+  auto expired = [now_ms](const Sibling& s) { return !s.tombstone && Expired(s, now_ms); };
+  if (shared_->keep_clocks) {
+    // In a cluster an expired value becomes its write's tombstone (DVVSet::ExpireValuesIf):
+    // a replica that has not yet received an older concurrent value must still let the
+    // expired write beat it when it comes. Compaction reaps the tombstones.
+    const std::vector<const Sibling*> values = set.Values();
+    if (std::none_of(values.begin(), values.end(), [&](const Sibling* s) { return expired(*s); })) {
+      return;
+    }
+    DVVSet turned = set;
+    turned.ExpireValuesIf(expired);
+    pending_[storage::DataKey(PartitionOf(key), key)] = turned.Encode();
+    return;
+  }
+  // Standalone: once every version has expired the record goes (lazy expiry).
   for (const Sibling* s : set.Values()) {
     if (!Expired(*s, now_ms)) return;
   }
-  // Every version has expired: the values go at the end of this turn (lazy expiry), the
-  // counters stay in a cluster.
-  DVVSet cleared = set;
-  cleared.RemoveValuesIf([](const Sibling&) { return true; });
-  pending_[storage::DataKey(PartitionOf(key), key)] = Emptied(cleared);
+  pending_[storage::DataKey(PartitionOf(key), key)] = std::nullopt;
 }
 
 std::optional<LiveValue> Keyspace::LiveOf(const DVVSet& set, int64_t now_ms) {
@@ -152,7 +163,14 @@ Status Keyspace::CheckValueSize(std::string_view value) const {
 
 Status Keyspace::Store(std::string_view key, std::string data_key, DVVSet& set) {
   int64_t now = NowMs();
-  set.RemoveValuesIf([now](const Sibling& s) { return Expired(s, now); });
+  // Expired siblings go with the write; in a cluster each stays as its write's tombstone (see
+  // RemoveIfExpired), so a concurrent older value arriving later does not outlive it.
+  auto expired = [now](const Sibling& s) { return Expired(s, now); };
+  if (shared_->keep_clocks) {
+    set.ExpireValuesIf(expired);
+  } else {
+    set.RemoveValuesIf(expired);
+  }
   if (set.ValueCount() == 0) {
     // Nothing live: the record goes away, or only its counters stay (keep_clocks).
     pending_[std::move(data_key)] = Emptied(set);
@@ -264,7 +282,20 @@ storage::CompactDecision Keyspace::Compact(std::string_view encoded, int64_t now
   auto decoded = DVVSet::Decode(encoded);
   if (!decoded.ok()) return CompactDecision::kKeep;  // never drop what we cannot read
   DVVSet& set = decoded.value();
-  if (set.ValueCount() == 0) return keep_clocks ? CompactDecision::kKeep : CompactDecision::kDrop;
+  if (keep_clocks) {
+    // In a cluster nothing a replica may still need is dropped: expired values become their
+    // writes' tombstones (see RemoveIfExpired), and tombstones and clock-only records stay
+    // until every replica is known to hold them (anti-entropy, a later release). Reaping one
+    // earlier could let this node mint a dot its peers have seen, and would let a replica
+    // that missed the delete (or the expiring write) bring an older value back.
+    if (set.ExpireValuesIf([now_ms](const Sibling& s) { return Expired(s, now_ms); }) == 0) {
+      return CompactDecision::kKeep;
+    }
+    *rewrite = set.Encode();
+    return CompactDecision::kRewrite;
+  }
+  // Standalone: the record goes once every value is gone (expired, or a tombstone older than
+  // the grace period).
   for (const Sibling* s : set.Values()) {
     if (Expired(*s, now_ms)) continue;
     if (!s->tombstone) return CompactDecision::kKeep;
@@ -272,13 +303,7 @@ storage::CompactDecision Keyspace::Compact(std::string_view encoded, int64_t now
       return CompactDecision::kKeep;
     }
   }
-  if (!keep_clocks) return CompactDecision::kDrop;
-  // Reaping a tombstone or expiring the values keeps the key's counters: until every replica
-  // is known to hold a newer version (anti-entropy), dropping them could let this node mint a
-  // dot they have seen, and would let a replica that missed the delete bring the value back.
-  set.RemoveValuesIf([](const Sibling&) { return true; });
-  *rewrite = set.Encode();
-  return CompactDecision::kRewrite;
+  return CompactDecision::kDrop;
 }
 
 bool RecordLiveExpiry(std::string_view encoded, int64_t now_ms, int64_t* expire_at) {

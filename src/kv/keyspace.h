@@ -5,9 +5,9 @@
 // version this replica holds, a context write supersedes exactly what the context names. Reads
 // see expired versions as absent at once.
 //
-// A record whose values are all gone is deleted on a standalone node and kept as a clock-only
-// record in a cluster (KeyspaceShared::keep_clocks): a node must never forget the counters of a
-// key whose dots other replicas hold. A write whose expiry has already passed is a delete (a
+// A record whose values are all gone is deleted on a standalone node; in a cluster
+// (KeyspaceShared::keep_clocks) expired values become tombstones and nothing is reaped: a node
+// must never forget the counters of a key whose dots other replicas hold. A write whose expiry has already passed is a delete (a
 // tombstone, replicated like any write), as in Redis.
 //
 // Writes made during one turn of the owning loop are buffered (and visible to later reads of
@@ -43,9 +43,10 @@ struct KeyspaceShared {
   uint32_t partitions = 256;
   uint32_t workers = 1;  // partition p belongs to the keyspace with id p % workers
   // In a cluster other replicas hold this node's dots, so a key's causal history is never
-  // forgotten: a record whose values are all gone (expired, reaped) stays as a clock-only record
-  // (counters, no values) instead of being deleted, and the next write of the key mints a dot
-  // above every one this node minted before (kv679). A standalone node drops such records.
+  // forgotten: an expired value turns into its write's tombstone, tombstones are not reaped
+  // (until anti-entropy can prove every replica holds them), and a record that loses its values
+  // otherwise stays as a clock-only record (counters, no values). The next write of the key
+  // mints a dot above every one this node minted before (kv679). A standalone node drops them.
   bool keep_clocks = false;
   // Mutable at run time (CONFIG SET) while loops read them.
   std::atomic<uint64_t> max_object_size{1 << 20};
@@ -134,9 +135,10 @@ class Keyspace {
   Status Commit();
   void DropPending() { pending_.clear(); }
 
-  // The compaction filter's decision for a stored record: values all gone (expired, or
-  // tombstones older than the grace period) -> dropped, or rewritten as a clock-only record when
-  // keep_clocks; anything else (including a record that does not decode) is kept.
+  // The compaction filter's decision for a stored record. Standalone: dropped once its values
+  // are all gone (expired, or tombstones older than the grace period). With keep_clocks:
+  // rewritten when expired values turn into tombstones, never dropped. A record that does not
+  // decode is kept.
   static storage::CompactDecision Compact(std::string_view encoded, int64_t now_ms,
                                           int64_t tombstone_grace_ms, bool keep_clocks,
                                           std::string* rewrite);

@@ -150,8 +150,8 @@ std::string Actor::ToString() const {
 bool LwwLess(const Sibling& a, const Sibling& b) {
   if (a.hlc != b.hlc) return a.hlc < b.hlc;
   if (a.writer != b.writer) return a.writer < b.writer;
+  if (a.tombstone != b.tombstone) return !a.tombstone;  // on a tie the delete wins
   if (a.value != b.value) return a.value < b.value;
-  if (a.tombstone != b.tombstone) return !a.tombstone;  // on a full tie the delete wins
   return a.expire_at_ms < b.expire_at_ms;
 }
 
@@ -304,7 +304,9 @@ size_t DVVSet::CountReusedDots(const DVVSet& incoming) const {
       auto held = std::find_if(mine.values.begin(), mine.values.end(),
                                [&d](const DottedValue& m) { return m.counter == d.counter; });
       if (held != mine.values.end()) {
-        if (held->sibling != d.sibling) ++reused;
+        // One write has one time and writer (its value may since have become its tombstone).
+        const Sibling& h = held->sibling;
+        if (h.hlc != d.sibling.hlc || h.writer != d.sibling.writer) ++reused;
         continue;
       }
       // Seen, not held: superseded, legitimately only by a write that saw it. The newest dot

@@ -43,7 +43,8 @@ struct Actor {
   std::string ToString() const;  // "node_id.epoch"
 };
 
-// One concurrent value of a key. Immutable once it has a dot.
+// One concurrent value of a key. Immutable once it has a dot, except that an expired value may
+// be turned into its tombstone (DVVSet::ExpireValuesIf).
 struct Sibling {
   std::string value;    // binary-safe user bytes (empty for tombstones)
   uint64_t hlc = 0;     // hybrid logical clock timestamp of the write: (unix_ms << 16) | logical
@@ -58,7 +59,9 @@ struct Sibling {
   bool operator!=(const Sibling& o) const { return !(*this == o); }
 };
 
-// Total order on siblings used by LWW: (hlc, writer, value bytes, tombstone, expire_at_ms).
+// Total order on siblings used by LWW: (hlc, writer, tombstone, value bytes, expire_at_ms). The
+// same write as a value and as its expired tombstone (one dot) orders the tombstone last, so
+// Sync keeps the tombstone whichever replica converted first.
 bool LwwLess(const Sibling& a, const Sibling& b);
 
 // Sorted by actor, unique actors, counters > 0: the causal context. Functions taking a
@@ -151,6 +154,26 @@ class DVVSet {
       e.values.resize(kept);
     }
     return removed;
+  }
+
+  // Turn every value for which pred(const Sibling&) is true (an expired one) into the tombstone
+  // of the same write: same dot, hlc, writer and expiry, no bytes. Unlike removal it keeps the
+  // write's place in LWW order, so its expiry never lets an older concurrent value win again
+  // (Cassandra's rule for an expired cell). Returns the number of values turned.
+  template <class Pred>
+  size_t ExpireValuesIf(Pred pred) {
+    size_t turned = 0;
+    for (Entry& e : entries_) {
+      for (DottedValue& d : e.values) {
+        Sibling& s = d.sibling;
+        if (s.tombstone || !pred(static_cast<const Sibling&>(s))) continue;
+        s.tombstone = true;
+        s.value.clear();
+        s.value.shrink_to_fit();
+        ++turned;
+      }
+    }
+    return turned;
   }
 
   // Bound causal history: while more than max_entries actors are recorded, drop entries that

@@ -271,17 +271,19 @@ std::string Record(Fixture& f, const std::string& key) {
 }
 
 // Runs the compaction filter's decision on the stored record, as RocksDB would.
-void CompactStored(Fixture& f, const std::string& key, int64_t now_ms, bool keep_clocks) {
+storage::CompactDecision CompactStored(Fixture& f, const std::string& key, int64_t now_ms,
+                                       bool keep_clocks) {
   std::string dk = storage::DataKey(f.ks->PartitionOf(key), key);
   std::string raw, rewrite;
   REQUIRE(f.store->Get(dk, &raw).ok());
   storage::CompactDecision d = kv::Keyspace::Compact(raw, now_ms, 1000, keep_clocks, &rewrite);
-  REQUIRE(d != storage::CompactDecision::kKeep);
+  if (d == storage::CompactDecision::kKeep) return d;
   REQUIRE(f.store
               ->Write([&](const storage::Store::WriteVisitor& put) {
                 put(dk, d == storage::CompactDecision::kRewrite ? &rewrite : nullptr);
               })
               .ok());
+  return d;
 }
 
 // The issue's history on a coordinator at t0: SET k a PX 300; SET k b PX 300. Returns the
@@ -323,7 +325,7 @@ TEST_CASE("a key written again after its values were dropped gets a dot no repli
     if (path == "lazy expiry") {
       REQUIRE_FALSE(f.Get("k").has_value());
     } else if (path == "compaction") {
-      CompactStored(f, "k", f.virtual_ms, true);
+      REQUIRE(CompactStored(f, "k", f.virtual_ms, true) == storage::CompactDecision::kRewrite);
     } else if (path == "write over expired siblings") {
       // A context write leaves the expired siblings to Store(), which drops them.
       REQUIRE(f.ks->PutWithContext("k", "", "", true).ok());
@@ -331,8 +333,8 @@ TEST_CASE("a key written again after its values were dropped gets a dot no repli
       bool existed = false;
       REQUIRE(f.ks->Delete("k", &existed).ok());
       REQUIRE(f.ks->Commit().ok());
-      f.virtual_ms += 5000;  // past tombstone-grace (1 s in CompactStored)
-      CompactStored(f, "k", f.virtual_ms, true);
+      f.virtual_ms += 5000;  // past tombstone-grace (1 s in CompactStored): still kept
+      REQUIRE(CompactStored(f, "k", f.virtual_ms, true) == storage::CompactDecision::kKeep);
     }
     REQUIRE(f.ks->Commit().ok());
     REQUIRE_FALSE(f.Get("k").has_value());
@@ -348,34 +350,45 @@ TEST_CASE("a key written again after its values were dropped gets a dot no repli
   }
 }
 
-TEST_CASE("a clock-only record is no key, and only a cluster keeps one", "[keyspace][kv679]") {
+TEST_CASE("an expired key leaves its write's tombstone, kept in a cluster only",
+          "[keyspace][kv679]") {
   Fixture f;
   f.shared.keep_clocks = GENERATE(true, false);
   f.virtual_ms = 1'700'000'000'000;
-  REQUIRE(f.ks->Put("k", "v", f.virtual_ms + 10).ok());
+  const int64_t expires = f.virtual_ms + 10;
+  REQUIRE(f.ks->Put("k", "v", expires).ok());
   REQUIRE(f.ks->Commit().ok());
   f.virtual_ms += 100;
-  REQUIRE_FALSE(f.Get("k").has_value());
+  REQUIRE_FALSE(f.Get("k").has_value());  // lazy expiry
   REQUIRE(f.ks->Commit().ok());
+  const std::string dk = storage::DataKey(f.ks->PartitionOf("k"), "k");
   std::string raw;
-  Status s = f.store->Get(storage::DataKey(f.ks->PartitionOf("k"), "k"), &raw);
+  Status s = f.store->Get(dk, &raw);
   if (!f.shared.keep_clocks) {
     REQUIRE(s.IsNotFound());  // a standalone node has no peers that saw its dots
     return;
   }
+  // The expired value became its write's tombstone: same dot and time, no bytes.
   REQUIRE(s.ok());
   REQUIRE_FALSE(kv::RecordIsLive(raw, f.virtual_ms));
   auto set = version::DVVSet::Decode(raw);
   REQUIRE(set.ok());
-  REQUIRE(set->ValueCount() == 0);
+  REQUIRE(set->ValueCount() == 1);
+  REQUIRE(set->Values()[0]->tombstone);
+  REQUIRE(set->Values()[0]->value.empty());
+  REQUIRE(set->Values()[0]->expire_at_ms == expires);
   REQUIRE(set->Join() == version::VersionVector{{f.shared.actor, 1}});
+  // No key, and a client's context still covers the old dot.
   std::string ctx;
   REQUIRE(f.Siblings("k", &ctx).empty());
-  REQUIRE_FALSE(ctx.empty());  // a client's context still covers the old dot
-  // Compaction keeps it (until anti-entropy can prove every replica holds something newer).
+  REQUIRE_FALSE(ctx.empty());
+  // Compaction keeps it long past tombstone-grace (until anti-entropy can prove every replica
+  // holds it); a standalone node's compaction would drop it.
   std::string rewrite;
   REQUIRE(kv::Keyspace::Compact(raw, f.virtual_ms + 86'400'000, 1000, true, &rewrite) ==
           storage::CompactDecision::kKeep);
+  REQUIRE(kv::Keyspace::Compact(raw, f.virtual_ms + 86'400'000, 1000, false, &rewrite) ==
+          storage::CompactDecision::kDrop);
 }
 
 TEST_CASE("without kept clocks the replica step reports the reused dot", "[keyspace][kv679]") {
