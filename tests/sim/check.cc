@@ -8,31 +8,6 @@ namespace dynis::sim {
 
 namespace {
 
-void ParseElements(const std::string& value, std::set<uint64_t>* out) {
-  uint64_t cur = 0;
-  bool any = false;
-  for (char ch : value) {
-    if (ch == ',') {
-      if (any) out->insert(cur);
-      cur = 0;
-      any = false;
-    } else {
-      cur = cur * 10 + static_cast<uint64_t>(ch - '0');
-      any = true;
-    }
-  }
-  if (any) out->insert(cur);
-}
-
-std::string Join(const std::vector<std::string>& parts, const char* sep) {
-  std::string out;
-  for (const std::string& s : parts) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
 // The first few of a list of ids, for violation details.
 std::string Few(const std::vector<uint64_t>& ids) {
   std::vector<std::string> parts;
@@ -329,6 +304,40 @@ std::string Result::Report() const {
        (params.keep_clocks ? "" : " DYNIS_SIM_NO_KEEP_CLOCKS=1") +
        " build/release/tests/sim-tests '[seeds]'   (DYNIS_SIM_TRACE=1 prints every event)\n";
   return s;
+}
+
+std::string EncodeElements(const std::set<uint64_t>& elems) {
+  std::string out;
+  for (uint64_t e : elems) {
+    if (!out.empty()) out.push_back(',');
+    out += std::to_string(e);
+  }
+  return out;
+}
+
+void ParseElements(const std::string& value, std::set<uint64_t>* out) {
+  uint64_t cur = 0;
+  bool any = false;
+  for (char ch : value) {
+    if (ch == ',') {
+      if (any) out->insert(cur);
+      cur = 0;
+      any = false;
+    } else {
+      cur = cur * 10 + static_cast<uint64_t>(ch - '0');
+      any = true;
+    }
+  }
+  if (any) out->insert(cur);
+}
+
+std::string Join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const std::string& s : parts) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
 }
 
 }  // namespace dynis::sim

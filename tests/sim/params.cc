@@ -16,14 +16,6 @@ uint64_t SplitMix(uint64_t* x) {
 
 uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-std::string Join(const std::vector<std::string>& parts, const char* sep) {
-  std::string out;
-  for (const std::string& s : parts) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
 
 const char* FsyncName(Fsync f) {
   switch (f) {

@@ -59,31 +59,6 @@ std::string KeyLabel(int64_t code) {
                       : SetKeyName(static_cast<int>(code));
 }
 
-// Set values are sorted, comma-separated element ids: the same set always has the same bytes.
-std::string EncodeElements(const std::set<uint64_t>& elems) {
-  std::string out;
-  for (uint64_t e : elems) {
-    if (!out.empty()) out.push_back(',');
-    out += std::to_string(e);
-  }
-  return out;
-}
-
-void ParseElements(const std::string& value, std::set<uint64_t>* out) {
-  uint64_t cur = 0;
-  bool any = false;
-  for (char ch : value) {
-    if (ch == ',') {
-      if (any) out->insert(cur);
-      cur = 0;
-      any = false;
-    } else {
-      cur = cur * 10 + static_cast<uint64_t>(ch - '0');
-      any = true;
-    }
-  }
-  if (any) out->insert(cur);
-}
 
 const char* TypeName(Message::Type t) {
   switch (t) {

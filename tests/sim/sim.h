@@ -352,4 +352,10 @@ struct Result {
 // Runs one seed. trace_all keeps the whole trace in trace_tail (for replay by hand).
 Result Run(const Params& params, bool trace_all = false);
 
+// Shared by the simulator's files. A set key's value: its sorted element ids, comma-separated,
+// so the same set always has the same bytes.
+std::string EncodeElements(const std::set<uint64_t>& elems);
+void ParseElements(const std::string& value, std::set<uint64_t>* out);
+std::string Join(const std::vector<std::string>& parts, const char* sep);
+
 }  // namespace dynis::sim
