@@ -300,6 +300,18 @@ std::string TwoExpiringWrites(Fixture& f) {
   return replica;
 }
 
+// A's record of `key` sent to b as a replica store (DYNIS.PUTREC), committed.
+std::string Replicate(Fixture& a, Fixture& b, const std::string& key) {
+  replication::Message req, resp;
+  req.type = replication::Message::Type::kPutReq;
+  req.key = key;
+  req.record = Record(a, key);
+  b.ks->ServeReplicaRequest(req, &resp);
+  REQUIRE(resp.ok);
+  REQUIRE(b.ks->Commit().ok());
+  return req.record;
+}
+
 replication::ReplicaStep PutTo(const std::string& local, const std::string& record) {
   replication::Message req;
   req.type = replication::Message::Type::kPutReq;
@@ -422,12 +434,7 @@ TEST_CASE("a blind SET with a past expiry hides what other replicas hold", "[key
   REQUIRE(a.ks->Put("k", "v2", 1).ok());
   REQUIRE(a.ks->TakeTracked() == std::vector<std::string>{"k"});  // replicated like any write
   REQUIRE(a.ks->Commit().ok());
-  replication::Message req, resp;
-  req.type = replication::Message::Type::kPutReq;
-  req.key = "k";
-  req.record = Record(a, "k");
-  b.ks->ServeReplicaRequest(req, &resp);
-  REQUIRE(resp.ok);
+  Replicate(a, b, "k");
   REQUIRE_FALSE(b.Get("k").has_value());
 }
 
@@ -441,14 +448,8 @@ TEST_CASE("a replica's clock observes the records it merges", "[keyspace]") {
   a.virtual_ms = b.virtual_ms + 10'000;
   REQUIRE(a.ks->Put("k", "from-a", 0).ok());
   REQUIRE(a.ks->Commit().ok());
-  replication::Message req, resp;
-  req.type = replication::Message::Type::kPutReq;
-  req.key = "k";
-  req.record = Record(a, "k");
-  b.ks->ServeReplicaRequest(req, &resp);
-  REQUIRE(resp.ok);
-  REQUIRE(b.ks->Commit().ok());
-  REQUIRE(b.clock.Now() > version::DVVSet::Decode(req.record)->MaxHlc());
+  const std::string record = Replicate(a, b, "k");
+  REQUIRE(b.clock.Now() > version::DVVSet::Decode(record)->MaxHlc());
   // A sibling written beside it (a context that did not see it) wins LWW: it came later.
   REQUIRE(b.ks->PutWithContext("k", "", "from-b", false).ok());
   REQUIRE(b.Get("k")->value == "from-b");
@@ -465,13 +466,7 @@ TEST_CASE("a later write with a TTL hides the older concurrent value, also once 
   REQUIRE(a.ks->Put("k", "x", 0).ok());
   REQUIRE(a.ks->Commit().ok());
   REQUIRE(b.ks->Put("k", "w", b.virtual_ms + 100).ok());
-  replication::Message req, resp;
-  req.type = replication::Message::Type::kPutReq;
-  req.key = "k";
-  req.record = Record(a, "k");
-  b.ks->ServeReplicaRequest(req, &resp);
-  REQUIRE(resp.ok);
-  REQUIRE(b.ks->Commit().ok());
+  Replicate(a, b, "k");
   REQUIRE(b.Siblings("k").size() == 2);
   REQUIRE(b.Get("k")->value == "w");
   b.virtual_ms += 200;
