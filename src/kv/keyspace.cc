@@ -74,7 +74,7 @@ void Keyspace::RemoveIfExpired(std::string_view key, const DVVSet& set, int64_t 
   if (shared_->keep_clocks) {
     // In a cluster an expired value becomes its write's tombstone (DVVSet::ExpireValuesIf):
     // a replica that has not yet received an older concurrent value must still let the
-    // expired write beat it when it comes. Compaction reaps the tombstones.
+    // expired write beat it when it comes. Tombstones are kept (see Compact).
     const std::vector<const Sibling*> values = set.Values();
     if (std::none_of(values.begin(), values.end(), [&](const Sibling* s) { return expired(*s); })) {
       return;
