@@ -968,7 +968,7 @@ Status Server::Init() {
   so.write_buffer_bytes = cfg.write_buffer_size();
   so.fsync = static_cast<storage::Fsync>(static_cast<int>(cfg.fsync()));
   const Config* cp = config_;
-  // In a cluster, records that lose their values keep their counters (kv/keyspace.h).
+  // In a cluster compaction drops nothing another replica may still need (kv/keyspace.h).
   const bool keep_clocks = !cfg.cluster_nodes().empty();
   ks_shared_.keep_clocks = keep_clocks;
   so.compact = [cp, keep_clocks](std::string_view v, std::string* rewrite) {
@@ -996,7 +996,11 @@ Status Server::Init() {
     return s;
   }
   auto start = kv::StartEpoch(store_.get(), static_cast<uint64_t>(NowUs()));
-  if (!start.ok()) return Status::Corruption(start.status().message() + " in " + dir);
+  if (!start.ok()) {
+    const Status& e = start.status();
+    return e.code() == Status::Code::kCorruption ? Status::Corruption(e.message() + " in " + dir)
+                                                 : e;
+  }
   epoch_ = start->epoch;
   if (s.IsNotFound()) {
     RETURN_IF_ERROR(store_->PutMetaDurably("node-id", node_id_));
