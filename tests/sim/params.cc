@@ -16,7 +16,6 @@ uint64_t SplitMix(uint64_t* x) {
 
 uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-
 const char* FsyncName(Fsync f) {
   switch (f) {
     case Fsync::kAlways:

@@ -59,7 +59,6 @@ std::string KeyLabel(int64_t code) {
                       : SetKeyName(static_cast<int>(code));
 }
 
-
 const char* TypeName(Message::Type t) {
   switch (t) {
     case Message::Type::kGetReq:
