@@ -4,6 +4,8 @@
 #include <cstdio>
 
 #include "common/hash.h"
+#include "common/log.h"
+#include "common/strings.h"
 
 namespace dynis::cluster {
 
@@ -166,6 +168,168 @@ Membership DecodeMembership(std::string_view text) {
     out.members.insert(it, std::move(m));
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClusterState: the node-wide membership and the ring.
+
+const Member* ClusterView::Find(NodeId id) const {
+  for (const Member& m : members) {
+    if (m.id == id) return &m;
+  }
+  return nullptr;
+}
+
+bool ClusterView::Knows(const Seed& seed) const {
+  for (const Member& m : members) {
+    if (m.host == seed.host && m.cport == seed.port) return true;
+  }
+  return false;
+}
+
+ClusterState::ClusterState(Member self, std::vector<std::string> seeds, uint32_t partitions,
+                           uint32_t n_val, int64_t start_ms)
+    : self_(std::move(self)), partitions_(partitions), n_val_(n_val), start_ms_(start_ms) {
+  for (std::string& addr : seeds) {
+    Seed seed;
+    // Config checked every entry; the host loses an IPv6 address's brackets here, so that it
+    // compares equal to a member's announced address.
+    if (!ParseHostPort(addr, &seed.host, &seed.port).ok()) continue;
+    seed.addr = std::move(addr);
+    seeds_.push_back(std::move(seed));
+  }
+  self_.state = MemberState::kMember;
+  membership_.members = {self_};
+  auto view = std::make_shared<ClusterView>();
+  view->version = 1;
+  view->members = membership_.members;
+  view->ring = Ring(partitions_, {self_.id}, n_val_);
+  view_ = std::move(view);
+  version_.store(1, std::memory_order_release);
+}
+
+bool ClusterState::Learn(const Membership& heard) {
+  std::lock_guard<std::mutex> lock(mu_);
+  MergeResult r = Merge(&membership_, heard, self_.id);
+  if (!r.changed) return false;
+  Publish(r);
+  return true;
+}
+
+void ClusterState::Restore(const Membership& stored) {
+  std::lock_guard<std::mutex> lock(mu_);
+  MergeResult r = Merge(&membership_, stored, self_.id);
+  if (r.changed) Publish(r, /*restoring=*/true);
+}
+
+void ClusterState::SealBeforeData() {
+  if (sealed()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!Seal(&membership_)) return;
+  LOG_NOTICE(
+      "Cluster: this node holds data: membership sealed with %zu members; "
+      "nodes met from now on join as 'joining' and take no partitions",
+      membership_.members.size());
+  Publish(MergeResult{});
+}
+
+void ClusterState::LogChanges(const MergeResult& r, bool restoring) {
+  const Membership& ms = membership_;
+  size_t joining = ms.members.size() - ms.RingMembers().size();
+  if (restoring) {
+    LOG_NOTICE("Cluster: %zu nodes remembered: %zu members%s, %zu joining", ms.members.size(),
+               ms.members.size() - joining, ms.sealed ? " (sealed)" : "", joining);
+  }
+  for (NodeId id : restoring ? std::vector<NodeId>{} : r.learned) {
+    const Member* m = ms.Find(id);
+    if (m != nullptr && !m->joining()) {
+      LOG_NOTICE("Cluster: learned node %s at %s:%d", m->name.c_str(), m->host.c_str(), m->cport);
+    }
+  }
+  if (r.adopted && !restoring) {
+    LOG_NOTICE("Cluster: a peer holds data: membership sealed with its %zu members",
+               ms.RingMembers().size());
+  }
+  // Logged once: joining is sticky.
+  for (NodeId id : r.joining) {
+    const Member* m = ms.Find(id);
+    if (m == nullptr) continue;
+    if (id == self_.id) {
+      // Said again at every start: this node still serves no partitions.
+      LOG_WARNING(
+          "Cluster: this node is joining: the cluster's %zu members held data before they "
+          "met it. It takes no partitions and forwards every keyed command to them until "
+          "ownership handoff exists (a later release)",
+          ms.RingMembers().size());
+    } else if (!restoring) {
+      LOG_WARNING(
+          "Cluster: node %s at %s:%d is joining: it was not a member when this cluster "
+          "first stored data, so it takes no partitions (ownership handoff, a later "
+          "release, will move keys to it); it may serve clients and forwards their "
+          "commands",
+          m->name.c_str(), m->host.c_str(), m->cport);
+    }
+  }
+  if (r.diverged && std::find(diverged_logged_.begin(), diverged_logged_.end(), r.peer_set) ==
+                        diverged_logged_.end()) {
+    diverged_logged_.push_back(r.peer_set);
+    std::string names;
+    for (NodeId id : r.peer_set) {
+      const Member* m = ms.Find(id);
+      if (m != nullptr) names += " " + m->name;
+    }
+    LOG_WARNING(
+        "Cluster: a peer holds data under other members (%zu:%s) than this node (%zu); "
+        "the two groups route keys differently and keys written through one may not be "
+        "readable through the other until ownership handoff exists (a later release)",
+        r.peer_set.size(), names.c_str(), ms.RingMembers().size());
+  }
+}
+
+void ClusterState::Publish(const MergeResult& r, bool restoring) {
+  LogChanges(r, restoring);
+  const Membership& ms = membership_;
+  auto view = std::make_shared<ClusterView>();
+  view->version = view_->version + 1;
+  view->members = ms.members;
+  view->sealed = ms.sealed;
+  std::vector<NodeId> ring_ids = ms.RingMembers();
+  if (ring_ids != view_->ring.members()) {
+    if (ring_ids.size() < n_val_) {
+      LOG_WARNING("Cluster: replicas %u > %zu member nodes: keys have %zu replicas for now", n_val_,
+                  ring_ids.size(), ring_ids.size());
+    } else {
+      LOG_NOTICE("Cluster: %zu member nodes, ring recomputed", ring_ids.size());
+    }
+    view->ring = Ring(partitions_, ring_ids, n_val_);
+  } else {
+    view->ring = view_->ring;
+  }
+  // Stored before any worker routes with it (and, for a seal, before the data it precedes).
+  if (on_change_) on_change_(ms);
+  view_ = std::move(view);
+  sealed_.store(ms.sealed, std::memory_order_release);
+  version_.store(view_->version, std::memory_order_release);
+}
+
+bool ClusterState::Formed(int64_t now_ms, size_t* reached) const {
+  if (formed_.load(std::memory_order_relaxed)) return true;
+  std::shared_ptr<const ClusterView> view = View();
+  size_t n = 0;
+  for (const Seed& seed : seeds_) n += view->Knows(seed) ? 1 : 0;
+  if (reached != nullptr) *reached = n;
+  if (n < seeds_.size() && now_ms - start_ms_ < kFormingTimeoutMs) return false;
+  if (n < seeds_.size()) {
+    LOG_WARNING("Cluster: %zu of %zu seeds unreachable after %llds; serving with the nodes known",
+                seeds_.size() - n, seeds_.size(), static_cast<long long>(kFormingTimeoutMs / 1000));
+  }
+  formed_.store(true, std::memory_order_relaxed);
+  return true;
+}
+
+std::shared_ptr<const ClusterView> ClusterState::View() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return view_;
 }
 
 }  // namespace dynis::cluster

@@ -70,7 +70,7 @@ void CmdPeerAuth(CommandContext& c) {
 }
 
 void CmdPeerMeet(CommandContext& c) {
-  server::Cluster* cluster = c.server.cluster();
+  cluster::ClusterState* cluster = c.server.cluster();
   if (cluster == nullptr) {
     c.reply.Error("ERR this node is not in a cluster");
     return;
@@ -82,16 +82,16 @@ void CmdPeerMeet(CommandContext& c) {
     c.reply.Error("ERR bad DYNIS.MEET arguments");
     return;
   }
-  server::Member m;
+  cluster::Member m;
   m.name = c.argv[1];
   m.id = KeyHash(m.name);
   m.host = c.argv[2];
   m.cport = static_cast<int>(cport);
   m.port = static_cast<int>(port);
   cluster->Learn({m});
-  std::shared_ptr<const server::ClusterView> view = cluster->View();
+  std::shared_ptr<const cluster::ClusterView> view = cluster->View();
   c.reply.Array(view->members.size());
-  for (const server::Member& x : view->members) {
+  for (const cluster::Member& x : view->members) {
     c.reply.Array(view->sealed ? 5 : 4);
     c.reply.Bulk(x.name);
     c.reply.Bulk(x.host);

@@ -202,7 +202,7 @@ std::string InfoSection(CommandContext& c, const std::string& name) {
     Field(&s, "io_threads", static_cast<uint64_t>(srv.worker_count()));
     Field(&s, "forwarded_commands", st.forwarded_commands.load());
     Field(&s, "barriers", st.barriers.load());
-    server::Cluster* cl = srv.cluster();
+    cluster::ClusterState* cl = srv.cluster();
     Field(&s, "cluster_nodes",
           static_cast<uint64_t>(cl != nullptr ? cl->View()->members.size() : 1));
     Field(&s, "replicas", static_cast<uint64_t>(cfg.replicas()));
@@ -379,10 +379,10 @@ void CmdDynisPartition(CommandContext& c) {
 }
 
 // The ring this node routes with; a standalone node is a ring of one.
-std::shared_ptr<const server::ClusterView> RingView(CommandContext& c) {
+std::shared_ptr<const cluster::ClusterView> RingView(CommandContext& c) {
   if (c.server.cluster() != nullptr) return c.server.cluster()->View();
-  auto v = std::make_shared<server::ClusterView>();
-  server::Member self;
+  auto v = std::make_shared<cluster::ClusterView>();
+  cluster::Member self;
   self.name = c.server.node_id();
   self.id = KeyHash(self.name);
   self.host = c.server.config().cluster_announce_ip();
@@ -395,7 +395,7 @@ std::shared_ptr<const server::ClusterView> RingView(CommandContext& c) {
 
 uint32_t Replicas(CommandContext& c) { return static_cast<uint32_t>(c.server.config().replicas()); }
 
-void ReplyMember(CommandContext& c, const server::Member& m, uint32_t owned) {
+void ReplyMember(CommandContext& c, const cluster::Member& m, uint32_t owned) {
   c.reply.Map(7);
   c.reply.Bulk("node-id");
   c.reply.Bulk(m.name);
@@ -430,7 +430,7 @@ void CmdDynisRing(CommandContext& c) {
   auto counts = ring.OwnershipCounts();
   c.reply.Array(counts.size());
   for (const auto& [id, n] : counts) {
-    const server::Member* m = view->Find(id);
+    const cluster::Member* m = view->Find(id);
     c.reply.Array(2);
     c.reply.Bulk(m != nullptr ? m->name : std::to_string(id));
     c.reply.Integer(n);
@@ -444,7 +444,7 @@ void CmdDynisPreflist(CommandContext& c) {
   auto counts = view->ring.OwnershipCounts();
   c.reply.Array(pref.size());
   for (cluster::NodeId id : pref) {
-    const server::Member* m = view->Find(id);
+    const cluster::Member* m = view->Find(id);
     uint32_t owned = 0;
     for (const auto& [n, k] : counts) {
       if (n == id) owned = k;
@@ -457,7 +457,7 @@ void CmdDynisNodes(CommandContext& c) {
   auto view = RingView(c);
   auto counts = view->ring.OwnershipCounts();
   c.reply.Array(view->members.size());
-  for (const server::Member& m : view->members) {
+  for (const cluster::Member& m : view->members) {
     uint32_t owned = 0;
     for (const auto& [n, k] : counts) {
       if (n == m.id) owned = k;

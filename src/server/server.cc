@@ -1038,9 +1038,9 @@ Status Server::Init() {
     self.host = cfg.cluster_announce_ip();
     self.cport = cfg.cluster_port();
     self.port = cfg.port();
-    cluster_ =
-        std::make_unique<Cluster>(self, std::move(seeds), static_cast<uint32_t>(cfg.partitions()),
-                                  static_cast<uint32_t>(cfg.replicas()));
+    cluster_ = std::make_unique<ClusterState>(self, std::move(seeds),
+                                              static_cast<uint32_t>(cfg.partitions()),
+                                              static_cast<uint32_t>(cfg.replicas()), NowMs());
     // Members met before are remembered, so a restarted node has its ring at once.
     std::string stored;
     Status ms = store_->GetMeta("members", &stored);

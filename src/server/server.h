@@ -34,11 +34,17 @@
 #include "proto/reply.h"
 #include "proto/resp_parser.h"
 #include "replication/engine.h"
-#include "server/cluster.h"
+#include "cluster/membership.h"
 #include "storage/store.h"
 #include "transport/peer_link.h"
 
 namespace dynis::server {
+
+using cluster::ClusterState;
+using cluster::ClusterView;
+using cluster::Member;
+using cluster::NodeId;
+using cluster::Seed;
 
 class Worker;
 class Server;
@@ -175,7 +181,7 @@ class Worker {
   size_t client_count() const { return clients_.size(); }
 
   // Cluster (server/cluster.cc). The membership view this worker routes with.
-  const ClusterView& cluster_view();
+  const cluster::ClusterView& cluster_view();
   // This worker's link to a member (created on first use); nullptr for self or unknown.
   transport::PeerLink* LinkTo(NodeId node);
   // State of this worker's link to a member: "self", "connected", "connecting", "down".
@@ -258,7 +264,7 @@ class Worker {
   // of committed batches not yet reported to the engine (the error when the commit failed).
   std::vector<uint64_t> local_puts_;
   std::vector<std::pair<uint64_t, Status>> local_stored_;
-  std::shared_ptr<const ClusterView> view_;
+  std::shared_ptr<const cluster::ClusterView> view_;
   int64_t last_meet_ms_ = 0;
   uv_async_t async_;
   uv_prepare_t prepare_;
@@ -322,7 +328,7 @@ class Server {
 
   const std::string& node_id() const { return node_id_; }
   // The cluster, or nullptr for a standalone node (no cluster-nodes).
-  Cluster* cluster() { return cluster_.get(); }
+  cluster::ClusterState* cluster() { return cluster_.get(); }
   uint64_t epoch() const { return epoch_; }
   // FLUSHALL: deletes every data record under a new actor epoch (kv/epoch.h). Only while every
   // other worker is paused (the actor is shared).
@@ -351,7 +357,7 @@ class Server {
   void ApplyConfig();
 
   Config* config_;
-  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<cluster::ClusterState> cluster_;
   std::unique_ptr<storage::Store> store_;
   HybridClock clock_;
   Stats stats_;
