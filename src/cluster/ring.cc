@@ -162,19 +162,6 @@ bool Ring::Contains(NodeId node) const {
 
 // Stops after one full turn: with Q < S only Q members own a partition, so the list can be
 // shorter than min(n, S) (it is min(n, S, Q) for a claimed ring).
-std::vector<NodeId> Ring::Preflist(uint32_t partition, uint32_t n) const {
-  std::vector<NodeId> out;
-  if (owners_.empty()) return out;
-  const size_t want = std::min<size_t>(n, members_.size());
-  const uint32_t q_parts = static_cast<uint32_t>(owners_.size());
-  for (uint32_t i = 0; i < q_parts && out.size() < want; i++) {
-    const NodeId owner = owners_[(partition + static_cast<uint64_t>(i)) % q_parts];
-    // `out` holds at most n ids, so a linear scan beats a set.
-    if (std::find(out.begin(), out.end(), owner) == out.end()) out.push_back(owner);
-  }
-  return out;
-}
-
 std::vector<std::pair<NodeId, uint32_t>> Ring::OwnershipCounts() const {
   std::vector<std::pair<NodeId, uint32_t>> out;
   out.reserve(members_.size());

@@ -10,7 +10,7 @@
 //    period S); in those cases the claim keeps balance and has as few violating windows as it
 //    can (WindowViolations reports them). With S < n_val, where a window can at best hold all S
 //    members, the claim makes every window hold all S whenever that is possible.
-// Preference lists never depend on spread for correctness: they walk clockwise and skip
+// Preference lists (cluster/preflist.h) never depend on spread for correctness: they walk clockwise and skip
 // members already taken, so they always hold min(n, S) distinct members.
 #pragma once
 
@@ -40,11 +40,6 @@ class Ring {
 
   NodeId Owner(uint32_t partition) const { return owners_[partition]; }
   const std::vector<NodeId>& owners() const { return owners_; }
-
-  // The first min(n, members) distinct members clockwise from `partition` (its owner first).
-  // The walk stops after one turn, so with fewer partitions than members (Q < S) it holds
-  // min(n, Q) members: the others own nothing. Empty for an empty ring or n == 0.
-  std::vector<NodeId> Preflist(uint32_t partition, uint32_t n) const;
 
   // Partitions owned per member, in member order.
   std::vector<std::pair<NodeId, uint32_t>> OwnershipCounts() const;

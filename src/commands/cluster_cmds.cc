@@ -18,7 +18,9 @@
 #include "common/log.h"
 #include "kv/keyspace.h"
 #include "server/server.h"
+#include "replication/replica.h"
 #include "transport/peer_auth.h"
+#include "transport/verbs.h"
 
 namespace dynis {
 
@@ -101,31 +103,13 @@ void CmdPeerMeet(CommandContext& c) {
   }
 }
 
-void CmdPeerGetRec(CommandContext& c) {
-  replication::Message req, resp;
-  req.type = replication::Message::Type::kGetReq;
-  req.key = c.argv[1];
-  c.ks.ServeReplicaRequest(req, &resp);
-  if (!resp.ok) {
-    c.reply.Error("ERR the replica could not read its record");
-  } else if (resp.found) {
-    c.reply.Bulk(resp.record);
-  } else {
-    c.reply.NullBulk();
-  }
-}
-
-void CmdPeerPutRec(CommandContext& c) {
-  replication::Message req, resp;
-  req.type = replication::Message::Type::kPutReq;
-  req.key = c.argv[1];
-  req.record = c.argv[2];
-  c.ks.ServeReplicaRequest(req, &resp);
-  if (!resp.ok) {
-    c.reply.Error(resp.error.empty() ? "ERR the replica could not merge the record" : resp.error);
-    return;
-  }
-  c.reply.Ok();  // sent only after the worker's batch holding the merge is committed
+// DYNIS.GETREC and DYNIS.PUTREC: served by the vnode of the key's partition; the answer leaves
+// only after the worker's batch holding a merge is committed.
+void CmdPeerRecord(CommandContext& c) {
+  replication::Message req;
+  if (!transport::ParseRequest(c.argv, &req)) return c.reply.Error(err::kSyntax);
+  replication::Message resp = replication::ServeReplica(c.ks.VnodeOf(req.key), req);
+  transport::WriteResponse(resp, &c.reply);
 }
 
 void CmdPeerFwd(CommandContext& c) {
@@ -149,10 +133,10 @@ void RegisterClusterCommands(std::vector<CommandSpec>* out) {
   out->push_back({"dynis.meet", 5, peer, 0, 0, 0, CmdPeerMeet, "dynis",
                   "Exchange membership", "0.1.0", "O(nodes)"});
   out->push_back({"dynis.getrec", 2, kCmdInternal | kCmdNoMulti | kCmdReadOnly | kCmdFast, 1, 1,
-                  1, CmdPeerGetRec, "dynis", "Read this replica's record of a key", "0.1.0",
+                  1, CmdPeerRecord, "dynis", "Read this replica's record of a key", "0.1.0",
                   "O(1)"});
   out->push_back({"dynis.putrec", 3, kCmdInternal | kCmdNoMulti | kCmdWrite | kCmdFast, 1, 1,
-                  1, CmdPeerPutRec, "dynis", "Merge a record into this replica", "0.1.0", "O(1)"});
+                  1, CmdPeerRecord, "dynis", "Merge a record into this replica", "0.1.0", "O(1)"});
   out->push_back({"dynis.fwd", -4, peer, 0, 0, 0, CmdPeerFwd, "dynis",
                   "Run a client command forwarded by another node", "0.1.0", "O(1)"});
 }

@@ -54,6 +54,8 @@ enum CommandFlag : uint32_t {
   kCmdNotQueued = 1 << 19,    // runs at once inside MULTI instead of being queued (EXEC,
                               // DISCARD, MULTI, WATCH, QUIT, RESET): Redis decides this by
                               // the command, it is not one of its COMMAND flags
+  kCmdQuorumR = 1 << 20,      // takes an optional "R n" after its |arity| fixed arguments
+  kCmdQuorumW = 1 << 21,      // takes an optional "W n" there (GETCTX / SETCTX, DELCTX)
 };
 
 struct CommandContext;
@@ -85,6 +87,9 @@ struct CommandSpec {
   std::vector<ArgDoc> args = {};
   std::vector<CommandSpec> subcommands = {};
   const char* acl_categories = "";  // e.g. "@read @string @fast"
+  // A kCmdBlindWrite that does read the current value when one of these options is given
+  // (space-separated, any case): SET's "NX XX GET KEEPTTL".
+  const char* reads_with = "";
 };
 
 // Everything a handler may touch. `client` is null when the command runs on a loop other than

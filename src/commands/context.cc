@@ -1,7 +1,7 @@
 // GETCTX, SETCTX, DELCTX: the context-carrying pair through which applications see concurrent
 // writes (siblings) and resolve them. The context is an opaque, binary-safe encoding of the
 // dotted version vector the reader saw; a write with it supersedes exactly those versions.
-#include <cstring>
+#include <cstdlib>
 
 #include "commands/command.h"
 #include "commands/util.h"
@@ -42,18 +42,10 @@ void CmdDelCtx(CommandContext& c) {
 
 StatusOr<int> CommandQuorumOption(const CommandSpec& spec, const std::vector<std::string>& argv,
                                   int replicas) {
-  // Where each context command takes its option: after its fixed arguments.
-  size_t first = 0;
-  const char* letter = nullptr;
-  if (std::strcmp(spec.name, "getctx") == 0) {
-    first = 2, letter = "R";
-  } else if (std::strcmp(spec.name, "setctx") == 0) {
-    first = 4, letter = "W";
-  } else if (std::strcmp(spec.name, "delctx") == 0) {
-    first = 3, letter = "W";
-  } else {
-    return 0;
-  }
+  // The option follows the command's fixed arguments.
+  if (!(spec.flags & (kCmdQuorumR | kCmdQuorumW))) return 0;
+  const size_t first = static_cast<size_t>(std::abs(spec.arity));
+  const char* letter = (spec.flags & kCmdQuorumR) ? "R" : "W";
   if (argv.size() == first) return 0;
   if (argv.size() != first + 2 || !EqualsIgnoreCase(argv[first], letter)) {
     return Status::Error(err::kSyntax);
@@ -82,12 +74,12 @@ void ReplySiblings(CommandContext& c, const std::string& key) {
 // One command per declaration reads as a table.
 // clang-format off
 void RegisterContextCommands(std::vector<CommandSpec>* out) {
-  out->push_back({"getctx", -2, kCmdReadOnly | kCmdFast, 1, 1, 1, CmdGetCtx, "dynis",
+  out->push_back({"getctx", -2, kCmdReadOnly | kCmdFast | kCmdQuorumR, 1, 1, 1, CmdGetCtx, "dynis",
                   "Get every concurrent value (sibling) of a key and the causal context that "
                   "names them",
                   "0.1.0", "O(S) where S is the number of siblings",
                   {{"key", "key"}, {"r", "integer", "R", true}}, {}, "@read @string @fast"});
-  out->push_back({"setctx", -4, kCmdWrite | kCmdBlindWrite, 1, 1, 1, CmdSetCtx, "dynis",
+  out->push_back({"setctx", -4, kCmdWrite | kCmdBlindWrite | kCmdQuorumW, 1, 1, 1, CmdSetCtx, "dynis",
                   "Set a key's value, superseding exactly the versions named by a context from "
                   "GETCTX (an empty context supersedes nothing)",
                   "0.1.0", "O(S) where S is the number of siblings",
@@ -96,7 +88,7 @@ void RegisterContextCommands(std::vector<CommandSpec>* out) {
                    {"value", "string"},
                    {"w", "integer", "W", true}},
                   {}, "@write @string @slow"});
-  out->push_back({"delctx", -3, kCmdWrite | kCmdBlindWrite, 1, 1, 1, CmdDelCtx, "dynis",
+  out->push_back({"delctx", -3, kCmdWrite | kCmdBlindWrite | kCmdQuorumW, 1, 1, 1, CmdDelCtx, "dynis",
                   "Delete a key, superseding exactly the versions named by a context from GETCTX",
                   "0.1.0", "O(S) where S is the number of siblings",
                   {{"key", "key"}, {"context", "string"}, {"w", "integer", "W", true}}, {},

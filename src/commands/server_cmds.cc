@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "cluster/preflist.h"
 #include "commands/command.h"
 #include "commands/util.h"
 #include "common/errors.h"
@@ -440,7 +441,7 @@ void CmdDynisRing(CommandContext& c) {
 void CmdDynisPreflist(CommandContext& c) {
   auto view = RingView(c);
   uint32_t p = c.ks.PartitionOf(c.argv[2]);
-  std::vector<cluster::NodeId> pref = view->ring.Preflist(p, Replicas(c));
+  std::vector<cluster::NodeId> pref = cluster::PreflistOf(view->ring, p, Replicas(c)).Nodes();
   auto counts = view->ring.OwnershipCounts();
   c.reply.Array(pref.size());
   for (cluster::NodeId id : pref) {

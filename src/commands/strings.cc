@@ -441,7 +441,7 @@ void RegisterStringCommands(std::vector<CommandSpec>* out) {
           {"unix-time-seconds", "unix-time", "EXAT"},
           {"unix-time-milliseconds", "unix-time", "PXAT"},
           {"keepttl", "pure-token", "KEEPTTL"}}}},
-       {}, "@write @string @slow"});
+       {}, "@write @string @slow", "NX XX GET KEEPTTL"});
   out->push_back({"setnx", 3, w | kCmdFast, 1, 1, 1, CmdSetNx, "string",
                   "Set the value of a key, only if the key does not exist", "1.0.0", "O(1)",
                   {{"key", "key"}, {"value", "string"}}, {}, "@write @string @fast"});

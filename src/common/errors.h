@@ -2,6 +2,8 @@
 // and lower layers use these constants so one table holds every text a client can see.
 #pragma once
 
+#include <string>
+
 namespace dynis::err {
 
 inline constexpr char kSyntax[] = "ERR syntax error";
@@ -45,5 +47,45 @@ inline constexpr char kInvalidContext[] =
 inline constexpr char kObjectTooLarge[] = "ERR value exceeds max-object-size";
 inline constexpr char kTooManySiblings[] = "ERR too many siblings";
 inline constexpr char kIoError[] = "IOERR";
+
+// Cluster routing (server/cluster.cc).
+inline constexpr char kShuttingDown[] = "ERR the server is shutting down";
+inline constexpr char kCrossSlot[] = "CROSSSLOT Keys in request don't hash to the same slot";
+inline std::string ClusterForming(size_t reached, size_t seeds) {
+  return "CLUSTERDOWN the cluster is forming: " + std::to_string(reached) + " of " +
+         std::to_string(seeds) + " seed nodes reached";
+}
+
+// Replication: the coordinator (replication/coordinator.cc), forwarding, and the replica verbs.
+inline constexpr char kNoReplicaAnswered[] = "NOQUORUM no replica of this key answered this node";
+inline std::string ForwardUnanswered(const std::string& where) {
+  return "NOQUORUM the replica at " + where + " coordinating this key did not answer";
+}
+// "NOQUORUM read: 1 of 2 required replicas answered (R=2, N=3)", and for a write "... stored it
+// (W=2, N=3); it may still be applied".
+inline std::string NoQuorum(bool read, int answered, int required, int replicas) {
+  std::string s = read ? "NOQUORUM read: " : "NOQUORUM write: ";
+  s += std::to_string(answered) + " of " + std::to_string(required) + " required replicas ";
+  s += read ? "answered" : "stored it";
+  s += std::string(" (") + (read ? "R" : "W") + "=" + std::to_string(required) +
+       ", N=" + std::to_string(replicas) + ")";
+  if (!read) s += "; it may still be applied";
+  return s;
+}
+// A write whose local copy failed to commit and that did not reach W elsewhere: the storage
+// error, then the counts NOQUORUM gives ("IOERR ...; 1 of 2 required replicas stored it ...").
+inline std::string LocalStoreFailed(const std::string& io_error, int answered, int required,
+                                    int replicas) {
+  std::string counts = NoQuorum(false, answered, required, replicas);
+  return io_error + "; " + counts.substr(sizeof("NOQUORUM write: ") - 1);
+}
+inline constexpr char kReplicaReadFailed[] = "ERR the replica could not read its record";
+inline constexpr char kReplicaMergeFailed[] = "ERR the replica could not merge the record";
+inline constexpr char kReplicaRecordUndecodable[] =
+    "ERR the replica's record of this key does not decode";
+inline std::string DotConflict(size_t reused) {
+  return "ERR dot conflict: " + std::to_string(reused) +
+         " value(s) reuse a version this replica holds for another write";
+}
 
 }  // namespace dynis::err

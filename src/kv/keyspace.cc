@@ -201,28 +201,24 @@ Status Keyspace::LoadRecord(std::string_view key, std::optional<std::string>* ou
   return Status::OK();
 }
 
-void Keyspace::ServeReplicaRequest(const replication::Message& req, replication::Message* resp) {
-  std::optional<std::string> local;
-  Status s = LoadRecord(req.key, &local);
-  if (!s.ok()) {
-    *resp = replication::Message();
-    resp->ok = false;
-    return;
-  }
-  replication::ReplicaStep step = replication::HandleRequest(req, local);
-  *resp = std::move(step.response);
-  shared_->clock->Observe(step.observed_hlc);
-  if (step.dot_conflict) {
-    shared_->dot_conflicts.fetch_add(1, std::memory_order_relaxed);
-    LOG_WARNING(
-        "INVARIANT VIOLATION: a record for a key of partition %u reuses a version (dot) this "
-        "replica holds for another write; the new value was not stored. A node minted a dot "
-        "twice (kv679)",
-        PartitionOf(req.key));
-  }
-  if (step.store) {
-    pending_[storage::DataKey(PartitionOf(req.key), req.key)] = std::move(*step.store);
-  }
+Keyspace::~Keyspace() = default;
+
+Vnode& Keyspace::VnodeOf(std::string_view key) {
+  uint32_t p = PartitionOf(key);
+  std::unique_ptr<Vnode>& v = vnodes_[p];
+  if (!v) v = std::make_unique<Vnode>(this, p);
+  return *v;
+}
+
+void Keyspace::StoreRecord(std::string_view key, std::string record) {
+  pending_[storage::DataKey(PartitionOf(key), key)] = std::move(record);
+}
+
+std::vector<std::string> Keyspace::PendingKeys() const {
+  std::vector<std::string> out;
+  out.reserve(pending_.size());
+  for (const auto& [dk, record] : pending_) out.emplace_back(storage::UserKeyOf(dk));
+  return out;
 }
 
 Status Keyspace::Put(std::string_view key, std::string_view value, int64_t expire_at_ms) {

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,7 +30,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
-#include "replication/engine.h"
+#include "kv/vnode.h"
 #include "storage/store.h"
 #include "version/dvvset.h"
 
@@ -54,6 +55,9 @@ struct KeyspaceShared {
   std::atomic<uint32_t> sibling_max{100};
   // Replica stores refused because the record reused a dot held for another write (INFO).
   mutable std::atomic<uint64_t> dot_conflicts{0};
+  // The simulator's broken-merge negative control: replicas keep only the LWW sibling of what
+  // they merge. Never set in a server.
+  bool lww_merge = false;
 };
 
 // The value a plain GET sees: the last-write-wins winner among live siblings.
@@ -65,6 +69,9 @@ struct LiveValue {
 class Keyspace {
  public:
   explicit Keyspace(const KeyspaceShared* shared, uint32_t id = 0) : shared_(shared), id_(id) {}
+  ~Keyspace();
+  Keyspace(const Keyspace&) = delete;
+  Keyspace& operator=(const Keyspace&) = delete;
 
   uint32_t PartitionOf(std::string_view key) const;
   // The node's wall time (unix ms) that expiry is measured against.
@@ -113,10 +120,17 @@ class Keyspace {
 
   // Replica side of the cluster. The stored record (encoded DVVSet) of key, nullopt when absent.
   Status LoadRecord(std::string_view key, std::optional<std::string>* out);
-  // Serves a replica request (a peer's DYNIS.GETREC / DYNIS.PUTREC, or the coordinator's own
-  // store of a merged record) with the replication engine's replica step, the same code the
-  // simulator runs: a put is merged with DVVSet::Sync and stored when it changes the record.
-  void ServeReplicaRequest(const replication::Message& req, replication::Message* resp);
+  // The replica of the key's partition (created on first use, owned here): it serves the
+  // replica verbs (kv/vnode.h).
+  Vnode& VnodeOf(std::string_view key);
+  // For vnodes: buffers an encoded record as the key's new record in this turn's batch; moves
+  // the clock past a timestamp a replica received; counts a reused dot (INFO).
+  void StoreRecord(std::string_view key, std::string record);
+  void ObserveHlc(uint64_t ts) { shared_->clock->Observe(ts); }
+  void CountDotConflict() const {
+    shared_->dot_conflicts.fetch_add(1, std::memory_order_relaxed);
+  }
+  bool lww() const { return shared_->lww_merge; }
 
   // The coordinator replicates what a command wrote: between BeginTracking and TakeTracked the
   // keys stored with a record (plain, context and merged writes; not lazy expiry removal) are
@@ -132,6 +146,8 @@ class Keyspace {
 
   // Buffered writes of this turn.
   bool HasPending() const { return !pending_.empty(); }
+  // The user keys of this turn's buffered writes (the simulator inspects what a turn stored).
+  std::vector<std::string> PendingKeys() const;
   Status Commit();
   void DropPending() { pending_.clear(); }
 
@@ -164,6 +180,7 @@ class Keyspace {
   std::vector<std::string> tracked_;
   // data key -> encoded record (nullopt = delete), written by Commit().
   std::unordered_map<std::string, std::optional<std::string>> pending_;
+  std::unordered_map<uint32_t, std::unique_ptr<Vnode>> vnodes_;  // by partition
 };
 
 // Reads a stored record's liveness without a Keyspace (scans: KEYS, SCAN, DBSIZE); *expire_at

@@ -13,22 +13,6 @@ namespace {
 
 using version::DVVSet;
 
-// The negative control: every sibling but the LWW winner goes. Dropping values (rather than
-// rebuilding the set) keeps the causal history, so only the siblings collapse.
-void CollapseToLww(DVVSet* set) {
-  const version::Sibling* winner = set->LwwWinner();
-  if (winner == nullptr) return;
-  const version::Sibling keep = *winner;
-  bool kept = false;
-  set->RemoveValuesIf([&](const version::Sibling& s) {
-    if (!kept && s == keep) {
-      kept = true;
-      return false;
-    }
-    return true;
-  });
-}
-
 // A member list without duplicates, in preference order: a node that appears twice is still
 // one replica and answers once.
 std::vector<NodeId> Distinct(const std::vector<NodeId>& preflist) {
@@ -46,71 +30,13 @@ StatusOr<std::string> MergeRecords(std::string_view a, std::string_view b, bool 
   ASSIGN_OR_RETURN(DVVSet x, DVVSet::Decode(a));
   ASSIGN_OR_RETURN(DVVSet y, DVVSet::Decode(b));
   x.Sync(y);
-  if (lww) CollapseToLww(&x);
+  if (lww) x.KeepLwwWinner();
   return x.Encode();
-}
-
-ReplicaStep HandleRequest(const Message& req, const std::optional<std::string>& local, bool lww) {
-  ReplicaStep step;
-  Message& resp = step.response;
-  resp.from = req.to;
-  resp.to = req.from;
-  resp.op = req.op;
-  resp.key = req.key;
-  resp.repair = req.repair;  // lets the coordinator drop repair acks without a lookup
-  switch (req.type) {
-    case Message::Type::kGetReq:
-      // The stored bytes as they are: the coordinator decodes them and counts a record that does
-      // not decode as a failed answer.
-      resp.type = Message::Type::kGetResp;
-      resp.found = local.has_value();
-      if (local.has_value()) resp.record = *local;
-      return step;
-    case Message::Type::kPutReq: {
-      resp.type = Message::Type::kPutResp;
-      auto incoming = DVVSet::Decode(req.record);
-      if (!incoming.ok()) {
-        resp.ok = false;
-        return step;
-      }
-      DVVSet merged = std::move(incoming).value();
-      step.observed_hlc = merged.MaxHlc();
-      if (local.has_value()) {
-        auto mine = DVVSet::Decode(*local);
-        // A local record that does not decode is not overwritten: that would silently drop
-        // whatever it held. The write fails on this replica instead.
-        if (!mine.ok()) {
-          resp.ok = false;
-          resp.error = "ERR the replica's record of this key does not decode";
-          return step;
-        }
-        if (size_t reused = mine->CountReusedDots(merged); reused > 0) {
-          step.dot_conflict = true;
-          resp.ok = false;
-          resp.error = "ERR dot conflict: " + std::to_string(reused) +
-                       " value(s) reuse a version this replica holds for another write";
-        }
-        merged.Sync(mine.value());
-      }
-      if (lww) CollapseToLww(&merged);
-      std::string encoded = merged.Encode();
-      if (!local.has_value() || encoded != *local) step.store = std::move(encoded);
-      return step;
-    }
-    case Message::Type::kGetResp:
-    case Message::Type::kPutResp:
-      break;
-  }
-  // Not a request: answer with a failure of the same type so a confused peer learns nothing
-  // was done.
-  resp.type = req.type;
-  resp.ok = false;
-  return step;
 }
 
 // ---- Coordinator ----------------------------------------------------------------------------
 
-struct Coordinator::Op {
+struct Engine::Op {
   enum class Type : uint8_t { kGet, kPut };
   Type type = Type::kGet;
   uint64_t id = 0;
@@ -155,7 +81,7 @@ struct Coordinator::Op {
     } else {
       merged_set.Sync(decoded.value());
     }
-    if (lww) CollapseToLww(&merged_set);
+    if (lww) merged_set.KeepLwwWinner();
     merged = merged_set.Encode();
     return true;
   }
@@ -207,10 +133,10 @@ struct Coordinator::Op {
   }
 };
 
-Coordinator::Coordinator(NodeId self, Options opts) : self_(self), opts_(opts) {}
-Coordinator::~Coordinator() = default;
+Engine::Engine(NodeId self, Options opts) : self_(self), opts_(opts) {}
+Engine::~Engine() = default;
 
-uint64_t Coordinator::StartGet(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist,
+uint64_t Engine::StartGet(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist,
                                int r, std::optional<std::string> local, Effects* out) {
   auto op = std::make_unique<Op>();
   op->type = Op::Type::kGet;
@@ -252,7 +178,7 @@ uint64_t Coordinator::StartGet(int64_t now_ms, std::string key, const std::vecto
   return id;
 }
 
-uint64_t Coordinator::StartPut(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist,
+uint64_t Engine::StartPut(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist,
                                int w, std::string record, Effects* out) {
   auto op = std::make_unique<Op>();
   op->type = Op::Type::kPut;
@@ -281,7 +207,7 @@ uint64_t Coordinator::StartPut(int64_t now_ms, std::string key, const std::vecto
   return id;
 }
 
-void Coordinator::OnMessage(int64_t now_ms, const Message& m, Effects* out) {
+void Engine::OnMessage(int64_t now_ms, const Message& m, Effects* out) {
   if (m.to != self_ || m.repair) return;  // repair acks complete nothing
   auto it = ops_.find(m.op);
   if (it == ops_.end()) return;
@@ -317,7 +243,7 @@ void Coordinator::OnMessage(int64_t now_ms, const Message& m, Effects* out) {
   Advance(m.op, out);
 }
 
-void Coordinator::OnSendFailed(int64_t now_ms, uint64_t op_id, NodeId to, Effects* out) {
+void Engine::OnSendFailed(int64_t now_ms, uint64_t op_id, NodeId to, Effects* out) {
   auto it = ops_.find(op_id);
   if (it == ops_.end()) return;
   Op* op = it->second.get();
@@ -333,7 +259,7 @@ void Coordinator::OnSendFailed(int64_t now_ms, uint64_t op_id, NodeId to, Effect
   Advance(op_id, out);
 }
 
-void Coordinator::OnLocalStored(int64_t now_ms, uint64_t op_id, bool ok, Effects* out) {
+void Engine::OnLocalStored(int64_t now_ms, uint64_t op_id, bool ok, Effects* out) {
   auto it = ops_.find(op_id);
   if (it == ops_.end() || it->second->type != Op::Type::kPut) return;
   Op* op = it->second.get();
@@ -353,7 +279,7 @@ void Coordinator::OnLocalStored(int64_t now_ms, uint64_t op_id, bool ok, Effects
   Advance(op_id, out);
 }
 
-void Coordinator::OnTick(int64_t now_ms, Effects* out) {
+void Engine::OnTick(int64_t now_ms, Effects* out) {
   // Collected first: Expire erases from ops_. Op-id order keeps the effects deterministic.
   std::vector<uint64_t> due;
   for (const auto& [id, op] : ops_) {
@@ -362,17 +288,17 @@ void Coordinator::OnTick(int64_t now_ms, Effects* out) {
   for (uint64_t id : due) Expire(id, out);
 }
 
-int64_t Coordinator::NextDeadline() const {
+int64_t Engine::NextDeadline() const {
   int64_t next = std::numeric_limits<int64_t>::max();
   for (const auto& [id, op] : ops_) next = std::min(next, op->deadline);
   return next;
 }
 
-size_t Coordinator::inflight() const { return ops_.size(); }
+size_t Engine::inflight() const { return ops_.size(); }
 
-void Coordinator::Reset() { ops_.clear(); }
+void Engine::Reset() { ops_.clear(); }
 
-void Coordinator::Advance(uint64_t op_id, Effects* out) {
+void Engine::Advance(uint64_t op_id, Effects* out) {
   auto it = ops_.find(op_id);
   Op* op = it->second.get();
   if (!op->completed) {
@@ -392,7 +318,7 @@ void Coordinator::Advance(uint64_t op_id, Effects* out) {
   }
 }
 
-void Coordinator::Expire(uint64_t op_id, Effects* out) {
+void Engine::Expire(uint64_t op_id, Effects* out) {
   auto it = ops_.find(op_id);
   Op* op = it->second.get();
   if (!op->completed) op->Complete(false, out);

@@ -1,7 +1,8 @@
-// The replication engine: the coordinator's get/put state machines and the replica's request
-// handling. Sans-IO: it is fed messages, timer ticks, transport failures and storage results,
-// and returns effects (send a message, store a merged record locally, complete an operation).
-// The libuv runtime (server/) and the seeded simulator (tests/sim/) drive this same code.
+// The replication engine: a coordinator's get/put state machines, one per key and operation
+// (replication/coordinator.h runs whole client commands on top of it; replication/replica.h is
+// the replica's side). Sans-IO: it is fed messages, timer ticks, transport failures and storage
+// results, and returns effects (send a message, store a merged record locally, complete an
+// operation). The libuv runtime (server/) and the seeded simulator (tests/sim/) drive this code.
 //
 // Records are encoded DVVSets (version/dvvset.h). Replicas merge what they receive with
 // DVVSet::Sync, so delivery may be lost, duplicated or reordered without losing a value.
@@ -82,29 +83,12 @@ struct Options {
 // that does not decode is an error.
 StatusOr<std::string> MergeRecords(std::string_view a, std::string_view b, bool lww = false);
 
-// Replica side: the answer to a kGetReq or kPutReq given the local record (nullopt: absent),
-// and for a put the merged record to store (nullopt when nothing changes). The response must
-// be sent only after `store` is durable.
-//
-// A put whose record reuses a dot the local record holds for another write (a node minted a
-// dot twice: DVVSet::CountReusedDots) is an invariant violation, never a successful store: the
-// merge would silently drop the new value. The response fails (dot_conflict); the merge is
-// still stored, since it loses nothing either record held.
-struct ReplicaStep {
-  Message response;
-  std::optional<std::string> store;
-  bool dot_conflict = false;
-  uint64_t observed_hlc = 0;  // the newest timestamp a put carried: the replica's clock observes it
-};
-ReplicaStep HandleRequest(const Message& req, const std::optional<std::string>& local,
-                          bool lww = false);
-
-class Coordinator {
+class Engine {
  public:
-  Coordinator(NodeId self, Options opts);
-  ~Coordinator();
-  Coordinator(const Coordinator&) = delete;
-  Coordinator& operator=(const Coordinator&) = delete;
+  Engine(NodeId self, Options opts);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
 
   // `r`, `w` are capped at the preference list's size (N > number of nodes is allowed).
   // Effects may include the completion itself (e.g. R=1 with the coordinator in the list).

@@ -1,22 +1,20 @@
-// The cluster side of a worker: routing keyed commands to a member of their preference list,
-// coordinating them through the replication engine (replication/engine.h), the links to the
-// other members, and membership exchange. See cluster.h and docs/ARCHITECTURE.md.
+// The cluster side of a worker: routing keyed commands to a member of their preference list
+// (cluster/preflist.h), driving the command coordinator (replication/coordinator.h) with this
+// loop's peer links, and membership exchange. See docs/ARCHITECTURE.md.
 //
 // A keyed client command (each key separately for multi-key commands) goes:
 //  - to a member of the key's preference list: this node when it is one (then to the worker
 //    owning the key's partition), else the first member with a live link, over DYNIS.FWD;
-//  - on the owning worker, Coordinate(): commands that read, and writes that depend on the
-//    current value, first read R replicas (the merged record is stored locally when the local
-//    one is older); then the command runs against the local keyspace like on a single node;
-//    every record it stored is sent to the other replicas and the reply leaves after W stores.
-//    A quorum not reached in cluster-request-timeout answers -NOQUORUM with the counts.
-#include "cluster/membership.h"
-
+//  - on the owning worker, Coordinate(): the coordinator runs the command's plan (read R
+//    replicas first when it must, run it against the local keyspace, replicate what it stored,
+//    reply after W stores or with -NOQUORUM); this file only carries its effects: sends over
+//    the peer links (transport/verbs.h), local runs through the command table, replies.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
+#include "cluster/preflist.h"
+#include "commands/coordination.h"
 #include "commands/util.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -24,6 +22,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "server/server.h"
+#include "transport/verbs.h"
 
 namespace dynis::server {
 
@@ -34,65 +33,16 @@ namespace {
 
 constexpr int64_t kMeetIntervalMs = 1000;
 
-// Commands whose reply does not depend on what is stored (a blind SET, SETCTX, MSET's parts)
-// need no quorum read first.
-bool NeedsRead(const CommandSpec* spec, const std::vector<std::string>& argv) {
-  if (!(spec->flags & kCmdWrite)) return true;
-  if (!(spec->flags & kCmdBlindWrite)) return true;
-  if (std::strcmp(spec->name, "set") == 0) {
-    for (size_t i = 3; i < argv.size(); i++) {
-      if (EqualsIgnoreCase(argv[i], "nx") || EqualsIgnoreCase(argv[i], "xx") ||
-          EqualsIgnoreCase(argv[i], "get") || EqualsIgnoreCase(argv[i], "keepttl")) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-// The per-request R or W (GETCTX k R n...), or `dflt`; -1 when the option is malformed: the
-// command's own handler replies the error, so such a command runs without a quorum round.
-int QuorumOf(const CommandSpec* spec, const std::vector<std::string>& argv, int dflt,
-             int replicas) {
-  StatusOr<int> q = CommandQuorumOption(*spec, argv, replicas);
-  if (!q.ok()) return -1;
-  return *q != 0 ? *q : dflt;
-}
-
 std::string ErrorReply(const std::string& text) { return "-" + text + "\r\n"; }
-
-std::string NoQuorumText(bool read, const replication::Outcome& o) {
-  std::string s = "NOQUORUM ";
-  s += read ? "read: " : "write: ";
-  s += std::to_string(o.answered) + " of " + std::to_string(o.required) + " required replicas ";
-  s += read ? "answered" : "stored it";
-  s += std::string(" (") + (read ? "R" : "W") + "=" + std::to_string(o.required) +
-       ", N=" + std::to_string(o.replicas) + ")";
-  if (!read) s += "; it may still be applied";
-  return s;
-}
-
-// A write whose local copy failed to commit and that did not reach W on other replicas: the
-// storage error, then the counts NOQUORUM would give.
-std::string LocalFailureText(const std::string& io_error, const replication::Outcome& o) {
-  return io_error + "; " + NoQuorumText(false, o).substr(std::strlen("NOQUORUM write: "));
-}
 
 }  // namespace
 
-// One client command (or one key's part of it) being coordinated on this worker.
-struct Worker::CoordOp {
-  Message m;
-  int waiting = 0;          // engine operations not complete yet
-  std::string reply;        // the command's reply, sent once its writes reached W
-  std::string error;        // the first quorum failure
-  std::string local_error;  // IOERR... when the batch holding the local copies failed
-  bool wrote = false;       // the command ran; waiting counts puts
-};
-
 const ClusterView& Worker::cluster_view() {
   ClusterState* cl = server_->cluster();
-  if (!view_ || view_->version != cl->version()) view_ = cl->View();
+  if (!view_ || view_->version != cl->version()) {
+    view_ = cl->View();
+    if (coordinator_) coordinator_->set_ring(&view_->ring);
+  }
   return *view_;
 }
 
@@ -162,7 +112,7 @@ void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
     w.set_resp(c->resp);
     if (spec->flags & kCmdExclusive) {
       if (!server_->PauseOthers(*this)) {
-        w.Error("ERR the server is shutting down");
+        w.Error(err::kShuttingDown);
         return;
       }
       CommitTurn();
@@ -177,20 +127,19 @@ void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
   }
   size_t reached = 0;
   if (!forwarded && !server_->cluster()->Formed(NowMs(), &reached)) {
-    slot->parts[part] =
-        ErrorReply("CLUSTERDOWN the cluster is forming: " + std::to_string(reached) + " of " +
-                   std::to_string(server_->cluster()->seeds().size()) + " seed nodes reached");
+    slot->parts[part] = ErrorReply(err::ClusterForming(reached, server_->cluster()->seeds().size()));
     return;
   }
   uint32_t partition = keyspace_.PartitionOf(argv[keys[0]]);
   for (int k : keys) {
     if (keyspace_.PartitionOf(argv[k]) != partition) {
-      slot->parts[part] = ErrorReply("CROSSSLOT Keys in request don't hash to the same slot");
+      slot->parts[part] = ErrorReply(err::kCrossSlot);
       return;
     }
   }
   const ClusterView& view = cluster_view();
-  std::vector<NodeId> pref = view.ring.Preflist(partition, server_->cluster()->n_val());
+  std::vector<NodeId> pref =
+      cluster::PreflistOf(view.ring, partition, server_->cluster()->n_val()).Nodes();
   NodeId self = server_->cluster()->self().id;
   bool local = forwarded || std::find(pref.begin(), pref.end(), self) != pref.end();
   slot->remaining++;
@@ -237,7 +186,7 @@ void Worker::ForwardToReplica(uint64_t client_id, std::shared_ptr<Slot> slot, in
   transport::PeerLink* link = nullptr;
   while (link == nullptr && next < targets->size()) link = LinkTo((*targets)[next++]);
   if (link == nullptr) {
-    slot->parts[part] = ErrorReply("NOQUORUM no replica of this key answered this node");
+    slot->parts[part] = ErrorReply(err::kNoReplicaAnswered);
     PartDone(client_id, slot);
     return;
   }
@@ -251,8 +200,7 @@ void Worker::ForwardToReplica(uint64_t client_id, std::shared_ptr<Slot> slot, in
       ForwardToReplica(client_id, slot, part, fwd, targets, next);
       return;
     } else {
-      slot->parts[part] =
-          ErrorReply("NOQUORUM the replica at " + where + " coordinating this key did not answer");
+      slot->parts[part] = ErrorReply(err::ForwardUnanswered(where));
     }
     PartDone(client_id, slot);
   });
@@ -271,99 +219,28 @@ void Worker::PartDone(uint64_t client_id, const std::shared_ptr<Slot>& slot) {
 
 void Worker::Coordinate(Message m) {
   server_->stats().cluster_coordinated.fetch_add(1, std::memory_order_relaxed);
+  const Config& cfg = server_->config();
   if (!coordinator_) {
-    replication::Options opts;
-    opts.timeout_ms = server_->config().cluster_request_timeout_ms();
-    coordinator_ = std::make_unique<replication::Coordinator>(server_->cluster()->self().id, opts);
+    replication::CoordinatorOptions opts;
+    opts.self = server_->cluster()->self().id;
+    opts.n_val = server_->cluster()->n_val();
+    coordinator_ = std::make_unique<replication::Coordinator>(opts, &keyspace_);
+    coordinator_->set_ring(&cluster_view().ring);
   }
-  coordinator_->set_timeout_ms(server_->config().cluster_request_timeout_ms());
-  auto op = std::make_shared<CoordOp>();
-  op->m = std::move(m);
-  const CommandSpec* spec = op->m.spec;
-  const std::vector<std::string>& argv = op->m.argv;
-  const Config& cfg = server_->config();
-  int r = QuorumOf(spec, argv, cfg.read_quorum(), cfg.replicas());
-  if (!NeedsRead(spec, argv) || r < 0) {
-    ExecuteAndReplicate(op);
-    return;
-  }
-  const ClusterView& view = cluster_view();
-  std::vector<int> keys = CommandKeyPositions(*spec, argv);
-  replication::Effects fx;
-  std::vector<std::string> seen;
-  for (int k : keys) {
-    const std::string& key = argv[k];
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
-    seen.push_back(key);
-    std::optional<std::string> local;
-    Status s = keyspace_.LoadRecord(key, &local);
-    if (!s.ok()) {
-      op->error = std::string(err::kIoError) + " " + s.message();
-      continue;
-    }
-    std::vector<NodeId> pref =
-        view.ring.Preflist(keyspace_.PartitionOf(key), server_->cluster()->n_val());
-    op->waiting++;
-    uint64_t id = coordinator_->StartGet(NowMs(), key, pref, r, std::move(local), &fx);
-    coord_ops_[id] = op;
-  }
-  if (op->waiting == 0) {
-    FinishCoordinated(op, ErrorReply(op->error));
-    return;
-  }
-  RunEffects(&fx);
-}
-
-void Worker::ExecuteAndReplicate(const std::shared_ptr<CoordOp>& op) {
-  op->wrote = true;
-  keyspace_.BeginTracking();
-  std::string out;
-  proto::ReplyWriter w(&out);
-  w.set_resp(op->m.resp);
-  ExecuteSpec(nullptr, op->m.spec, op->m.argv, &w);
-  std::vector<std::string> written = keyspace_.TakeTracked();
-  if (written.empty()) {
-    FinishCoordinated(op, std::move(out));
-    return;
-  }
-  op->reply = std::move(out);
-  const Config& cfg = server_->config();
-  int wq = std::max(1, QuorumOf(op->m.spec, op->m.argv, cfg.write_quorum(), cfg.replicas()));
-  const ClusterView& view = cluster_view();
-  replication::Effects fx;
-  for (const std::string& key : written) {
-    std::optional<std::string> record;
-    if (!keyspace_.LoadRecord(key, &record).ok() || !record) continue;
-    std::vector<NodeId> pref =
-        view.ring.Preflist(keyspace_.PartitionOf(key), server_->cluster()->n_val());
-    op->waiting++;
-    uint64_t id = coordinator_->StartPut(NowMs(), key, pref, wq, std::move(*record), &fx);
-    coord_ops_[id] = op;
-    local_puts_.push_back(id);  // counted once the turn's batch is committed
-  }
-  if (op->waiting == 0) {
-    FinishCoordinated(op, std::move(op->reply));
-    return;
-  }
+  cluster_view();  // the coordinator routes with the current ring
+  coordinator_->set_timeout_ms(cfg.cluster_request_timeout_ms());
+  replication::CommandPlan plan = PlanCommand(*m.spec, m.argv, cfg.read_quorum(),
+                                              cfg.write_quorum(), cfg.replicas());
+  replication::CommandEffects fx;
+  uint64_t id = coordinator_->Start(NowMs(), std::move(plan), &fx);
+  coordinating_[id] = std::move(m);
   RunEffects(&fx);
 }
 
 bool Worker::ReportLocalStores() {
-  if (local_stored_.empty()) return false;
-  std::vector<std::pair<uint64_t, Status>> stored;
-  stored.swap(local_stored_);
   if (!coordinator_) return false;
-  replication::Effects fx;
-  int64_t now = NowMs();
-  for (const auto& [id, status] : stored) {
-    if (!status.ok()) {
-      auto it = coord_ops_.find(id);
-      if (it != coord_ops_.end() && it->second->local_error.empty()) {
-        it->second->local_error = std::string(err::kIoError) + " " + status.message();
-      }
-    }
-    coordinator_->OnLocalStored(now, id, status.ok(), &fx);
-  }
+  replication::CommandEffects fx;
+  coordinator_->ReportLocalCommits(NowMs(), &fx);
   if (fx.empty()) return false;
   RunEffects(&fx);
   // Requests to peers that this queued are flushed by their links' prepare callbacks, which
@@ -372,8 +249,7 @@ bool Worker::ReportLocalStores() {
   return true;
 }
 
-void Worker::FinishCoordinated(const std::shared_ptr<CoordOp>& op, std::string reply) {
-  Message& m = op->m;
+void Worker::FinishCoordinated(Message m, std::string reply) {
   m.slot->parts[m.part] = std::move(reply);
   if (m.origin == id_) {
     PartDone(m.client_id, m.slot);
@@ -389,55 +265,46 @@ void Worker::FinishCoordinated(const std::shared_ptr<CoordOp>& op, std::string r
   done_after_commit_.push_back(std::move(done));
 }
 
-void Worker::RunEffects(replication::Effects* fx) {
+void Worker::RunEffects(replication::CommandEffects* fx) {
+  using Kind = replication::CommandEffect::Kind;
   while (!fx->empty()) {
-    replication::Effects batch;
+    replication::CommandEffects batch;
     batch.swap(*fx);
-    for (replication::Effect& e : batch) {
-      switch (e.kind) {
-        case replication::Effect::Kind::kSend:
-          if (e.msg.type == replication::Message::Type::kPutReq && e.msg.repair) {
-            server_->stats().cluster_read_repairs.fetch_add(1, std::memory_order_relaxed);
-          }
-          SendToReplica(e.msg, fx);
-          break;
-        case replication::Effect::Kind::kStoreLocal: {
-          // The coordinator is a replica too: its own store takes the merge like a peer's.
-          replication::Message req, resp;
-          req.type = replication::Message::Type::kPutReq;
-          req.key = std::move(e.key);
-          req.record = std::move(e.record);
-          keyspace_.ServeReplicaRequest(req, &resp);
-          if (!resp.ok) LOG_WARNING("Storing a merged record locally failed");
-          break;
+    for (replication::CommandEffect& e : batch) {
+      if (e.kind == Kind::kSend) {
+        if (e.msg.type == replication::Message::Type::kPutReq && e.msg.repair) {
+          server_->stats().cluster_read_repairs.fetch_add(1, std::memory_order_relaxed);
         }
-        case replication::Effect::Kind::kComplete: {
-          auto it = coord_ops_.find(e.op);
-          if (it == coord_ops_.end()) break;
-          std::shared_ptr<CoordOp> op = std::move(it->second);
-          coord_ops_.erase(it);
-          if (!e.outcome.ok && op->error.empty()) {
-            server_->stats().cluster_quorum_failures.fetch_add(1, std::memory_order_relaxed);
-            op->error = op->local_error.empty() ? NoQuorumText(!op->wrote, e.outcome)
-                                                : LocalFailureText(op->local_error, e.outcome);
-          }
-          if (--op->waiting > 0) break;
-          if (!op->error.empty()) {
-            FinishCoordinated(op, ErrorReply(op->error));
-          } else if (!op->wrote) {
-            ExecuteAndReplicate(op);
-          } else {
-            FinishCoordinated(op, std::move(op->reply));
-          }
-          break;
-        }
+        SendToReplica(e.msg, fx);
+        continue;
       }
+      auto it = coordinating_.find(e.command);
+      if (it == coordinating_.end()) continue;
+      if (e.kind == Kind::kRun) {
+        const Message& m = it->second;
+        coordinator_->Run(
+            NowMs(), e.command,
+            [&] {
+              std::string out;
+              proto::ReplyWriter w(&out);
+              w.set_resp(m.resp);
+              ExecuteSpec(nullptr, m.spec, m.argv, &w);
+              return out;
+            },
+            fx);
+        continue;
+      }
+      Message m = std::move(it->second);
+      coordinating_.erase(it);
+      if (e.quorum_failed) {
+        server_->stats().cluster_quorum_failures.fetch_add(1, std::memory_order_relaxed);
+      }
+      FinishCoordinated(std::move(m), e.error.empty() ? std::move(e.reply) : ErrorReply(e.error));
     }
   }
 }
 
-void Worker::SendToReplica(const replication::Message& msg, replication::Effects* fx) {
-  using replication::Message;
+void Worker::SendToReplica(const replication::Message& msg, replication::CommandEffects* fx) {
   transport::PeerLink* link = LinkTo(msg.to);
   // A replica whose link went down is skipped until the link is back: its requests fail at
   // once (the quorum proceeds with the others; read repair brings it up to date later) rather
@@ -447,41 +314,18 @@ void Worker::SendToReplica(const replication::Message& msg, replication::Effects
     coordinator_->OnSendFailed(NowMs(), msg.op, msg.to, fx);
     return;
   }
-  std::vector<std::string> argv;
-  Message::Type resp_type;
-  if (msg.type == Message::Type::kGetReq) {
-    argv = {"DYNIS.GETREC", msg.key};
-    resp_type = Message::Type::kGetResp;
-  } else {
-    argv = {"DYNIS.PUTREC", msg.key, msg.record};
-    resp_type = Message::Type::kPutResp;
-  }
-  NodeId to = msg.to;
-  NodeId self = msg.from;
-  uint64_t op = msg.op;
-  std::string key = msg.key;
-  link->Send(argv,
-             [this, to, self, op, key, resp_type](const proto::Reply* reply, std::string_view) {
-               if (!coordinator_) return;
-               replication::Effects fx;
-               if (reply == nullptr) {
-                 coordinator_->OnSendFailed(NowMs(), op, to, &fx);
-               } else {
-                 replication::Message r;
-                 r.type = resp_type;
-                 r.from = to;
-                 r.to = self;
-                 r.op = op;
-                 r.key = key;
-                 r.ok = reply->type != proto::Reply::Type::kError;
-                 if (resp_type == replication::Message::Type::kGetResp && r.ok) {
-                   r.found = reply->type == proto::Reply::Type::kBulk;
-                   if (r.found) r.record = reply->str;
-                 }
-                 coordinator_->OnMessage(NowMs(), r, &fx);
-               }
-               RunEffects(&fx);
-             });
+  replication::Message req = msg;
+  req.record.clear();  // the reply's decoding needs the request's identity, not its record
+  link->Send(transport::RequestArgv(msg), [this, req](const proto::Reply* reply, std::string_view) {
+    if (!coordinator_) return;
+    replication::CommandEffects fx;
+    if (reply == nullptr) {
+      coordinator_->OnSendFailed(NowMs(), req.op, req.to, &fx);
+    } else {
+      coordinator_->OnMessage(NowMs(), transport::ResponseOf(req, *reply), &fx);
+    }
+    RunEffects(&fx);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,7 +409,7 @@ void Worker::SendMeet(transport::PeerLink* link) {
 
 void Worker::ClusterCron(int64_t now_ms) {
   if (coordinator_) {
-    replication::Effects fx;
+    replication::CommandEffects fx;
     coordinator_->OnTick(now_ms, &fx);
     RunEffects(&fx);
   }
@@ -599,7 +443,7 @@ void Worker::ClusterCron(int64_t now_ms) {
 
 void Worker::CloseLinks() {
   if (coordinator_) coordinator_->Reset();
-  coord_ops_.clear();
+  coordinating_.clear();
   links_.clear();  // ~PeerLink closes; the loop frees the handles
   seed_links_.clear();
 }

@@ -710,17 +710,16 @@ void Worker::CommitTurn() {
   for (Client* c : wrote) c->wrote_this_turn_ = false;
   // Coordinated puts count their local copy only once this batch is committed; they learn how
   // it went in ReportLocalStores (not here: completing them may run more commands).
-  std::vector<uint64_t> puts;
-  puts.swap(local_puts_);
   if (!keyspace_.HasPending()) {
-    for (uint64_t op : puts) local_stored_.emplace_back(op, Status::OK());  // nothing pending
+    // Nothing pending: their copies were in batches already committed.
+    if (coordinator_) coordinator_->OnLocalCommit(Status::OK());
     return;
   }
   // The node holds data from now on: no node met later may take partitions (cluster.h).
   if (server_->cluster() != nullptr) server_->cluster()->SealBeforeData();
   server_->stats().write_batches.fetch_add(1, std::memory_order_relaxed);
   Status s = keyspace_.Commit();
-  for (uint64_t op : puts) local_stored_.emplace_back(op, s);
+  if (coordinator_) coordinator_->OnLocalCommit(s);
   if (s.ok()) return;
   // None of this turn's writes may be acknowledged: their connections are closed unanswered
   // and forwarded writes answer with the error.

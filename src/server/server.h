@@ -33,7 +33,7 @@
 #include "kv/keyspace.h"
 #include "proto/reply.h"
 #include "proto/resp_parser.h"
-#include "replication/engine.h"
+#include "replication/coordinator.h"
 #include "cluster/membership.h"
 #include "storage/store.h"
 #include "transport/peer_link.h"
@@ -221,7 +221,6 @@ class Worker {
   bool OverHardOutputLimit(Client* c);
 
   // Cluster (server/cluster.cc).
-  struct CoordOp;
   Status ListenPeers();
   // Opens this worker's SO_REUSEPORT listeners on `port` at every bind address.
   Status ListenOn(int port, const char* what, std::vector<uv_tcp_t*>* out);
@@ -237,15 +236,14 @@ class Worker {
                         std::shared_ptr<std::vector<std::string>> fwd,
                         std::shared_ptr<std::vector<NodeId>> targets, size_t next);
   void Coordinate(Message m);
-  void ExecuteAndReplicate(const std::shared_ptr<CoordOp>& op);
   // Tells the engine how the commits of coordinated puts' local copies went (CommitTurn records
   // them). Called where running more commands is safe (OnPrepare); true when that completed
   // something, which may have written again.
   bool ReportLocalStores();
-  void FinishCoordinated(const std::shared_ptr<CoordOp>& op, std::string reply);
+  void FinishCoordinated(Message m, std::string reply);
   void PartDone(uint64_t client_id, const std::shared_ptr<Slot>& slot);
-  void RunEffects(replication::Effects* fx);
-  void SendToReplica(const replication::Message& msg, replication::Effects* fx);
+  void RunEffects(replication::CommandEffects* fx);
+  void SendToReplica(const replication::Message& msg, replication::CommandEffects* fx);
   void ClusterCron(int64_t now_ms);
   void SendMeet(transport::PeerLink* link);
   transport::PeerLinkOptions PeerOptions(const std::string& host, int port) const;
@@ -259,11 +257,7 @@ class Worker {
   std::unique_ptr<replication::Coordinator> coordinator_;
   std::unordered_map<NodeId, std::unique_ptr<transport::PeerLink>> links_;
   std::unordered_map<std::string, std::unique_ptr<transport::PeerLink>> seed_links_;  // worker 0
-  std::unordered_map<uint64_t, std::shared_ptr<CoordOp>> coord_ops_;  // by engine op id
-  // Engine puts whose local copy is in the batch the next CommitTurn stores, and the outcomes
-  // of committed batches not yet reported to the engine (the error when the commit failed).
-  std::vector<uint64_t> local_puts_;
-  std::vector<std::pair<uint64_t, Status>> local_stored_;
+  std::unordered_map<uint64_t, Message> coordinating_;  // by the coordinator's command id
   std::shared_ptr<const cluster::ClusterView> view_;
   int64_t last_meet_ms_ = 0;
   uv_async_t async_;

@@ -283,6 +283,20 @@ const Sibling* DVVSet::LwwWinner() const {
   return best;
 }
 
+void DVVSet::KeepLwwWinner() {
+  const Sibling* winner = LwwWinner();
+  if (winner == nullptr) return;
+  const Sibling keep = *winner;
+  bool kept = false;
+  RemoveValuesIf([&](const Sibling& s) {
+    if (!kept && s == keep) {
+      kept = true;
+      return false;
+    }
+    return true;
+  });
+}
+
 uint64_t DVVSet::MaxHlc() const {
   uint64_t max = 0;
   for (const Entry& e : entries_) {

@@ -134,6 +134,9 @@ class DVVSet {
   // Last-write-wins winner: the LwwLess-maximum sibling, so every node picks the same one.
   // nullptr when empty.
   const Sibling* LwwWinner() const;
+  // Drops every value but the LWW winner, keeping the causal history (so only the siblings
+  // collapse): the simulator's broken-merge negative control, never a server's.
+  void KeepLwwWinner();
 
   // Drop every value for which pred(const Sibling&) is true (e.g. expired values). The causal
   // history is kept, so the dropped dots stay dead when other replicas sync them back.

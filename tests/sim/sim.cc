@@ -11,22 +11,27 @@
 #include <optional>
 #include <type_traits>
 
+#include "cluster/preflist.h"
 #include "cluster/ring.h"
+#include "commands/command.h"
+#include "commands/coordination.h"
 #include "common/clock.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "kv/epoch.h"
 #include "kv/keyspace.h"
+#include "replication/coordinator.h"
 #include "replication/engine.h"
+#include "replication/replica.h"
 #include "storage/store.h"
 
 namespace dynis::sim {
 
 namespace {
 
+using replication::CommandEffect;
+using replication::CommandEffects;
 using replication::Coordinator;
-using replication::Effect;
-using replication::Effects;
 using replication::Message;
 using replication::NodeId;
 using version::DVVSet;
@@ -104,9 +109,6 @@ const char* CmdName(Cmd c) {
   return "?";
 }
 
-// server/cluster.cc NeedsRead: what is not a blind write reads R replicas first.
-bool NeedsRead(Cmd c) { return c != Cmd::kSet && c != Cmd::kSetCtx; }
-
 struct Command {
   Cmd cmd = Cmd::kGet;
   std::string key;
@@ -115,6 +117,25 @@ struct Command {
   int64_t px_ms = 0;
   int64_t pxat_ms = 0;
 };
+
+// The command as a client sends it: what the command table plans its coordination from.
+std::vector<std::string> ArgvOf(const Command& c) {
+  switch (c.cmd) {
+    case Cmd::kGetCtx:
+      return {"getctx", c.key};
+    case Cmd::kSetCtx:
+      return {"setctx", c.key, c.ctx, c.value};
+    case Cmd::kGet:
+      return {"get", c.key};
+    case Cmd::kDel:
+      return {"del", c.key};
+    case Cmd::kSet:
+      if (c.px_ms != 0) return {"set", c.key, c.value, "px", std::to_string(c.px_ms)};
+      if (c.pxat_ms != 0) return {"set", c.key, c.value, "pxat", std::to_string(c.pxat_ms)};
+      return {"set", c.key, c.value};
+  }
+  return {};
+}
 
 struct Reply {
   bool ok = false;
@@ -286,8 +307,8 @@ struct Event {
   Reply reply;
 };
 
-// One command being coordinated (server/cluster.cc Worker::CoordOp), or an engine-only get of
-// a repair round, or a final read.
+// One command being coordinated (what server/cluster.cc keeps per coordinator command), or a
+// repair round's read (a GET that runs nothing once its quorum read is done), or a final read.
 struct CoordOp {
   enum class Kind : uint8_t { kClient, kRepair, kFinalRead };
   Kind kind = Kind::kClient;
@@ -297,9 +318,7 @@ struct CoordOp {
   int r = 0;
   size_t write = 0;      // register model index + 1 of the write it carries (0: none)
   uint64_t element = 0;  // SETCTX: the element it adds
-  int waiting = 0;       // engine operations not complete yet
-  bool wrote = false;
-  bool failed = false;
+  bool ran = false;      // it ran on its coordinator
   Reply reply;
 };
 
@@ -338,8 +357,8 @@ struct Node {
   std::unique_ptr<kv::KeyspaceShared> shared;
   std::unique_ptr<kv::Keyspace> ks;
   std::unique_ptr<Coordinator> coord;
-  std::map<uint64_t, std::shared_ptr<CoordOp>> ops;  // by engine op id
-  std::vector<uint64_t> local_puts;  // puts of this turn whose local copy awaits the commit
+  std::map<uint64_t, std::shared_ptr<CoordOp>> ops;  // by the coordinator's command id
+  uint64_t conflicts_seen = 0;  // shared->dot_conflicts already reported
   std::set<int64_t> ticks;                           // scheduled tick times
   std::map<std::string, std::string> image;          // fragile node: data at the last sync
 };
@@ -358,15 +377,17 @@ struct Client {
 class Sim {
  public:
   Sim(const Params& p, bool trace_all)
-      : p_(p), rng_(p.seed ^ 0xD1B54A32D192ED03ull), trace_all_(trace_all) {
-    opts_.timeout_ms = p.timeout_ms;
-    opts_.lww_merge = p.lww;
-    std::vector<NodeId> ids;
+      : p_(p),
+        rng_(p.seed ^ 0xD1B54A32D192ED03ull),
+        trace_all_(trace_all),
+        ring_(p.partitions, NodeIds(p.nodes), static_cast<uint32_t>(p.n_val)) {
+    opts_.n_val = static_cast<uint32_t>(p.n_val);
+    opts_.engine.timeout_ms = p.timeout_ms;
+    opts_.engine.lww_merge = p.lww;
     for (int i = 0; i < p.nodes; ++i) {
       Node n;
       n.id = static_cast<NodeId>(i + 1);
       n.gate = std::make_unique<FilterGate>();
-      ids.push_back(n.id);
       nodes_.push_back(std::move(n));
     }
     for (int i = 0; i < p.nodes; ++i) {
@@ -375,12 +396,13 @@ class Sim {
     }
     clients_.resize(static_cast<size_t>(p.clients) + 1);  // the last one writes the closing SETs
     cut_.assign(static_cast<size_t>(p.nodes), std::vector<int>(static_cast<size_t>(p.nodes), 0));
-    const cluster::Ring ring(p.partitions, ids, static_cast<uint32_t>(p.n_val));
     for (int k = 0; k < p.keys + p.registers; ++k) {
       const std::string key = k < p.keys ? SetKeyName(k) : RegisterName(k - p.keys);
       keys_.push_back(key);
-      preflists_[key] =
-          ring.Preflist(KeyPartition(key, p.partitions), static_cast<uint32_t>(p.n_val));
+      // The coordinators compute the same lists (cluster/preflist.h) from the same ring.
+      preflists_[key] = cluster::PreflistOf(ring_, KeyPartition(key, p.partitions),
+                                            static_cast<uint32_t>(p.n_val))
+                            .Nodes();
       if (IsRegister(key)) {
         registers_[key];
       } else {
@@ -507,6 +529,11 @@ class Sim {
   }
 
   static int Index(NodeId id) { return static_cast<int>(id) - 1; }
+  static std::vector<NodeId> NodeIds(int nodes) {
+    std::vector<NodeId> ids;
+    for (int i = 0; i < nodes; ++i) ids.push_back(static_cast<NodeId>(i + 1));
+    return ids;
+  }
   Node& node(int i) { return nodes_[static_cast<size_t>(i)]; }
 
   int64_t WallMs(int ni) const { return kWallEpochMs + now_ + p_.skew_ms[static_cast<size_t>(ni)]; }
@@ -538,7 +565,7 @@ class Sim {
         if (!n.up || n.inc != e.inc) break;
         Trace(Tr::kSendFailed, e.node, Index(e.env.msg.to), e.env.msg.op);
         ++result_.stats.send_failed;
-        Effects fx;
+        CommandEffects fx;
         n.coord->OnSendFailed(now_, e.env.msg.op, e.env.msg.to, &fx);
         RunEffects(e.node, &fx);
         EndTurn(e.node);
@@ -548,7 +575,7 @@ class Sim {
         Node& n = node(e.node);
         if (!n.up || n.inc != e.inc) break;
         n.ticks.erase(static_cast<int64_t>(e.req));
-        Effects fx;
+        CommandEffects fx;
         n.coord->OnTick(now_, &fx);
         RunEffects(e.node, &fx);
         EndTurn(e.node);
@@ -667,8 +694,13 @@ class Sim {
     n.shared->partitions = p_.partitions;
     n.shared->workers = 1;
     n.shared->keep_clocks = p_.keep_clocks;
+    n.shared->lww_merge = p_.lww;
     n.ks = std::make_unique<kv::Keyspace>(n.shared.get(), 0);
-    n.coord = std::make_unique<Coordinator>(n.id, opts_);
+    replication::CoordinatorOptions opts = opts_;
+    opts.self = n.id;
+    n.coord = std::make_unique<Coordinator>(opts, n.ks.get());
+    n.coord->set_ring(&ring_);
+    n.conflicts_seen = 0;
     n.up = true;
     Trace(Tr::kBoot, ni, 0, epoch, start->renewed ? 1 : 0);
   }
@@ -690,7 +722,6 @@ class Sim {
       ++n.inc;
       n.coord.reset();
       n.ops.clear();
-      n.local_puts.clear();
       n.ticks.clear();
       n.ks.reset();
       n.shared.reset();
@@ -788,22 +819,27 @@ class Sim {
       turn_keys_.clear();
       return;
     }
-    // Worker::OnPrepare: commit, then report to the engine how the batch holding the turn's
-    // local copies went (Coordinator::OnLocalStored); completing them may run more commands,
-    // whose writes are committed and reported the same way.
+    // Worker::OnPrepare: commit, then tell the coordinator how the batch holding the turn's
+    // local copies went; what that completes may run more commands, whose writes are committed
+    // and reported the same way.
     do {
-      bool ok = true;
+      for (std::string& key : n.ks->PendingKeys()) turn_keys_.insert(std::move(key));
+      Status s;
       if (n.ks->HasPending()) {
-        Status s = n.ks->Commit();
+        s = n.ks->Commit();
         if (!s.ok()) Broken("Commit: " + s.ToString());
-        ok = s.ok();
       }
-      std::vector<uint64_t> puts;
-      puts.swap(n.local_puts);
-      Effects fx;
-      for (uint64_t op : puts) n.coord->OnLocalStored(now_, op, ok, &fx);
+      n.coord->OnLocalCommit(s);
+      CommandEffects fx;
+      n.coord->ReportLocalCommits(now_, &fx);
       RunEffects(ni, &fx);
-    } while (!n.local_puts.empty() || n.ks->HasPending());
+    } while (n.ks->HasPending());
+    // Stores here never fail and records always decode, so a replica put the keyspace refused
+    // (its own read's merge; peers' puts are reported as delivered) reused a dot.
+    if (const uint64_t c = n.shared->dot_conflicts.load(); c != n.conflicts_seen) {
+      n.conflicts_seen = c;
+      RefusedPut(ni, "", 0, "of its own read's merge");
+    }
     for (const std::string& key : turn_keys_) {
       if (p_.lww) CollapseToLww(ni, key);
       if (p_.fragile >= 0 && ni != p_.fragile && !IsRegister(key)) NoteStable(ni, key);
@@ -972,16 +1008,15 @@ class Sim {
     if (IsRequest(msg)) {
       // The replica side, as the server's DYNIS.GETREC / DYNIS.PUTREC handlers run it; the
       // answer leaves after the turn committed.
-      Message resp;
-      dst.ks->ServeReplicaRequest(msg, &resp);
-      if (msg.type == Message::Type::kPutReq) {
-        turn_keys_.insert(msg.key);
-        if (!resp.ok) RefusedPut(env.to, msg, "from n" + std::to_string(env.from + 1));
+      Message resp = replication::ServeReplica(dst.ks->VnodeOf(msg.key), msg);
+      if (msg.type == Message::Type::kPutReq && !resp.ok) {
+        dst.conflicts_seen = dst.shared->dot_conflicts.load();
+        RefusedPut(env.to, msg.key, msg.op, "from n" + std::to_string(env.from + 1));
       }
       EndTurn(env.to);
       Send(env.to, std::move(resp), env.from_inc);
     } else {
-      Effects fx;
+      CommandEffects fx;
       dst.coord->OnMessage(now_, msg, &fx);
       RunEffects(env.to, &fx);
       EndTurn(env.to);
@@ -990,12 +1025,12 @@ class Sim {
 
   // A replica answered a put with an error. Stores here never fail and records always decode,
   // so it refused a dot it had seen for another write (the engine's dot conflict).
-  void RefusedPut(int ni, const Message& msg, const std::string& from) {
-    Trace(Tr::kRefusedPut, ni, KeyCode(msg.key), msg.op);
+  void RefusedPut(int ni, const std::string& key, uint64_t op, const std::string& from) {
+    Trace(Tr::kRefusedPut, ni, key.empty() ? 0 : KeyCode(key), op);
     if (++result_.stats.refused_puts > kReportedDots) return;
-    dot_violations_.push_back({Violation::Kind::kReusedDot, msg.key,
+    dot_violations_.push_back({Violation::Kind::kReusedDot, key,
                                "t=" + std::to_string(now_) + " n" + std::to_string(ni + 1) +
-                                   " refused a put " + from + " (op " + std::to_string(msg.op) +
+                                   " refused a put " + from + " (op " + std::to_string(op) +
                                    "): a dot it had seen for a different write"});
   }
 
@@ -1020,100 +1055,67 @@ class Sim {
     }
   }
 
-  // ---- coordination: the mirror of server/cluster.cc ----
+  // ---- coordination: the real coordinator, driven as server/cluster.cc drives it ----
 
-  // Worker::Coordinate: read R replicas first unless the command is a blind write.
+  // Worker::Coordinate: the command table plans it, the coordinator runs the plan.
   void Coordinate(int ni, const std::shared_ptr<CoordOp>& op) {
     Node& n = node(ni);
-    Effects fx;
-    if (!NeedsRead(op->command.cmd)) {
-      ExecuteAndReplicate(ni, op, &fx);
-    } else {
-      const std::string& key = op->command.key;
-      op->waiting++;
-      const uint64_t id =
-          n.coord->StartGet(now_, key, preflists_[key], op->r, Record(ni, key), &fx);
-      n.ops[id] = op;
-    }
+    const std::vector<std::string> argv = ArgvOf(op->command);
+    const CommandSpec* spec = LookupCommand(argv[0]);
+    if (spec == nullptr) Fatal("the command table has no " + argv[0]);
+    replication::CommandPlan plan = PlanCommand(*spec, argv, op->r, p_.w, p_.n_val);
+    CommandEffects fx;
+    const uint64_t id = n.coord->Start(now_, std::move(plan), &fx);
+    n.ops[id] = op;
     RunEffects(ni, &fx);
   }
 
-  // Worker::ExecuteAndReplicate: run the command on the local keyspace, then put every record
-  // it stored to the key's replicas.
-  void ExecuteAndReplicate(int ni, const std::shared_ptr<CoordOp>& op, Effects* fx) {
+  // Worker::RunEffects: sends go on the network, runs execute the command on the local
+  // keyspace, replies go to whoever asked.
+  void RunEffects(int ni, CommandEffects* fx) {
     Node& n = node(ni);
-    op->wrote = true;
-    n.ks->BeginTracking();
-    op->reply = Execute(ni, *op);
-    const std::vector<std::string> written = n.ks->TakeTracked();
-    if (p_.early_ack && op->command.cmd == Cmd::kSetCtx && op->reply.ok) {
-      // The broken configuration: the client hears "ok" now, whatever the put does. The
-      // engine's own completion finds the client gone and is ignored.
-      ReplyToClient(ni, *op, op->reply);
-    }
-    for (const std::string& key : written) {
-      std::optional<std::string> record = Record(ni, key);
-      if (!record) continue;
-      op->waiting++;
-      const uint64_t id =
-          n.coord->StartPut(now_, key, preflists_[key], p_.w, std::move(*record), fx);
-      n.ops[id] = op;
-      n.local_puts.push_back(id);  // counted once EndTurn committed it
-    }
-    if (op->waiting == 0) Finish(ni, op);
-  }
-
-  // Worker::RunEffects.
-  void RunEffects(int ni, Effects* fx) {
     while (!fx->empty()) {
-      Effects batch;
+      CommandEffects batch;
       batch.swap(*fx);
-      for (Effect& e : batch) {
-        switch (e.kind) {
-          case Effect::Kind::kSend:
-            Send(ni, std::move(e.msg));
-            break;
-          case Effect::Kind::kStoreLocal: {
-            // The coordinator is a replica too: its own store takes the merge like a peer's.
-            Trace(Tr::kStoreLocal, ni, KeyCode(e.key), e.op);
-            ++store_locals_;
-            Message req, resp;
-            req.type = Message::Type::kPutReq;
-            req.key = e.key;
-            req.record = std::move(e.record);
-            node(ni).ks->ServeReplicaRequest(req, &resp);
-            turn_keys_.insert(e.key);
-            if (!resp.ok) RefusedPut(ni, req, "of its own read's merge");
-            break;
-          }
-          case Effect::Kind::kComplete:
-            OnComplete(ni, e, fx);
-            break;
+      for (CommandEffect& e : batch) {
+        if (e.kind == CommandEffect::Kind::kSend) {
+          Send(ni, std::move(e.msg));
+          continue;
         }
+        auto it = n.ops.find(e.command);
+        if (it == n.ops.end()) continue;
+        std::shared_ptr<CoordOp> op = it->second;
+        if (e.kind == CommandEffect::Kind::kRun) {
+          n.coord->Run(now_, e.command, [&] { return Run(ni, *op); }, fx);
+          continue;
+        }
+        n.ops.erase(it);
+        Trace(Tr::kComplete, ni, e.error.empty() ? 1 : 0, e.command);
+        const bool write = op->ran && op->command.cmd != Cmd::kGet &&
+                           op->command.cmd != Cmd::kGetCtx;
+        if (write) {
+          (e.error.empty() ? result_.stats.puts_ok : result_.stats.puts_failed)++;
+        } else {
+          (e.error.empty() ? result_.stats.gets_ok : result_.stats.gets_failed)++;
+        }
+        if (!e.error.empty()) op->reply = Reply{};
+        Finish(ni, op);
       }
     }
   }
 
-  void OnComplete(int ni, const Effect& e, Effects* fx) {
-    Node& n = node(ni);
-    Trace(Tr::kComplete, ni, e.outcome.ok ? 1 : 0, e.op, static_cast<uint64_t>(e.outcome.answered));
-    auto it = n.ops.find(e.op);
-    if (it == n.ops.end()) return;
-    std::shared_ptr<CoordOp> op = std::move(it->second);
-    n.ops.erase(it);
-    if (op->wrote) {
-      (e.outcome.ok ? result_.stats.puts_ok : result_.stats.puts_failed)++;
-    } else {
-      (e.outcome.ok ? result_.stats.gets_ok : result_.stats.gets_failed)++;
+  // A kRun effect: the command on the local keyspace (a repair round's read runs nothing). The
+  // coordinator replicates what it stored; the simulator keeps the structured reply itself.
+  std::string Run(int ni, CoordOp& op) {
+    op.ran = true;
+    if (op.kind == CoordOp::Kind::kRepair) return "";
+    op.reply = Execute(ni, op);
+    if (p_.early_ack && op.command.cmd == Cmd::kSetCtx && op.reply.ok) {
+      // The broken configuration: the client hears "ok" now, whatever the puts do. The
+      // coordinator's own reply finds the client gone and is ignored.
+      ReplyToClient(ni, op, op.reply);
     }
-    if (!e.outcome.ok) op->failed = true;
-    if (--op->waiting > 0) return;
-    if (op->kind == CoordOp::Kind::kRepair) return;  // an engine get, nothing to run
-    if (!op->failed && !op->wrote) {
-      ExecuteAndReplicate(ni, op, fx);
-    } else {
-      Finish(ni, op);
-    }
+    return "";
   }
 
   // The command on the local keyspace, through the method its handler calls; writes are noted
@@ -1214,9 +1216,9 @@ class Sim {
                                    " minted for " + it->second + "\n    and again for " + what});
   }
 
-  // Worker::FinishCoordinated: the reply (or the first failure) goes to whoever asked.
+  // Worker::FinishCoordinated: the reply (or the failure) goes to whoever asked.
   void Finish(int ni, const std::shared_ptr<CoordOp>& op) {
-    Reply reply = op->failed ? Reply{} : op->reply;
+    Reply reply = op->reply;
     reply.node = ni;
     if (op->kind == CoordOp::Kind::kFinalRead) {
       FinalRead rd;
@@ -1432,7 +1434,7 @@ class Sim {
   // record.
   bool RepairRound(bool* stuck) {
     const uint64_t repairs_before = result_.stats.repairs;
-    const uint64_t stores_before = store_locals_;
+    const uint64_t stores_before = LocalMerges();
     Trace(Tr::kRound, result_.stats.repair_rounds);
     for (const std::string& key : keys_) {
       for (NodeId id : preflists_[key]) {
@@ -1442,7 +1444,7 @@ class Sim {
     }
     *stuck = !Drain();
     if (*stuck) return false;
-    if (result_.stats.repairs != repairs_before || store_locals_ != stores_before) return false;
+    if (result_.stats.repairs != repairs_before || LocalMerges() != stores_before) return false;
     for (const auto& [key, fk] : FinalState()) {
       if (!fk.converged) return false;
     }
@@ -1450,6 +1452,14 @@ class Sim {
       if (!fr.converged) return false;
     }
     return true;
+  }
+
+  // Merged records the coordinators stored locally after their reads (no node restarts once
+  // the faults are over, so the counts only grow while repair rounds run).
+  uint64_t LocalMerges() {
+    uint64_t n = 0;
+    for (Node& x : nodes_) n += x.up ? x.coord->local_merges() : 0;
+    return n;
   }
 
   // Per set key: the merge of every replica's record, its siblings, and whether they agree.
@@ -1529,7 +1539,8 @@ class Sim {
   const Params p_;
   Rng rng_;
   bool trace_all_;
-  replication::Options opts_;
+  const cluster::Ring ring_;  // every node's: membership does not change in a run
+  replication::CoordinatorOptions opts_;
   int64_t now_ = 0;
   uint64_t seq_ = 0;
   bool faults_ = true;
@@ -1538,7 +1549,6 @@ class Sim {
   uint64_t next_element_ = 1;
   uint64_t next_value_ = 1;
   uint64_t commands_run_ = 0;
-  uint64_t store_locals_ = 0;
   uint64_t hash_ = 0xCBF29CE484222325ull;
   std::map<std::pair<int64_t, uint64_t>, Event> queue_;  // (time, sequence): a total order
   std::vector<Node> nodes_;

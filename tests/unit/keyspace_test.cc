@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/hash.h"
+#include "kv/vnode.h"
 #include "replication/engine.h"
 #include "storage/store.h"
 
@@ -302,22 +303,14 @@ std::string TwoExpiringWrites(Fixture& f) {
 
 // A's record of `key` sent to b as a replica store (DYNIS.PUTREC), committed.
 std::string Replicate(Fixture& a, Fixture& b, const std::string& key) {
-  replication::Message req, resp;
-  req.type = replication::Message::Type::kPutReq;
-  req.key = key;
-  req.record = Record(a, key);
-  b.ks->ServeReplicaRequest(req, &resp);
-  REQUIRE(resp.ok);
+  const std::string record = Record(a, key);
+  REQUIRE(b.ks->VnodeOf(key).Put(key, record).ok);
   REQUIRE(b.ks->Commit().ok());
-  return req.record;
+  return record;
 }
 
-replication::ReplicaStep PutTo(const std::string& local, const std::string& record) {
-  replication::Message req;
-  req.type = replication::Message::Type::kPutReq;
-  req.key = "k";
-  req.record = record;
-  return replication::HandleRequest(req, local);
+kv::ReplicaMerge PutTo(const std::string& local, const std::string& record) {
+  return kv::MergeReplicaPut(local, record);
 }
 
 }  // namespace
@@ -356,9 +349,9 @@ TEST_CASE("a key written again after its values were dropped gets a dot no repli
     CHECK(LiveAfterMerge(replica, written, f.virtual_ms) == "c");
 
     // The replica step agrees: no conflict, the store counts.
-    replication::ReplicaStep step = PutTo(replica, written);
+    kv::ReplicaMerge step = PutTo(replica, written);
     CHECK_FALSE(step.dot_conflict);
-    CHECK(step.response.ok);
+    CHECK(step.ok);
   }
 }
 
@@ -415,10 +408,10 @@ TEST_CASE("without kept clocks the replica step reports the reused dot", "[keysp
   REQUIRE(f.ks->Commit().ok());
   const std::string written = Record(f, "k");
   CHECK(LiveAfterMerge(replica, written, f.virtual_ms).empty());  // c lost: the bug
-  replication::ReplicaStep step = PutTo(replica, written);
+  kv::ReplicaMerge step = PutTo(replica, written);
   CHECK(step.dot_conflict);
-  CHECK_FALSE(step.response.ok);
-  CHECK(step.response.error.rfind("ERR dot conflict", 0) == 0);
+  CHECK_FALSE(step.ok);
+  CHECK(step.error.rfind("ERR dot conflict", 0) == 0);
 }
 
 TEST_CASE("a blind SET with a past expiry hides what other replicas hold", "[keyspace]") {

@@ -11,6 +11,8 @@
 // determinism, preference lists and the cluster's default (Q = 256, n = 3).
 #include "cluster/ring.h"
 
+#include "cluster/preflist.h"
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -291,8 +293,8 @@ TEST_CASE("fewer partitions than members: each member owns at most one", "[ring]
   REQUIRE(ring.WindowViolations(3) == 0);
   // A window longer than the ring holds every owner, which is all it can hold.
   REQUIRE(ring.WindowViolations(7) == 0);
-  REQUIRE(ring.Preflist(1, 3).size() == 3);
-  REQUIRE(ring.Preflist(1, 5).size() == 3);  // only 3 members own anything
+  REQUIRE(Primaries(ring, 1, 3).size() == 3);
+  REQUIRE(Primaries(ring, 1, 5).size() == 3);  // only 3 members own anything
 }
 
 // ---- preference lists -------------------------------------------------------------------------
@@ -316,7 +318,7 @@ TEST_CASE("preference lists walk clockwise and skip members already taken", "[ri
         const bool perfect = ring.WindowViolations(n) == 0;
         const size_t expected_size = std::min({n, s, q_parts});
         for (uint32_t p = 0; p < q_parts; p++) {
-          const std::vector<NodeId> list = ring.Preflist(p, n);
+          const std::vector<NodeId> list = Primaries(ring, p, n);
           REQUIRE(list.size() == expected_size);
           REQUIRE(std::set<NodeId>(list.begin(), list.end()).size() == list.size());
           if (!list.empty()) REQUIRE(list[0] == ring.Owner(p));
@@ -335,7 +337,7 @@ TEST_CASE("an empty ring owns nothing", "[ring]") {
   for (const Ring& ring : {Ring(), Ring(256, {}, 3)}) {
     REQUIRE(ring.empty());
     REQUIRE(ring.owners().empty());
-    REQUIRE(ring.Preflist(0, 3).empty());
+    REQUIRE(Primaries(ring, 0, 3).empty());
     REQUIRE(ring.OwnershipCounts().empty());
     REQUIRE(ring.WindowViolations(3) == 0);
     REQUIRE_FALSE(ring.Contains(0));
@@ -365,7 +367,7 @@ TEST_CASE("default Q=256 n=3 with 4 or 5 members: every window holds 3 distinct 
     RequireBalanced(ring);
     REQUIRE(ring.WindowViolations(3) == 0);
     for (uint32_t p = 0; p < 256; p++) {
-      for (uint32_t i = 0; i < 3; i++) REQUIRE(ring.Preflist(p, 3)[i] == ring.Owner((p + i) % 256));
+      for (uint32_t i = 0; i < 3; i++) REQUIRE(Primaries(ring, p, 3)[i] == ring.Owner((p + i) % 256));
     }
   }
 }
@@ -383,7 +385,7 @@ TEST_CASE(
                                   ring.Owner((p + 2) % 256)};
     INFO("p=" << p);
     REQUIRE((window.size() < 3) == (p == 254 || p == 255));
-    REQUIRE(ring.Preflist(p, 3).size() == 3);
+    REQUIRE(Primaries(ring, p, 3).size() == 3);
   }
 }
 

@@ -1,6 +1,6 @@
-// Specification of the replication engine (replication/engine.h): the replica's request
-// handling, record merging, and the coordinator's get and put state machines, driven by hand
-// with explicit messages, transport failures and clock ticks.
+// Specification of the replication engine (replication/engine.h): record merging and the
+// get and put state machines, driven by hand with explicit messages, transport failures and
+// clock ticks. The replica's side is in replica_test.cc.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -117,9 +117,9 @@ Options Opts(bool lww = false) {
   return o;
 }
 
-// ---- replica side and merging -----------------------------------------------------------------
+// ---- merging -----------------------------------------------------------------
 
-TEST_CASE("MergeRecords is the DVVSet sync of both records", "[coordinator]") {
+TEST_CASE("MergeRecords is the DVVSet sync of both records", "[engine]") {
   const Records r;
   CHECK(MergeRecords(r.a, r.b).value() == r.b);  // B descends A
   CHECK(MergeRecords(r.b, r.a).value() == r.b);
@@ -130,7 +130,7 @@ TEST_CASE("MergeRecords is the DVVSet sync of both records", "[coordinator]") {
   CHECK_FALSE(MergeRecords(r.a, "").ok());
 }
 
-TEST_CASE("lww MergeRecords keeps only the winner sibling", "[coordinator]") {
+TEST_CASE("lww MergeRecords keeps only the winner sibling", "[engine]") {
   const Records r;
   const std::string lww = MergeRecords(r.a, r.c, /*lww=*/true).value();
   CHECK(ValuesOf(lww) == std::vector<std::string>{"c"});  // hlc 15 > 10
@@ -141,102 +141,11 @@ TEST_CASE("lww MergeRecords keeps only the winner sibling", "[coordinator]") {
   CHECK(version::Descends(set->Join(), DVVSet::Decode(r.c)->Join()));
 }
 
-TEST_CASE("replica answers a get from its local record", "[coordinator]") {
-  const Records r;
-  Message req;
-  req.type = Type::kGetReq;
-  req.from = 1;
-  req.to = 2;
-  req.op = 7;
-  req.key = "k";
-
-  ReplicaStep found = HandleRequest(req, r.a);
-  CHECK(found.response.type == Type::kGetResp);
-  CHECK(found.response.from == 2);
-  CHECK(found.response.to == 1);
-  CHECK(found.response.op == 7);
-  CHECK(found.response.key == "k");
-  CHECK(found.response.ok);
-  CHECK(found.response.found);
-  CHECK(found.response.record == r.a);
-  CHECK_FALSE(found.store.has_value());
-
-  ReplicaStep absent = HandleRequest(req, std::nullopt);
-  CHECK(absent.response.ok);
-  CHECK_FALSE(absent.response.found);
-  CHECK(absent.response.record.empty());
-  CHECK_FALSE(absent.store.has_value());
-}
-
-TEST_CASE("replica merges a put and stores only when its record changed", "[coordinator]") {
-  const Records r;
-  Message req;
-  req.type = Type::kPutReq;
-  req.from = 1;
-  req.to = 3;
-  req.op = 9;
-  req.key = "k";
-  req.record = r.b;
-
-  SECTION("absent: stores the record") {
-    ReplicaStep s = HandleRequest(req, std::nullopt);
-    CHECK(s.response.type == Type::kPutResp);
-    CHECK(s.response.ok);
-    CHECK(s.response.from == 3);
-    CHECK(s.response.to == 1);
-    CHECK(s.response.op == 9);
-    CHECK(s.response.key == "k");
-    REQUIRE(s.store.has_value());
-    CHECK(*s.store == r.b);
-  }
-  SECTION("older local: stores the newer") {
-    ReplicaStep s = HandleRequest(req, r.a);
-    CHECK(s.response.ok);
-    REQUIRE(s.store.has_value());
-    CHECK(*s.store == r.b);
-  }
-  SECTION("same or newer local: nothing to store, still ok (duplicates are harmless)") {
-    CHECK_FALSE(HandleRequest(req, r.b).store.has_value());
-    req.record = r.a;
-    ReplicaStep s = HandleRequest(req, r.b);
-    CHECK(s.response.ok);
-    CHECK_FALSE(s.store.has_value());
-  }
-  SECTION("concurrent local: stores both as siblings") {
-    req.record = r.a;
-    ReplicaStep s = HandleRequest(req, r.c);
-    REQUIRE(s.store.has_value());
-    CHECK(ValuesOf(*s.store) == std::vector<std::string>{"a", "c"});
-  }
-  SECTION("a record that does not decode fails without storing") {
-    req.record = "\x01garbage";
-    ReplicaStep s = HandleRequest(req, r.a);
-    CHECK(s.response.type == Type::kPutResp);
-    CHECK_FALSE(s.response.ok);
-    CHECK_FALSE(s.store.has_value());
-  }
-  SECTION("a local record that does not decode is not overwritten") {
-    ReplicaStep s = HandleRequest(req, std::string("junk"));
-    CHECK_FALSE(s.response.ok);
-    CHECK_FALSE(s.store.has_value());
-  }
-  SECTION("lww replica keeps one sibling") {
-    req.record = r.a;
-    ReplicaStep s = HandleRequest(req, r.c, /*lww=*/true);
-    REQUIRE(s.store.has_value());
-    CHECK(ValuesOf(*s.store) == std::vector<std::string>{"c"});
-  }
-  SECTION("repair flag is echoed") {
-    req.repair = true;
-    CHECK(HandleRequest(req, std::nullopt).response.repair);
-  }
-}
-
 // ---- get ------------------------------------------------------------------------------------
 
-TEST_CASE("get asks the other members and completes at R with the merged record", "[coordinator]") {
+TEST_CASE("get asks the other members and completes at R with the merged record", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 2, r.a, &fx);
   CHECK(SendTargets(fx, Type::kGetReq, false) == std::vector<NodeId>{2, 3});
@@ -286,9 +195,9 @@ TEST_CASE("get asks the other members and completes at R with the merged record"
   CHECK(c.NextDeadline() == std::numeric_limits<int64_t>::max());
 }
 
-TEST_CASE("get does not store locally when the local record is current", "[coordinator]") {
+TEST_CASE("get does not store locally when the local record is current", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 2, r.b, &fx);
   fx.clear();
@@ -301,8 +210,8 @@ TEST_CASE("get does not store locally when the local record is current", "[coord
   CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2});  // only the stale one
 }
 
-TEST_CASE("get of a missing key completes not found and repairs nothing", "[coordinator]") {
-  Coordinator c(kSelf, Opts());
+TEST_CASE("get of a missing key completes not found and repairs nothing", "[engine]") {
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 2, std::nullopt, &fx);
   fx.clear();
@@ -318,9 +227,9 @@ TEST_CASE("get of a missing key completes not found and repairs nothing", "[coor
 }
 
 TEST_CASE("get with R=1 and the coordinator in the list completes inside StartGet",
-          "[coordinator]") {
+          "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 1, r.a, &fx);
   REQUIRE(Completion(fx) != nullptr);
@@ -354,9 +263,9 @@ TEST_CASE("get with R=1 and the coordinator in the list completes inside StartGe
   }
 }
 
-TEST_CASE("get read-repairs at the deadline the members that never answered", "[coordinator]") {
+TEST_CASE("get read-repairs at the deadline the members that never answered", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(100, "k", kList, 2, r.b, &fx);
   c.OnMessage(110, GetResp(2, op, r.b), &fx);
@@ -375,9 +284,9 @@ TEST_CASE("get read-repairs at the deadline the members that never answered", "[
 }
 
 TEST_CASE("get fails fast when quorum became impossible, still repairing afterwards",
-          "[coordinator]") {
+          "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 3, r.a, &fx);
   fx.clear();
@@ -397,9 +306,9 @@ TEST_CASE("get fails fast when quorum became impossible, still repairing afterwa
   CHECK(c.inflight() == 0);
 }
 
-TEST_CASE("get fails at the deadline saying how many answered", "[coordinator]") {
+TEST_CASE("get fails at the deadline saying how many answered", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 3, r.a, &fx);
   c.OnMessage(5, GetResp(3, op, r.a), &fx);
@@ -414,9 +323,9 @@ TEST_CASE("get fails at the deadline saying how many answered", "[coordinator]")
   CHECK(c.inflight() == 0);
 }
 
-TEST_CASE("a send failure counts as a failed member and is repaired", "[coordinator]") {
+TEST_CASE("a send failure counts as a failed member and is repaired", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 2, r.a, &fx);
   fx.clear();
@@ -433,9 +342,9 @@ TEST_CASE("a send failure counts as a failed member and is repaired", "[coordina
   CHECK(SendTargets(fx, Type::kPutReq, true) == std::vector<NodeId>{2});
 }
 
-TEST_CASE("an answer that does not decode is a failure", "[coordinator]") {
+TEST_CASE("an answer that does not decode is a failure", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 3, r.a, &fx);
   fx.clear();
@@ -445,9 +354,9 @@ TEST_CASE("an answer that does not decode is a failure", "[coordinator]") {
   CHECK(Completion(fx)->outcome.answered == 1);
 }
 
-TEST_CASE("get with the coordinator outside the preference list", "[coordinator]") {
+TEST_CASE("get with the coordinator outside the preference list", "[engine]") {
   const Records r;
-  Coordinator c(9, Opts());
+  Engine c(9, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 2, r.a, &fx);
   CHECK(SendTargets(fx, Type::kGetReq, false) == std::vector<NodeId>{1, 2, 3});
@@ -473,9 +382,9 @@ TEST_CASE("get with the coordinator outside the preference list", "[coordinator]
   for (const Message& m : Sends(fx)) CHECK(m.from == 9);
 }
 
-TEST_CASE("R is capped at the preference list's size", "[coordinator]") {
+TEST_CASE("R is capped at the preference list's size", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", {1, 2}, 3, r.a, &fx);
   fx.clear();
@@ -488,9 +397,9 @@ TEST_CASE("R is capped at the preference list's size", "[coordinator]") {
   CHECK(Sends(fx).empty());
 }
 
-TEST_CASE("lww_merge collapses a get's merge to one sibling", "[coordinator]") {
+TEST_CASE("lww_merge collapses a get's merge to one sibling", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts(/*lww=*/true));
+  Engine c(kSelf, Opts(/*lww=*/true));
   Effects fx;
   const uint64_t op = c.StartGet(0, "k", kList, 2, r.a, &fx);
   fx.clear();
@@ -501,9 +410,9 @@ TEST_CASE("lww_merge collapses a get's merge to one sibling", "[coordinator]") {
 
 // ---- put ------------------------------------------------------------------------------------
 
-TEST_CASE("put sends the record to the others and completes after W stores", "[coordinator]") {
+TEST_CASE("put sends the record to the others and completes after W stores", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", kList, 2, r.b, &fx);
   CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{2, 3});
@@ -533,9 +442,9 @@ TEST_CASE("put sends the record to the others and completes after W stores", "[c
 }
 
 TEST_CASE("put with W=1 and the coordinator in the list completes at the local commit",
-          "[coordinator]") {
+          "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", kList, 1, r.a, &fx);
   CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{2, 3});
@@ -549,7 +458,7 @@ TEST_CASE("put with W=1 and the coordinator in the list completes at the local c
 }
 
 TEST_CASE("put counts the coordinator's own copy only once its commit is reported",
-          "[coordinator]") {
+          "[engine]") {
   // Each row is a put of "k" to {1, 2, 3} with the coordinator (1) in the list, then a script
   // of events: "L+" / "L-" the local commit succeeded / failed, "2+" / "3-" a replica stored /
   // refused, "2x" its send failed, "T" a tick past the deadline. Every event happens before
@@ -581,7 +490,7 @@ TEST_CASE("put counts the coordinator's own copy only once its commit is reporte
   const Records r;
   for (const Row& row : rows) {
     INFO(row.what);
-    Coordinator c(kSelf, Opts());
+    Engine c(kSelf, Opts());
     Effects fx;
     const uint64_t op = c.StartPut(0, "k", kList, row.w, r.a, &fx);
     CHECK(Completion(fx) == nullptr);  // nothing is durable when the put starts
@@ -614,9 +523,9 @@ TEST_CASE("put counts the coordinator's own copy only once its commit is reporte
 }
 
 TEST_CASE("a local commit report for a get, an unknown or a late op changes nothing",
-          "[coordinator]") {
+          "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t g = c.StartGet(0, "k", kList, 3, r.a, &fx);
   fx.clear();
@@ -632,9 +541,9 @@ TEST_CASE("a local commit report for a get, an unknown or a late op changes noth
   CHECK(Completion(fx)->outcome.answered == 0);
 }
 
-TEST_CASE("put fails fast when quorum became impossible", "[coordinator]") {
+TEST_CASE("put fails fast when quorum became impossible", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   SECTION("a refusal") {
     const uint64_t op = c.StartPut(0, "k", kList, 3, r.a, &fx);
@@ -660,9 +569,9 @@ TEST_CASE("put fails fast when quorum became impossible", "[coordinator]") {
   CHECK(c.inflight() == 0);
 }
 
-TEST_CASE("put fails at the deadline with the count of stores", "[coordinator]") {
+TEST_CASE("put fails at the deadline with the count of stores", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(50, "k", kList, 3, r.a, &fx);
   c.OnLocalStored(50, op, true, &fx);
@@ -679,9 +588,9 @@ TEST_CASE("put fails at the deadline with the count of stores", "[coordinator]")
   CHECK(c.inflight() == 0);
 }
 
-TEST_CASE("an answer arriving at the deadline is too late", "[coordinator]") {
+TEST_CASE("an answer arriving at the deadline is too late", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", kList, 2, r.a, &fx);
   c.OnLocalStored(0, op, true, &fx);
@@ -693,9 +602,9 @@ TEST_CASE("an answer arriving at the deadline is too late", "[coordinator]") {
 }
 
 TEST_CASE("W is capped at the preference list's size; coordinator outside the list",
-          "[coordinator]") {
+          "[engine]") {
   const Records r;
-  Coordinator c(9, Opts());
+  Engine c(9, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", {1, 2}, 3, r.a, &fx);
   CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{1, 2});
@@ -714,9 +623,9 @@ TEST_CASE("W is capped at the preference list's size; coordinator outside the li
   CHECK(Completion(fx)->outcome.answered == 2);
 }
 
-TEST_CASE("duplicate, stray and unknown responses are ignored", "[coordinator]") {
+TEST_CASE("duplicate, stray and unknown responses are ignored", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", kList, 3, r.a, &fx);
   c.OnLocalStored(0, op, true, &fx);
@@ -744,9 +653,9 @@ TEST_CASE("duplicate, stray and unknown responses are ignored", "[coordinator]")
   CHECK(Completion(fx)->outcome.answered == 3);
 }
 
-TEST_CASE("operations get distinct ids; Reset drops everything silently", "[coordinator]") {
+TEST_CASE("operations get distinct ids; Reset drops everything silently", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t g = c.StartGet(0, "k", kList, 2, r.a, &fx);
   const uint64_t p = c.StartPut(500, "k", kList, 2, r.a, &fx);
@@ -764,9 +673,9 @@ TEST_CASE("operations get distinct ids; Reset drops everything silently", "[coor
   CHECK(c.StartGet(0, "k", kList, 2, r.a, &fx) > p);
 }
 
-TEST_CASE("a duplicated member in the preference list counts once", "[coordinator]") {
+TEST_CASE("a duplicated member in the preference list counts once", "[engine]") {
   const Records r;
-  Coordinator c(kSelf, Opts());
+  Engine c(kSelf, Opts());
   Effects fx;
   const uint64_t op = c.StartPut(0, "k", {1, 2, 2}, 3, r.a, &fx);
   CHECK(SendTargets(fx, Type::kPutReq, false) == std::vector<NodeId>{2});

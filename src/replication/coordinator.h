@@ -1,0 +1,133 @@
+// The coordinator of client commands on one loop: everything between "this node coordinates
+// this command" and its reply, for every command whose keys this loop's partitions hold.
+//
+// A command (or one key's part of a multi-key command) arrives with its CommandPlan, decided
+// from the command table by the caller (commands/coordination.h): its keys, whether it reads
+// first, R and W. Then, per Dynamo:
+//  1. read first (commands that read, and writes that depend on the current value): a quorum
+//     read of R replicas per key (Engine::StartGet). The merged record is stored locally when
+//     the local one is older, so the command sees what the quorum saw;
+//  2. run: the command runs against the local replica like on a single node (a kRun effect that
+//     the caller answers with Run(), which tracks the records the command stored);
+//  3. replicate: every record it stored goes to the key's other replicas (Engine::StartPut). Its
+//     own copy counts toward W only once the batch holding it is committed (OnLocalCommit, then
+//     ReportLocalCommits), so W is only ever reached by durable copies;
+//  4. reply: the command's reply once every put reached W, or an error saying how many replicas
+//     answered (NOQUORUM), or the storage error when the local copy failed and W was missed.
+//
+// Sans-IO, like the engine: time, peer replies, transport failures and commit results are
+// inputs; sends, local runs and replies are effects. The libuv worker (server/) and the seeded
+// simulator (tests/sim/) drive this same code. It reads and merges into the local replica
+// directly (the loop's kv::Keyspace and its vnodes), which is in memory or a RocksDB read, and
+// never waits.
+//
+// Thread rule: one per loop, used only by that loop's thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/preflist.h"
+#include "common/status.h"
+#include "kv/keyspace.h"
+#include "replication/engine.h"
+
+namespace dynis::replication {
+
+// What a command asks of coordination (commands/coordination.h builds it from the table).
+struct CommandPlan {
+  std::vector<std::string> keys;  // the distinct keys it names, in order
+  bool read_first = false;        // quorum-read every key before running
+  int r = 0;                      // R (the request's own, or the default)
+  int w = 1;                      // W
+};
+
+struct CoordinatorOptions {
+  NodeId self = 0;
+  uint32_t n_val = 3;
+  Options engine;  // the engine's timeout (and the simulator's lww control)
+};
+
+struct CommandEffect {
+  enum class Kind : uint8_t { kSend, kRun, kReply };
+  Kind kind = Kind::kSend;
+  Message msg;                 // kSend: a request to a replica (msg.repair: read repair)
+  uint64_t command = 0;        // kRun, kReply: the id Start returned
+  std::string reply;           // kReply: the command's own reply bytes (when error is empty)
+  std::string error;           // kReply: an error text instead (no '-', no CRLF)
+  bool quorum_failed = false;  // kReply with an error: a quorum was not reached
+};
+using CommandEffects = std::vector<CommandEffect>;
+
+class Coordinator {
+ public:
+  // `ks` is the loop's keyspace: the local replica of every key this coordinator handles.
+  Coordinator(CoordinatorOptions opts, kv::Keyspace* ks);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // The ring preference lists are computed from; it must outlive every later call until the
+  // next set_ring (the worker calls it whenever it loads a new cluster view).
+  void set_ring(const cluster::Ring* ring) { ring_ = ring; }
+  void set_timeout_ms(int64_t ms) { engine_.set_timeout_ms(ms); }
+
+  // Starts coordinating one command; its effects end with a kReply carrying the returned id.
+  uint64_t Start(int64_t now_ms, CommandPlan plan, CommandEffects* out);
+
+  // Answers a kRun effect: `run()` executes the command against the local replica and returns
+  // its reply bytes; the records it stored are replicated.
+  template <class RunFn>
+  void Run(int64_t now_ms, uint64_t command, RunFn&& run, CommandEffects* out) {
+    ks_->BeginTracking();
+    std::string reply = run();
+    Ran(now_ms, command, std::move(reply), ks_->TakeTracked(), out);
+  }
+
+  // A replica's response, or the transport's failure to deliver a request of engine op `op`.
+  void OnMessage(int64_t now_ms, const Message& m, CommandEffects* out);
+  void OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, CommandEffects* out);
+  // The batch holding every local copy stored since the last call was committed (or failed).
+  // Only recorded: the caller reports with ReportLocalCommits where running more commands is
+  // safe (their writes go into the next batch). True when something was recorded.
+  bool OnLocalCommit(const Status& s);
+  void ReportLocalCommits(int64_t now_ms, CommandEffects* out);
+  // Deadlines: quorum timeouts and pending read repairs.
+  void OnTick(int64_t now_ms, CommandEffects* out);
+
+  int64_t NextDeadline() const { return engine_.NextDeadline(); }
+  size_t inflight() const { return commands_.size(); }
+  // Merged records the coordinator stored into its local replica (read-first merges).
+  uint64_t local_merges() const { return local_merges_; }
+  // Drops every command without effects (shutdown; a crashed node in the simulator).
+  void Reset();
+
+ private:
+  struct Command;
+  void Ran(int64_t now_ms, uint64_t command, std::string reply,
+           const std::vector<std::string>& written, CommandEffects* out);
+  // Turns engine effects into command effects: sends pass through, local merges are stored,
+  // completions advance their command.
+  void Drain(Effects* fx, CommandEffects* out);
+  void Completed(const Effect& e, CommandEffects* out);
+  void Reply(uint64_t id, Command& c, CommandEffects* out);
+  std::vector<NodeId> PreflistOf(std::string_view key) const;
+
+  CoordinatorOptions opts_;
+  kv::Keyspace* ks_;
+  const cluster::Ring* ring_ = nullptr;
+  Engine engine_;
+  uint64_t next_command_ = 1;
+  std::map<uint64_t, std::unique_ptr<Command>> commands_;
+  std::map<uint64_t, uint64_t> op_command_;  // engine op -> command
+  // Engine puts whose local copy is in the batch not committed yet, and the outcomes of
+  // committed batches not reported to the engine yet.
+  std::vector<uint64_t> uncommitted_puts_;
+  std::vector<std::pair<uint64_t, Status>> committed_puts_;
+  uint64_t local_merges_ = 0;
+};
+
+}  // namespace dynis::replication
