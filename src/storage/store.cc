@@ -65,13 +65,51 @@ class GarbageFilter : public rocksdb::CompactionFilter {
 struct Store::Impl {
   std::unique_ptr<rocksdb::Env> mem_env;  // in_memory only; declared first: it outlives db
   std::unique_ptr<rocksdb::DB> db;
-  rocksdb::ColumnFamilyHandle* data = nullptr;
-  rocksdb::ColumnFamilyHandle* meta = nullptr;
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* data = nullptr;
+  rocksdb::ColumnFamilyHandle* hints = nullptr;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
   std::unique_ptr<GarbageFilter> filter;
   mutable std::mutex err_mu;
   std::string write_error;
+
+  rocksdb::ColumnFamilyHandle* Handle(Cf cf) const {
+    switch (cf) {
+      case Cf::kData:
+        return data;
+      case Cf::kHints:
+        return hints;
+      case Cf::kMeta:
+        return meta;
+    }
+    return data;
+  }
 };
+
+struct Store::Batch::Rep {
+  const Store::Impl* owner;
+  rocksdb::WriteBatch batch{0, 0, 0, 0};
+};
+
+Store::Batch::Batch(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Store::Batch::Batch(Batch&&) noexcept = default;
+Store::Batch& Store::Batch::operator=(Batch&&) noexcept = default;
+Store::Batch::~Batch() = default;
+
+void Store::Batch::Put(Cf cf, std::string_view key, std::string_view value) {
+  // WriteBatch only fails on a size limit, and ours has none (max_bytes 0).
+  rep_->batch
+      .Put(rep_->owner->Handle(cf), rocksdb::Slice(key.data(), key.size()),
+           rocksdb::Slice(value.data(), value.size()))
+      .PermitUncheckedError();
+}
+
+void Store::Batch::Delete(Cf cf, std::string_view key) {
+  rep_->batch.Delete(rep_->owner->Handle(cf), rocksdb::Slice(key.data(), key.size()))
+      .PermitUncheckedError();
+}
+
+size_t Store::Batch::size() const { return static_cast<size_t>(rep_->batch.Count()); }
 
 std::string DataKey(uint32_t partition, std::string_view key) {
   std::string k;
@@ -125,10 +163,12 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   data_opts.compression = rocksdb::kNoCompression;
   data_opts.bottommost_compression = rocksdb::kNoCompression;
 
+  // Hints and meta are small, written rarely and read in bulk or once: RocksDB's defaults.
   rocksdb::ColumnFamilyOptions meta_opts;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, meta_opts},
       {"data", data_opts},
+      {"hints", meta_opts},
       {"meta", meta_opts},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -139,7 +179,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   im.db.reset(raw);
   im.default_cf = handles[0];
   im.data = handles[1];
-  im.meta = handles[2];
+  im.hints = handles[2];
+  im.meta = handles[3];
   return store;
 }
 
@@ -147,53 +188,72 @@ Store::~Store() {
   if (!impl_ || !impl_->db) return;
   // Flush memtables so the next start does not replay a long WAL, then close cleanly.
   rocksdb::FlushOptions fo;
-  impl_->db->Flush(fo, {impl_->data, impl_->meta}).PermitUncheckedError();
+  impl_->db->Flush(fo, {impl_->data, impl_->hints, impl_->meta}).PermitUncheckedError();
   impl_->db->SyncWAL().PermitUncheckedError();
-  for (auto* h : {impl_->default_cf, impl_->data, impl_->meta}) {
+  for (auto* h : {impl_->default_cf, impl_->data, impl_->hints, impl_->meta}) {
     impl_->db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
   impl_->db->Close().PermitUncheckedError();
 }
 
 Status Store::Get(std::string_view key, std::string* value) {
+  return Get(Cf::kData, key, value);
+}
+
+Status Store::Get(Cf cf, std::string_view key, std::string* value) {
   DisablePerfCounters();
   static const rocksdb::ReadOptions ro;
-  return FromRocks(impl_->db->Get(ro, impl_->data, rocksdb::Slice(key.data(), key.size()), value));
+  return FromRocks(
+      impl_->db->Get(ro, impl_->Handle(cf), rocksdb::Slice(key.data(), key.size()), value));
+}
+
+Store::Batch Store::NewBatch() {
+  auto rep = std::make_unique<Batch::Rep>();
+  rep->owner = impl_.get();
+  return Batch(std::move(rep));
 }
 
 Status Store::Write(const std::function<void(const WriteVisitor&)>& each) {
-  DisablePerfCounters();
-  if (write_failed_.load()) return Status::IOError(write_error());
-  rocksdb::WriteBatch batch(0, 0, 0, 0);
+  Batch batch = NewBatch();
   each([&](std::string_view key, const std::string* value) {
-    rocksdb::Slice k(key.data(), key.size());
     if (value != nullptr) {
-      batch.Put(impl_->data, k, rocksdb::Slice(value->data(), value->size()));
+      batch.Put(Cf::kData, key, *value);
     } else {
-      batch.Delete(impl_->data, k);
+      batch.Delete(Cf::kData, key);
     }
   });
-  if (has_faults_.load()) {
-    CommitFault fault;
-    bool have = false;
-    {
-      std::lock_guard<std::mutex> lock(faults_mu_);
-      if (!faults_.empty()) {
-        fault = faults_.front();
-        faults_.pop_front();
-        have = true;
-      }
-      has_faults_.store(!faults_.empty());
-    }
-    if (have && fault.kind == CommitFault::Kind::kFail) {
-      return FailWrites("storage write failed: IO error: injected by DEBUG COMMIT-FAULT FAIL");
-    }
-    if (have) std::this_thread::sleep_for(std::chrono::milliseconds(fault.delay_ms));
+  return Write(batch);
+}
+
+// The one write path: the write_failed_ latch, the test hook, the fsync policy.
+Status Store::Write(const Batch& batch) {
+  DisablePerfCounters();
+  if (write_failed_.load()) return Status::IOError(write_error());
+  if (batch.rep_->owner != impl_.get()) {
+    return Status::InvalidArgument("storage batch written to a store that did not make it");
   }
+  RETURN_IF_ERROR(TakeCommitFault());
   rocksdb::WriteOptions wo;
   wo.sync = fsync_.load() == Fsync::kAlways;
-  rocksdb::Status s = impl_->db->Write(wo, &batch);
+  rocksdb::Status s = impl_->db->Write(wo, &batch.rep_->batch);
   if (!s.ok()) return FailWrites("storage write failed: " + s.ToString());
+  return Status::OK();
+}
+
+Status Store::TakeCommitFault() {
+  if (!has_faults_.load()) return Status::OK();
+  CommitFault fault;
+  {
+    std::lock_guard<std::mutex> lock(faults_mu_);
+    if (faults_.empty()) return Status::OK();
+    fault = faults_.front();
+    faults_.pop_front();
+    has_faults_.store(!faults_.empty());
+  }
+  if (fault.kind == CommitFault::Kind::kFail) {
+    return FailWrites("storage write failed: IO error: injected by DEBUG COMMIT-FAULT FAIL");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(fault.delay_ms));
   return Status::OK();
 }
 
@@ -259,9 +319,7 @@ Status Store::Scan(std::string_view start,
 }
 
 Status Store::GetMeta(std::string_view name, std::string* value) {
-  rocksdb::ReadOptions ro;
-  return FromRocks(
-      impl_->db->Get(ro, impl_->meta, rocksdb::Slice(name.data(), name.size()), value));
+  return Get(Cf::kMeta, name, value);
 }
 
 Status Store::PutMetaDurably(std::string_view name, std::string_view value) {

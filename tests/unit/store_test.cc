@@ -1,11 +1,18 @@
-// Store: the in-memory option the simulator runs, and CompactAll running the compaction filter.
+// Store: the in-memory option the simulator runs, CompactAll running the compaction filter,
+// the column families and batches across them.
 #include "storage/store.h"
 
+// Only to build a DB as an older dynis left it (no `hints`): Store offers no way to.
+#include <rocksdb/db.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace dynis;
 
@@ -27,6 +34,14 @@ std::unique_ptr<storage::Store> OpenInMemory(const std::string& dir, Compact com
 
 Status Put(storage::Store* store, const std::string& key, const std::string& value) {
   return store->Write([&](const storage::Store::WriteVisitor& put) { put(key, &value); });
+}
+
+std::string Lookup(storage::Store* store, storage::Cf cf, const std::string& key) {
+  std::string v;
+  Status s = store->Get(cf, key, &v);
+  if (s.IsNotFound()) return "<none>";
+  REQUIRE(s.ok());
+  return v;
 }
 
 }  // namespace
@@ -75,4 +90,140 @@ TEST_CASE("CompactAll runs the compaction filter over every record, memtable inc
   REQUIRE(Put(store.get(), storage::DataKey(0, "keep"), "junk").ok());
   REQUIRE(store->CompactAll().ok());
   CHECK(store->Get(storage::DataKey(0, "keep"), &v).IsNotFound());
+}
+
+TEST_CASE("the hints column family is separate from data and meta", "[store]") {
+  auto store = OpenInMemory("/sim/hints");
+  const std::string key = storage::DataKey(7, "k");
+  REQUIRE(Put(store.get(), key, "in data").ok());
+  auto batch = store->NewBatch();
+  batch.Put(storage::Cf::kHints, key, "in hints");
+  REQUIRE(store->Write(batch).ok());
+  CHECK(Lookup(store.get(), storage::Cf::kData, key) == "in data");
+  CHECK(Lookup(store.get(), storage::Cf::kHints, key) == "in hints");
+  CHECK(Lookup(store.get(), storage::Cf::kMeta, key) == "<none>");
+  std::string v;
+  REQUIRE(store->Get(key, &v).ok());  // the data-only Get is unchanged
+  CHECK(v == "in data");
+
+  // Deleting the hint leaves the data; clearing data leaves hints.
+  auto del = store->NewBatch();
+  del.Delete(storage::Cf::kHints, key);
+  REQUIRE(store->Write(del).ok());
+  CHECK(Lookup(store.get(), storage::Cf::kHints, key) == "<none>");
+  CHECK(Lookup(store.get(), storage::Cf::kData, key) == "in data");
+  auto again = store->NewBatch();
+  again.Put(storage::Cf::kHints, key, "hint 2");
+  REQUIRE(store->Write(again).ok());
+  REQUIRE(store->DeleteAllData().ok());
+  CHECK(Lookup(store.get(), storage::Cf::kData, key) == "<none>");
+  CHECK(Lookup(store.get(), storage::Cf::kHints, key) == "hint 2");
+  // Scan reads data only.
+  int scanned = 0;
+  REQUIRE(store->Scan("", [&](std::string_view, std::string_view) { return ++scanned, true; }).ok());
+  CHECK(scanned == 0);
+}
+
+TEST_CASE("opening a DB without the hints column family adds it and keeps the rest", "[store]") {
+  char tmpl[] = "/tmp/dynis-store-test-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  {
+    // The layout before hints: default, data, meta.
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"data", {}}, {"meta", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(o, dir, cfs, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    REQUIRE(db->Put({}, handles[1], storage::DataKey(1, "old"), "value").ok());
+    REQUIRE(db->Put({}, handles[2], "epoch", "3").ok());
+    for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+    REQUIRE(db->Close().ok());
+  }
+  storage::StoreOptions o;
+  o.dir = dir;
+  o.block_cache_bytes = 1 << 20;
+  o.write_buffer_bytes = 1 << 20;
+  {
+    auto opened = storage::Store::Open(o);
+    REQUIRE(opened.ok());
+    auto store = std::move(opened).value();
+    CHECK(Lookup(store.get(), storage::Cf::kData, storage::DataKey(1, "old")) == "value");
+    CHECK(Lookup(store.get(), storage::Cf::kMeta, "epoch") == "3");
+    CHECK(Lookup(store.get(), storage::Cf::kHints, "h") == "<none>");
+    auto batch = store->NewBatch();
+    batch.Put(storage::Cf::kHints, "h", "hint");
+    REQUIRE(store->Write(batch).ok());
+  }
+  {
+    auto reopened = storage::Store::Open(o);  // now with hints on disk
+    REQUIRE(reopened.ok());
+    CHECK(Lookup(reopened->get(), storage::Cf::kHints, "h") == "hint");
+  }
+  REQUIRE(rocksdb::DestroyDB(dir, rocksdb::Options()).ok());
+  rmdir(dir.c_str());  // if DestroyDB left it
+}
+
+TEST_CASE("a batch across data, hints and meta commits all of it or none of it", "[store]") {
+  auto store = OpenInMemory("/sim/batch");
+  auto batch = store->NewBatch();
+  CHECK(batch.size() == 0);
+  batch.Put(storage::Cf::kData, storage::DataKey(1, "a"), "data a");
+  batch.Put(storage::Cf::kHints, "hint-a", "hint a");
+  batch.Put(storage::Cf::kMeta, "m", "meta");
+  batch.Put(storage::Cf::kData, storage::DataKey(1, "gone"), "x");
+  batch.Delete(storage::Cf::kData, storage::DataKey(1, "gone"));  // later wins in one batch
+  CHECK(batch.size() == 5);
+  REQUIRE(store->Write(batch).ok());
+  CHECK(Lookup(store.get(), storage::Cf::kData, storage::DataKey(1, "a")) == "data a");
+  CHECK(Lookup(store.get(), storage::Cf::kHints, "hint-a") == "hint a");
+  CHECK(Lookup(store.get(), storage::Cf::kMeta, "m") == "meta");
+  CHECK(Lookup(store.get(), storage::Cf::kData, storage::DataKey(1, "gone")) == "<none>");
+
+  // A failed commit writes none of the batch, and latches: later writes are refused too.
+  auto doomed = store->NewBatch();
+  doomed.Put(storage::Cf::kData, storage::DataKey(1, "a"), "new data a");
+  doomed.Put(storage::Cf::kHints, "hint-b", "hint b");
+  doomed.Put(storage::Cf::kMeta, "m", "new meta");
+  store->AddCommitFaults({storage::Store::CommitFault::Kind::kFail, 0}, 1);
+  Status s = store->Write(doomed);
+  CHECK(s.IsIOError());
+  CHECK(s.message().rfind("storage write failed", 0) == 0);
+  CHECK(store->queued_commit_faults() == 0);
+  CHECK(store->write_failed());
+  CHECK(Lookup(store.get(), storage::Cf::kData, storage::DataKey(1, "a")) == "data a");
+  CHECK(Lookup(store.get(), storage::Cf::kHints, "hint-b") == "<none>");
+  CHECK(Lookup(store.get(), storage::Cf::kMeta, "m") == "meta");
+  CHECK(store->Write(doomed).IsIOError());
+  CHECK(Put(store.get(), storage::DataKey(1, "z"), "z").IsIOError());  // same latch
+  CHECK(Lookup(store.get(), storage::Cf::kHints, "hint-b") == "<none>");
+  CHECK(Lookup(store.get(), storage::Cf::kData, storage::DataKey(1, "z")) == "<none>");
+}
+
+TEST_CASE("a commit fault delays a batch, then it is written", "[store]") {
+  auto store = OpenInMemory("/sim/batch-delay");
+  store->AddCommitFaults({storage::Store::CommitFault::Kind::kDelay, 1}, 2);
+  CHECK(store->queued_commit_faults() == 2);
+  auto batch = store->NewBatch();
+  batch.Put(storage::Cf::kHints, "h", "v");
+  REQUIRE(store->Write(batch).ok());
+  CHECK(store->queued_commit_faults() == 1);  // one fault per Write, batch or visitor
+  REQUIRE(Put(store.get(), storage::DataKey(0, "k"), "v").ok());
+  CHECK(store->queued_commit_faults() == 0);
+  CHECK(Lookup(store.get(), storage::Cf::kHints, "h") == "v");
+  CHECK_FALSE(store->write_failed());
+}
+
+TEST_CASE("a batch is refused by a store that did not make it", "[store]") {
+  auto a = OpenInMemory("/sim/batch-a");
+  auto b = OpenInMemory("/sim/batch-b");
+  auto batch = a->NewBatch();
+  batch.Put(storage::Cf::kData, storage::DataKey(0, "k"), "v");
+  CHECK(b->Write(batch).code() == Status::Code::kInvalidArgument);
+  CHECK(Lookup(b.get(), storage::Cf::kData, storage::DataKey(0, "k")) == "<none>");
+  CHECK_FALSE(b->write_failed());
 }
