@@ -10,6 +10,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <cassert>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -111,13 +112,50 @@ void Store::Batch::Delete(Cf cf, std::string_view key) {
 
 size_t Store::Batch::size() const { return static_cast<size_t>(rep_->batch.Count()); }
 
+struct Store::Snapshot::Rep {
+  rocksdb::DB* db;
+  const rocksdb::Snapshot* snapshot;
+};
+
+Store::Snapshot::Snapshot(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Store::Snapshot::~Snapshot() { rep_->db->ReleaseSnapshot(rep_->snapshot); }
+
+struct Store::RangeIterator::Rep {
+  // The bounds' bytes must outlive the iterator that points at them: declared first.
+  std::string start, end;
+  rocksdb::Slice lower, upper;
+  std::unique_ptr<rocksdb::Iterator> it;
+};
+
+Store::RangeIterator::RangeIterator(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Store::RangeIterator::~RangeIterator() = default;
+bool Store::RangeIterator::Valid() const { return rep_->it->Valid(); }
+std::string_view Store::RangeIterator::key() const {
+  rocksdb::Slice k = rep_->it->key();
+  return std::string_view(k.data(), k.size());
+}
+std::string_view Store::RangeIterator::value() const {
+  rocksdb::Slice v = rep_->it->value();
+  return std::string_view(v.data(), v.size());
+}
+void Store::RangeIterator::Next() { rep_->it->Next(); }
+Status Store::RangeIterator::status() const { return FromRocks(rep_->it->status()); }
+
 std::string DataKey(uint32_t partition, std::string_view key) {
+  assert(partition < kMaxPartitions);
   std::string k;
   k.reserve(2 + key.size());
   k.push_back(static_cast<char>((partition >> 8) & 0xff));
   k.push_back(static_cast<char>(partition & 0xff));
   k.append(key.data(), key.size());
   return k;
+}
+
+std::string PartitionStart(uint32_t partition) { return DataKey(partition, ""); }
+
+std::string PartitionEnd(uint32_t partition) {
+  if (partition + 1 >= kMaxPartitions) return "";
+  return DataKey(partition + 1, "");
 }
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
@@ -305,17 +343,40 @@ Status Store::CompactAll() {
   return FromRocks(impl_->db->CompactRange(co, impl_->data, nullptr, nullptr));
 }
 
-Status Store::Scan(std::string_view start,
-                   const std::function<bool(std::string_view, std::string_view)>& fn) {
+std::unique_ptr<Store::Snapshot> Store::NewSnapshot() {
+  auto rep = std::make_unique<Snapshot::Rep>();
+  rep->db = impl_->db.get();
+  rep->snapshot = impl_->db->GetSnapshot();
+  return std::unique_ptr<Snapshot>(new Snapshot(std::move(rep)));
+}
+
+std::unique_ptr<Store::RangeIterator> Store::NewRangeIterator(Cf cf, std::string_view start,
+                                                              std::string_view end,
+                                                              const Snapshot* snapshot) {
+  auto rep = std::make_unique<RangeIterator::Rep>();
+  rep->start.assign(start.data(), start.size());
+  rep->end.assign(end.data(), end.size());
+  rep->lower = rocksdb::Slice(rep->start);
+  rep->upper = rocksdb::Slice(rep->end);
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->data));
-  for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
-    rocksdb::Slice k = it->key();
-    rocksdb::Slice v = it->value();
-    if (!fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) break;
+  // The bounds let RocksDB skip whole files and stop at the range's end instead of reading on
+  // into the next partition.
+  ro.iterate_lower_bound = &rep->lower;
+  if (!end.empty()) ro.iterate_upper_bound = &rep->upper;
+  if (snapshot != nullptr) ro.snapshot = snapshot->rep_->snapshot;
+  rep->it.reset(impl_->db->NewIterator(ro, impl_->Handle(cf)));
+  rep->it->Seek(rep->lower);
+  return std::unique_ptr<RangeIterator>(new RangeIterator(std::move(rep)));
+}
+
+Status Store::Scan(std::string_view start,
+                   const std::function<bool(std::string_view, std::string_view)>& fn) {
+  std::unique_ptr<RangeIterator> it = NewRangeIterator(Cf::kData, start, "");
+  for (; it->Valid(); it->Next()) {
+    if (!fn(it->key(), it->value())) break;
   }
-  return FromRocks(it->status());
+  return it->status();
 }
 
 Status Store::GetMeta(std::string_view name, std::string* value) {

@@ -4,8 +4,9 @@
 // encoded DVVSet), `hints` (writes held for an unreachable replica until hinted handoff delivers
 // them; empty until handoff lands) and `meta` (node id, actor epoch). Open creates whichever
 // column family a DB lacks, so an older DB gains `hints` on its first start. Partition-prefixed
-// keys make one partition a range scan (handoff, Merkle rebuilds). Tuned for point lookups in
-// `data`: bloom filters, a shared block cache.
+// keys make one partition a range: RangeIterator walks one column family in [start, end),
+// optionally at a Snapshot, and PartitionStart/PartitionEnd give a partition's bounds (handoff,
+// Merkle rebuilds). Tuned for point lookups in `data`: bloom filters, a shared block cache.
 //
 // Writes: a Batch holds puts and deletes across column families and Write(batch) commits it
 // atomically; Write(visitor) is the same path for data-only batches. Durability follows Redis's
@@ -16,9 +17,9 @@
 // A fault hook for tests (DEBUG COMMIT-FAULT): a queue of actions, each consumed by one
 // Write(), that delays the batch before it reaches the WAL or fails it as an I/O error does.
 //
-// Thread-safety: all methods may be called from any thread (RocksDB is thread-safe); a Batch
-// is used by one thread at a time and must not outlive its Store. Callers serialise
-// read-modify-write of one key by ownership (one event loop owns a partition).
+// Thread-safety: all methods may be called from any thread (RocksDB is thread-safe); a Batch,
+// Snapshot or RangeIterator is used by one thread at a time and must not outlive its Store.
+// Callers serialise read-modify-write of one key by ownership (one event loop owns a partition).
 #pragma once
 
 #include <atomic>
@@ -38,12 +39,20 @@ namespace dynis::storage {
 // The column families a caller can name.
 enum class Cf { kData, kHints, kMeta };
 
-// Builds the data-CF key of a user key.
+// Builds the data-CF key of a user key. partition < kMaxPartitions.
 std::string DataKey(uint32_t partition, std::string_view key);
 inline std::string_view UserKeyOf(std::string_view data_key) { return data_key.substr(2); }
 inline uint32_t PartitionOfDataKey(std::string_view data_key) {
   return (static_cast<uint8_t>(data_key[0]) << 8) | static_cast<uint8_t>(data_key[1]);
 }
+
+// The 2-byte prefix holds at most this many partitions.
+constexpr uint32_t kMaxPartitions = 1u << 16;
+// The DataKey range [PartitionStart(p), PartitionEnd(p)) holds exactly partition p's keys.
+// PartitionEnd of the last partition (kMaxPartitions - 1) is "": no key is above it, and ""
+// as a RangeIterator's end means unbounded.
+std::string PartitionStart(uint32_t partition);
+std::string PartitionEnd(uint32_t partition);
 
 enum class Fsync { kAlways, kEverySec, kNo };
 
@@ -71,6 +80,8 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   class Batch;
+  class Snapshot;
+  class RangeIterator;
 
   // Point lookup in `data`. NotFound when absent.
   Status Get(std::string_view key, std::string* value);
@@ -95,6 +106,16 @@ class Store {
   // Compacts all of `data` now (memtable included) down to one level, so the compaction filter
   // sees every record: the simulator's compactions.
   Status CompactAll();
+
+  // A consistent view of every column family as of now, released when destroyed.
+  std::unique_ptr<Snapshot> NewSnapshot();
+  // Ordered iteration over `cf` in [start, end); "" as end means unbounded. Reads at
+  // `snapshot` if given (which must outlive the iterator), else at the moment of the call.
+  // Bypasses the block cache: range reads are bulk work (handoff, Merkle rebuilds, SCAN) and
+  // should not evict the hot set.
+  std::unique_ptr<RangeIterator> NewRangeIterator(Cf cf, std::string_view start,
+                                                  std::string_view end,
+                                                  const Snapshot* snapshot = nullptr);
 
   // Ordered iteration over `data` from `start` (a DataKey or ""); fn returns false to stop.
   Status Scan(std::string_view start,
@@ -157,6 +178,42 @@ class Store::Batch {
   friend class Store;
   struct Rep;
   explicit Batch(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+// A point-in-time view for RangeIterator. Made by Store::NewSnapshot; released on destruction.
+class Store::Snapshot {
+ public:
+  ~Snapshot();
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+ private:
+  friend class Store;
+  struct Rep;
+  explicit Snapshot(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+// Walks one column family's range in key order. Made by Store::NewRangeIterator, positioned at
+// the first key >= start. key() and value() are valid until the next Next(). When Valid()
+// turns false, status() says whether the range ended or an error stopped it.
+class Store::RangeIterator {
+ public:
+  ~RangeIterator();
+  RangeIterator(const RangeIterator&) = delete;
+  RangeIterator& operator=(const RangeIterator&) = delete;
+
+  bool Valid() const;
+  std::string_view key() const;
+  std::string_view value() const;
+  void Next();
+  Status status() const;
+
+ private:
+  friend class Store;
+  struct Rep;
+  explicit RangeIterator(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;
 };
 
