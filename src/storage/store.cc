@@ -158,6 +158,46 @@ std::string PartitionEnd(uint32_t partition) {
   return DataKey(partition + 1, "");
 }
 
+namespace {
+
+rocksdb::DBOptions DbOptions() {
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  // An older DB gains the column families it lacks (hints) instead of failing to open.
+  db_opts.create_missing_column_families = true;
+  db_opts.max_background_jobs = 2;
+  db_opts.bytes_per_sync = 1 << 20;
+  db_opts.keep_log_file_num = 5;
+  db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  return db_opts;
+}
+
+// `data` is read by point lookups: bloom filters (in the memtable too), a hash index in data
+// blocks, a shared LRU cache. No compression: values are small and CPU is the scarce resource.
+rocksdb::ColumnFamilyOptions DataCfOptions(const StoreOptions& options,
+                                           const rocksdb::CompactionFilter* filter) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+  table.whole_key_filtering = true;
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+
+  rocksdb::ColumnFamilyOptions data_opts;
+  data_opts.write_buffer_size = options.write_buffer_bytes;
+  data_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  data_opts.compaction_filter = filter;
+  data_opts.memtable_whole_key_filtering = true;
+  data_opts.memtable_prefix_bloom_size_ratio = 0.02;
+  data_opts.level_compaction_dynamic_level_bytes = true;
+  data_opts.compression = rocksdb::kNoCompression;
+  data_opts.bottommost_compression = rocksdb::kNoCompression;
+  return data_opts;
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store());
   store->impl_ = std::make_unique<Impl>();
@@ -170,44 +210,18 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // writes never stall behind a starved flush.
   rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW);
 
-  rocksdb::DBOptions db_opts;
-  db_opts.create_if_missing = true;
-  db_opts.create_missing_column_families = true;
-  db_opts.max_background_jobs = 2;
-  db_opts.bytes_per_sync = 1 << 20;
-  db_opts.keep_log_file_num = 5;
-  db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  rocksdb::DBOptions db_opts = DbOptions();
   if (options.in_memory) {
     im.mem_env.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
     db_opts.env = im.mem_env.get();
   }
-
-  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = cache;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
-  table.whole_key_filtering = true;
-  table.cache_index_and_filter_blocks = true;
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
-  table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
-
-  rocksdb::ColumnFamilyOptions data_opts;
-  data_opts.write_buffer_size = options.write_buffer_bytes;
-  data_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  data_opts.compaction_filter = im.filter.get();
-  data_opts.memtable_whole_key_filtering = true;
-  data_opts.memtable_prefix_bloom_size_ratio = 0.02;
-  data_opts.level_compaction_dynamic_level_bytes = true;
-  data_opts.compression = rocksdb::kNoCompression;
-  data_opts.bottommost_compression = rocksdb::kNoCompression;
-
   // Hints and meta are small, written rarely and read in bulk or once: RocksDB's defaults.
-  rocksdb::ColumnFamilyOptions meta_opts;
+  rocksdb::ColumnFamilyOptions small_opts;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, meta_opts},
-      {"data", data_opts},
-      {"hints", meta_opts},
-      {"meta", meta_opts},
+      {rocksdb::kDefaultColumnFamilyName, small_opts},
+      {"data", DataCfOptions(options, im.filter.get())},
+      {"hints", small_opts},
+      {"meta", small_opts},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
