@@ -10,6 +10,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <cassert>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -65,15 +66,83 @@ class GarbageFilter : public rocksdb::CompactionFilter {
 struct Store::Impl {
   std::unique_ptr<rocksdb::Env> mem_env;  // in_memory only; declared first: it outlives db
   std::unique_ptr<rocksdb::DB> db;
-  rocksdb::ColumnFamilyHandle* data = nullptr;
-  rocksdb::ColumnFamilyHandle* meta = nullptr;
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* data = nullptr;
+  rocksdb::ColumnFamilyHandle* hints = nullptr;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
   std::unique_ptr<GarbageFilter> filter;
   mutable std::mutex err_mu;
   std::string write_error;
+
+  rocksdb::ColumnFamilyHandle* Handle(Cf cf) const {
+    switch (cf) {
+      case Cf::kData:
+        return data;
+      case Cf::kHints:
+        return hints;
+      case Cf::kMeta:
+        return meta;
+    }
+    return data;
+  }
 };
 
+struct Store::Batch::Rep {
+  const Store::Impl* owner;
+  rocksdb::WriteBatch batch{0, 0, 0, 0};
+};
+
+Store::Batch::Batch(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Store::Batch::Batch(Batch&&) noexcept = default;
+Store::Batch& Store::Batch::operator=(Batch&&) noexcept = default;
+Store::Batch::~Batch() = default;
+
+void Store::Batch::Put(Cf cf, std::string_view key, std::string_view value) {
+  // WriteBatch only fails on a size limit, and ours has none (max_bytes 0).
+  rep_->batch
+      .Put(rep_->owner->Handle(cf), rocksdb::Slice(key.data(), key.size()),
+           rocksdb::Slice(value.data(), value.size()))
+      .PermitUncheckedError();
+}
+
+void Store::Batch::Delete(Cf cf, std::string_view key) {
+  rep_->batch.Delete(rep_->owner->Handle(cf), rocksdb::Slice(key.data(), key.size()))
+      .PermitUncheckedError();
+}
+
+size_t Store::Batch::size() const { return static_cast<size_t>(rep_->batch.Count()); }
+
+struct Store::Snapshot::Rep {
+  rocksdb::DB* db;
+  const rocksdb::Snapshot* snapshot;
+};
+
+Store::Snapshot::Snapshot(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Store::Snapshot::~Snapshot() { rep_->db->ReleaseSnapshot(rep_->snapshot); }
+
+struct Store::RangeIterator::Rep {
+  // The bounds' bytes must outlive the iterator that points at them: declared first.
+  std::string start, end;
+  rocksdb::Slice lower, upper;
+  std::unique_ptr<rocksdb::Iterator> it;
+};
+
+Store::RangeIterator::RangeIterator(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Store::RangeIterator::~RangeIterator() = default;
+bool Store::RangeIterator::Valid() const { return rep_->it->Valid(); }
+std::string_view Store::RangeIterator::key() const {
+  rocksdb::Slice k = rep_->it->key();
+  return std::string_view(k.data(), k.size());
+}
+std::string_view Store::RangeIterator::value() const {
+  rocksdb::Slice v = rep_->it->value();
+  return std::string_view(v.data(), v.size());
+}
+void Store::RangeIterator::Next() { rep_->it->Next(); }
+Status Store::RangeIterator::status() const { return FromRocks(rep_->it->status()); }
+
 std::string DataKey(uint32_t partition, std::string_view key) {
+  assert(partition < kMaxPartitions);
   std::string k;
   k.reserve(2 + key.size());
   k.push_back(static_cast<char>((partition >> 8) & 0xff));
@@ -81,6 +150,53 @@ std::string DataKey(uint32_t partition, std::string_view key) {
   k.append(key.data(), key.size());
   return k;
 }
+
+std::string PartitionStart(uint32_t partition) { return DataKey(partition, ""); }
+
+std::string PartitionEnd(uint32_t partition) {
+  if (partition + 1 >= kMaxPartitions) return "";
+  return DataKey(partition + 1, "");
+}
+
+namespace {
+
+rocksdb::DBOptions DbOptions() {
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  // An older DB gains the column families it lacks (hints) instead of failing to open.
+  db_opts.create_missing_column_families = true;
+  db_opts.max_background_jobs = 2;
+  db_opts.bytes_per_sync = 1 << 20;
+  db_opts.keep_log_file_num = 5;
+  db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  return db_opts;
+}
+
+// `data` is read by point lookups: bloom filters (in the memtable too), a hash index in data
+// blocks, a shared LRU cache. No compression: values are small and CPU is the scarce resource.
+rocksdb::ColumnFamilyOptions DataCfOptions(const StoreOptions& options,
+                                           const rocksdb::CompactionFilter* filter) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+  table.whole_key_filtering = true;
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+
+  rocksdb::ColumnFamilyOptions data_opts;
+  data_opts.write_buffer_size = options.write_buffer_bytes;
+  data_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  data_opts.compaction_filter = filter;
+  data_opts.memtable_whole_key_filtering = true;
+  data_opts.memtable_prefix_bloom_size_ratio = 0.02;
+  data_opts.level_compaction_dynamic_level_bytes = true;
+  data_opts.compression = rocksdb::kNoCompression;
+  data_opts.bottommost_compression = rocksdb::kNoCompression;
+  return data_opts;
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store());
@@ -94,42 +210,18 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // writes never stall behind a starved flush.
   rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW);
 
-  rocksdb::DBOptions db_opts;
-  db_opts.create_if_missing = true;
-  db_opts.create_missing_column_families = true;
-  db_opts.max_background_jobs = 2;
-  db_opts.bytes_per_sync = 1 << 20;
-  db_opts.keep_log_file_num = 5;
-  db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  rocksdb::DBOptions db_opts = DbOptions();
   if (options.in_memory) {
     im.mem_env.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
     db_opts.env = im.mem_env.get();
   }
-
-  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = cache;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
-  table.whole_key_filtering = true;
-  table.cache_index_and_filter_blocks = true;
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
-  table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
-
-  rocksdb::ColumnFamilyOptions data_opts;
-  data_opts.write_buffer_size = options.write_buffer_bytes;
-  data_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  data_opts.compaction_filter = im.filter.get();
-  data_opts.memtable_whole_key_filtering = true;
-  data_opts.memtable_prefix_bloom_size_ratio = 0.02;
-  data_opts.level_compaction_dynamic_level_bytes = true;
-  data_opts.compression = rocksdb::kNoCompression;
-  data_opts.bottommost_compression = rocksdb::kNoCompression;
-
-  rocksdb::ColumnFamilyOptions meta_opts;
+  // Hints and meta are small, written rarely and read in bulk or once: RocksDB's defaults.
+  rocksdb::ColumnFamilyOptions small_opts;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, meta_opts},
-      {"data", data_opts},
-      {"meta", meta_opts},
+      {rocksdb::kDefaultColumnFamilyName, small_opts},
+      {"data", DataCfOptions(options, im.filter.get())},
+      {"hints", small_opts},
+      {"meta", small_opts},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -139,7 +231,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   im.db.reset(raw);
   im.default_cf = handles[0];
   im.data = handles[1];
-  im.meta = handles[2];
+  im.hints = handles[2];
+  im.meta = handles[3];
   return store;
 }
 
@@ -147,53 +240,72 @@ Store::~Store() {
   if (!impl_ || !impl_->db) return;
   // Flush memtables so the next start does not replay a long WAL, then close cleanly.
   rocksdb::FlushOptions fo;
-  impl_->db->Flush(fo, {impl_->data, impl_->meta}).PermitUncheckedError();
+  impl_->db->Flush(fo, {impl_->data, impl_->hints, impl_->meta}).PermitUncheckedError();
   impl_->db->SyncWAL().PermitUncheckedError();
-  for (auto* h : {impl_->default_cf, impl_->data, impl_->meta}) {
+  for (auto* h : {impl_->default_cf, impl_->data, impl_->hints, impl_->meta}) {
     impl_->db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
   impl_->db->Close().PermitUncheckedError();
 }
 
 Status Store::Get(std::string_view key, std::string* value) {
+  return Get(Cf::kData, key, value);
+}
+
+Status Store::Get(Cf cf, std::string_view key, std::string* value) {
   DisablePerfCounters();
   static const rocksdb::ReadOptions ro;
-  return FromRocks(impl_->db->Get(ro, impl_->data, rocksdb::Slice(key.data(), key.size()), value));
+  return FromRocks(
+      impl_->db->Get(ro, impl_->Handle(cf), rocksdb::Slice(key.data(), key.size()), value));
+}
+
+Store::Batch Store::NewBatch() {
+  auto rep = std::make_unique<Batch::Rep>();
+  rep->owner = impl_.get();
+  return Batch(std::move(rep));
 }
 
 Status Store::Write(const std::function<void(const WriteVisitor&)>& each) {
-  DisablePerfCounters();
-  if (write_failed_.load()) return Status::IOError(write_error());
-  rocksdb::WriteBatch batch(0, 0, 0, 0);
+  Batch batch = NewBatch();
   each([&](std::string_view key, const std::string* value) {
-    rocksdb::Slice k(key.data(), key.size());
     if (value != nullptr) {
-      batch.Put(impl_->data, k, rocksdb::Slice(value->data(), value->size()));
+      batch.Put(Cf::kData, key, *value);
     } else {
-      batch.Delete(impl_->data, k);
+      batch.Delete(Cf::kData, key);
     }
   });
-  if (has_faults_.load()) {
-    CommitFault fault;
-    bool have = false;
-    {
-      std::lock_guard<std::mutex> lock(faults_mu_);
-      if (!faults_.empty()) {
-        fault = faults_.front();
-        faults_.pop_front();
-        have = true;
-      }
-      has_faults_.store(!faults_.empty());
-    }
-    if (have && fault.kind == CommitFault::Kind::kFail) {
-      return FailWrites("storage write failed: IO error: injected by DEBUG COMMIT-FAULT FAIL");
-    }
-    if (have) std::this_thread::sleep_for(std::chrono::milliseconds(fault.delay_ms));
+  return Write(batch);
+}
+
+// The one write path: the write_failed_ latch, the test hook, the fsync policy.
+Status Store::Write(const Batch& batch) {
+  DisablePerfCounters();
+  if (write_failed_.load()) return Status::IOError(write_error());
+  if (batch.rep_->owner != impl_.get()) {
+    return Status::InvalidArgument("storage batch written to a store that did not make it");
   }
+  RETURN_IF_ERROR(TakeCommitFault());
   rocksdb::WriteOptions wo;
   wo.sync = fsync_.load() == Fsync::kAlways;
-  rocksdb::Status s = impl_->db->Write(wo, &batch);
+  rocksdb::Status s = impl_->db->Write(wo, &batch.rep_->batch);
   if (!s.ok()) return FailWrites("storage write failed: " + s.ToString());
+  return Status::OK();
+}
+
+Status Store::TakeCommitFault() {
+  if (!has_faults_.load()) return Status::OK();
+  CommitFault fault;
+  {
+    std::lock_guard<std::mutex> lock(faults_mu_);
+    if (faults_.empty()) return Status::OK();
+    fault = faults_.front();
+    faults_.pop_front();
+    has_faults_.store(!faults_.empty());
+  }
+  if (fault.kind == CommitFault::Kind::kFail) {
+    return FailWrites("storage write failed: IO error: injected by DEBUG COMMIT-FAULT FAIL");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(fault.delay_ms));
   return Status::OK();
 }
 
@@ -245,23 +357,44 @@ Status Store::CompactAll() {
   return FromRocks(impl_->db->CompactRange(co, impl_->data, nullptr, nullptr));
 }
 
-Status Store::Scan(std::string_view start,
-                   const std::function<bool(std::string_view, std::string_view)>& fn) {
+std::unique_ptr<Store::Snapshot> Store::NewSnapshot() {
+  auto rep = std::make_unique<Snapshot::Rep>();
+  rep->db = impl_->db.get();
+  rep->snapshot = impl_->db->GetSnapshot();
+  return std::unique_ptr<Snapshot>(new Snapshot(std::move(rep)));
+}
+
+std::unique_ptr<Store::RangeIterator> Store::NewRangeIterator(Cf cf, std::string_view start,
+                                                              std::string_view end,
+                                                              const Snapshot* snapshot) {
+  auto rep = std::make_unique<RangeIterator::Rep>();
+  rep->start.assign(start.data(), start.size());
+  rep->end.assign(end.data(), end.size());
+  rep->lower = rocksdb::Slice(rep->start);
+  rep->upper = rocksdb::Slice(rep->end);
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->data));
-  for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
-    rocksdb::Slice k = it->key();
-    rocksdb::Slice v = it->value();
-    if (!fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) break;
+  // The bounds let RocksDB skip whole files and stop at the range's end instead of reading on
+  // into the next partition.
+  ro.iterate_lower_bound = &rep->lower;
+  if (!end.empty()) ro.iterate_upper_bound = &rep->upper;
+  if (snapshot != nullptr) ro.snapshot = snapshot->rep_->snapshot;
+  rep->it.reset(impl_->db->NewIterator(ro, impl_->Handle(cf)));
+  rep->it->Seek(rep->lower);
+  return std::unique_ptr<RangeIterator>(new RangeIterator(std::move(rep)));
+}
+
+Status Store::Scan(std::string_view start,
+                   const std::function<bool(std::string_view, std::string_view)>& fn) {
+  std::unique_ptr<RangeIterator> it = NewRangeIterator(Cf::kData, start, "");
+  for (; it->Valid(); it->Next()) {
+    if (!fn(it->key(), it->value())) break;
   }
-  return FromRocks(it->status());
+  return it->status();
 }
 
 Status Store::GetMeta(std::string_view name, std::string* value) {
-  rocksdb::ReadOptions ro;
-  return FromRocks(
-      impl_->db->Get(ro, impl_->meta, rocksdb::Slice(name.data(), name.size()), value));
+  return Get(Cf::kMeta, name, value);
 }
 
 Status Store::PutMetaDurably(std::string_view name, std::string_view value) {
