@@ -31,6 +31,90 @@ inline int HexValue(char c) {
   return c - 'A' + 10;
 }
 
+// The character a backslash escape inside double quotes stands for (\<any> is itself).
+inline char Unescape(char c) {
+  switch (c) {
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    case 'b':
+      return '\b';
+    case 'a':
+      return '\a';
+    default:
+      return c;
+  }
+}
+
+// The helpers below read from p (inside [p, e)) into *cur and return where reading stopped,
+// or nullptr when the quotes are unbalanced.
+
+// After an opening '"': the quoted text up to and including its closing quote.
+inline const char* ReadDoubleQuoted(const char* p, const char* e, std::string* cur) {
+  for (;;) {
+    if (p == e) return nullptr;  // unterminated quotes
+    if (*p == '\\' && e - p >= 4 && p[1] == 'x' && IsHexDigit(p[2]) && IsHexDigit(p[3])) {
+      cur->push_back(static_cast<char>(HexValue(p[2]) * 16 + HexValue(p[3])));
+      p += 4;
+    } else if (*p == '\\' && e - p >= 2) {
+      cur->push_back(Unescape(p[1]));
+      p += 2;
+    } else if (*p == '"') {
+      // A closing quote must be followed by a space or nothing at all.
+      if (p + 1 < e && !IsSpace(p[1])) return nullptr;
+      return p + 1;
+    } else {
+      cur->push_back(*p++);
+    }
+  }
+}
+
+// After an opening '\'': the quoted text up to and including its closing quote.
+inline const char* ReadSingleQuoted(const char* p, const char* e, std::string* cur) {
+  for (;;) {
+    if (p == e) return nullptr;
+    if (*p == '\\' && e - p >= 2 && p[1] == '\'') {
+      cur->push_back('\'');
+      p += 2;
+    } else if (*p == '\'') {
+      if (p + 1 < e && !IsSpace(p[1])) return nullptr;
+      return p + 1;
+    } else {
+      cur->push_back(*p++);
+    }
+  }
+}
+
+// At the first character of an argument (not a blank): the whole argument, and the blank
+// that ends it if any.
+inline const char* ReadArg(const char* p, const char* e, std::string* cur) {
+  while (p != e) {
+    switch (*p) {
+      case ' ':
+      case '\n':
+      case '\r':
+      case '\t':
+        return p + 1;
+      case '"':
+        return ReadDoubleQuoted(p + 1, e, cur);
+      case '\'':
+        return ReadSingleQuoted(p + 1, e, cur);
+      default: {
+        // Copy the whole unquoted run at once instead of byte by byte.
+        const char* run = p;
+        while (p + 1 < e && !EndsUnquotedRun(p[1])) ++p;
+        cur->append(run, static_cast<size_t>(p - run) + 1);
+        ++p;
+        break;
+      }
+    }
+  }
+  return p;
+}
+
 }  // namespace split_args_internal
 
 template <class Begin, class End>
@@ -40,82 +124,8 @@ bool SplitArgs(const char* p, const char* e, Begin&& begin, End&& end) {
     while (p < e && IsSpace(*p)) ++p;
     if (p == e) return true;
     std::string& cur = begin();
-    bool in_dq = false;
-    bool in_sq = false;
-    for (bool done = false; !done;) {
-      if (in_dq) {
-        if (p == e) return false;  // unterminated quotes
-        if (*p == '\\' && e - p >= 4 && p[1] == 'x' && IsHexDigit(p[2]) && IsHexDigit(p[3])) {
-          cur.push_back(static_cast<char>(HexValue(p[2]) * 16 + HexValue(p[3])));
-          p += 3;
-        } else if (*p == '\\' && e - p >= 2) {
-          ++p;
-          char c;
-          switch (*p) {
-            case 'n':
-              c = '\n';
-              break;
-            case 'r':
-              c = '\r';
-              break;
-            case 't':
-              c = '\t';
-              break;
-            case 'b':
-              c = '\b';
-              break;
-            case 'a':
-              c = '\a';
-              break;
-            default:
-              c = *p;
-              break;
-          }
-          cur.push_back(c);
-        } else if (*p == '"') {
-          // A closing quote must be followed by a space or nothing at all.
-          if (p + 1 < e && !IsSpace(p[1])) return false;
-          done = true;
-        } else {
-          cur.push_back(*p);
-        }
-      } else if (in_sq) {
-        if (p == e) return false;
-        if (*p == '\\' && e - p >= 2 && p[1] == '\'') {
-          ++p;
-          cur.push_back('\'');
-        } else if (*p == '\'') {
-          if (p + 1 < e && !IsSpace(p[1])) return false;
-          done = true;
-        } else {
-          cur.push_back(*p);
-        }
-      } else {
-        if (p == e) break;
-        switch (*p) {
-          case ' ':
-          case '\n':
-          case '\r':
-          case '\t':
-            done = true;
-            break;
-          case '"':
-            in_dq = true;
-            break;
-          case '\'':
-            in_sq = true;
-            break;
-          default: {
-            // Copy the whole unquoted run at once instead of byte by byte.
-            const char* run = p;
-            while (p + 1 < e && !EndsUnquotedRun(p[1])) ++p;
-            cur.append(run, static_cast<size_t>(p - run) + 1);
-            break;
-          }
-        }
-      }
-      if (p < e) ++p;
-    }
+    p = ReadArg(p, e, &cur);
+    if (p == nullptr) return false;
     end(cur);
   }
 }

@@ -1,4 +1,4 @@
-// Config: every dynis option, in ONE typed table (config.cc, like Redis's static_configs[]).
+// Config: every dynis option, in ONE typed table (options.cc, like Redis's static_configs[]).
 //
 // Contract:
 //   - Each option has a name (plus at most one alias), a type (bool yes/no, int, memory, enum,
@@ -57,8 +57,8 @@ enum class LogLevel { kDebug, kVerbose, kNotice, kWarning, kNothing };
 enum class DebugCommand { kNo, kYes, kLocal };
 
 namespace config_internal {
-struct OptionDef;    // one row of the table (config.cc)
-struct ParsedValue;  // a parsed but not yet stored value (config.cc)
+struct OptionDef;    // one row of the table (config_internal.h)
+struct ParsedValue;  // a parsed but not yet stored value (config_internal.h)
 }  // namespace config_internal
 
 // Splits one config line into arguments like Redis's sdssplitargs: blanks separate
@@ -211,6 +211,13 @@ class Config {
   Status ApplyLocked(std::string_view name, const std::vector<std::string>& args);
   void StoreLocked(const Def& def, const Parsed& value);
   std::string FormatLocked(const Def& def) const;  // requires write_mu_
+  // Set()'s steps. Under write_mu_: the rows of the names (or the first error), then every
+  // value parsed and cross-checked before any is stored. RunHooks takes no Config lock.
+  static Status FindSettable(const std::vector<NameValue>& name_values,
+                             std::vector<const Def*>* defs);
+  Status ParseSetValues(const std::vector<NameValue>& name_values,
+                        const std::vector<const Def*>& defs, std::vector<Parsed>* values) const;
+  void RunHooks(const std::vector<const Def*>& defs);
 
   std::atomic<int64_t> nums_[kNumOptions];
   std::atomic<int64_t> obuf_[kObufClasses][3];  // [class][hard, soft, soft_seconds]

@@ -132,143 +132,7 @@ ReplyParser::State ReplyParser::Parse(const char* data, size_t len, size_t* cons
   need_ = 0;
 
   while (pos_ < len) {
-    const char type = data[pos_];
-    if (std::strchr("+-:$*%~>,#(_=!", type) == nullptr || type == '\0') {
-      return Fail("Protocol error: unexpected reply type byte");
-    }
-    std::string_view text;
-    size_t max_line = kMaxNumberLine;
-    if (type == '+' || type == '-' || type == ',' || type == '(') max_line = kMaxTextLine;
-    switch (FindLine(data, len, max_line, &text)) {
-      case Line::kIncomplete:
-        return State::kNeedMore;
-      case Line::kBad:
-        return Fail("Protocol error: expected CRLF after line");
-      case Line::kTooLong:
-        return Fail("Protocol error: line too long");
-      case Line::kComplete:
-        break;
-    }
-    const size_t line_end = pos_ + 1 + text.size() + 2;  // first byte after the CRLF
-
-    switch (type) {
-      case '+':
-      case '-': {
-        Reply& r = NextSlot();
-        r.type = type == '+' ? Reply::Type::kStatus : Reply::Type::kError;
-        r.str.assign(text.data(), text.size());
-        pos_ = line_end;
-        ValueDone();
-        break;
-      }
-      case ':': {
-        int64_t v;
-        if (!ParseInt64(text, &v)) return Fail("Protocol error: invalid integer");
-        Reply& r = NextSlot();
-        r.type = Reply::Type::kInteger;
-        r.integer = v;
-        pos_ = line_end;
-        ValueDone();
-        break;
-      }
-      case ',':
-      case '(': {
-        if (type == ',' ? !ValidDouble(text) : !ValidBigNumber(text)) {
-          return Fail(type == ',' ? "Protocol error: invalid double"
-                                  : "Protocol error: invalid big number");
-        }
-        Reply& r = NextSlot();
-        r.type = type == ',' ? Reply::Type::kDouble : Reply::Type::kBigNumber;
-        r.str.assign(text.data(), text.size());
-        pos_ = line_end;
-        ValueDone();
-        break;
-      }
-      case '#': {
-        if (text != "t" && text != "f") return Fail("Protocol error: invalid boolean");
-        Reply& r = NextSlot();
-        r.type = Reply::Type::kBool;
-        r.integer = text == "t" ? 1 : 0;
-        pos_ = line_end;
-        ValueDone();
-        break;
-      }
-      case '_': {
-        if (!text.empty()) return Fail("Protocol error: invalid null");
-        NextSlot().type = Reply::Type::kNil;
-        pos_ = line_end;
-        ValueDone();
-        break;
-      }
-      case '$':
-      case '=':
-      case '!': {
-        int64_t blen;
-        if (!ParseInt64(text, &blen) || blen < -1 || blen > kMaxBulkLen ||
-            (blen == -1 && type != '$')) {
-          return Fail("Protocol error: invalid bulk length");
-        }
-        if (blen == -1) {
-          NextSlot().type = Reply::Type::kNil;
-          pos_ = line_end;
-          ValueDone();
-          break;
-        }
-        const size_t end = line_end + static_cast<size_t>(blen) + 2;
-        if (len < end) {
-          // pos_ stays at the header: it is short and parsed again once everything is here.
-          need_ = end;
-          return State::kNeedMore;
-        }
-        if (data[end - 2] != '\r' || data[end - 1] != '\n') {
-          return Fail("Protocol error: expected CRLF after bulk");
-        }
-        const char* payload = data + line_end;
-        if (type == '=' && (blen < 4 || payload[3] != ':')) {
-          return Fail("Protocol error: invalid verbatim string");
-        }
-        Reply& r = NextSlot();
-        r.type = type == '!' ? Reply::Type::kError : Reply::Type::kBulk;
-        r.str.assign(payload, static_cast<size_t>(blen));
-        pos_ = end;
-        ValueDone();
-        break;
-      }
-      case '*':
-      case '~':
-      case '>':
-      case '%': {
-        int64_t count;
-        if (!ParseInt64(text, &count) || count < -1 || count > kMaxAggregateLen ||
-            (count == -1 && type != '*')) {
-          return Fail("Protocol error: invalid aggregate length");
-        }
-        if (count == -1) {
-          NextSlot().type = Reply::Type::kNil;
-          pos_ = line_end;
-          ValueDone();
-          break;
-        }
-        if (stack_.size() >= kMaxDepth) {
-          return Fail("Protocol error: aggregates nested too deep");
-        }
-        const uint64_t elements = static_cast<uint64_t>(count) * (type == '%' ? 2 : 1);
-        Reply& r = NextSlot();
-        r.type = type == '%' ? Reply::Type::kMap : Reply::Type::kArray;
-        pos_ = line_end;
-        if (elements == 0) {
-          ValueDone();
-          break;
-        }
-        const size_t arrived = (len - pos_) / kMinElementBytes;
-        r.elements.reserve(static_cast<size_t>(std::min<uint64_t>(elements, arrived)));
-        stack_.push_back(Frame{&r, elements});
-        break;
-      }
-      default:
-        return Fail("Protocol error: unexpected reply type byte");
-    }
-
+    if (Outcome stop = ParseValue(data, len)) return *stop;
     if (stack_.empty()) {
       *consumed = pos_;
       ResetPartial();
@@ -277,6 +141,161 @@ ReplyParser::State ReplyParser::Parse(const char* data, size_t len, size_t* cons
   }
   need_ = len + 1;
   return State::kNeedMore;
+}
+
+ReplyParser::Outcome ReplyParser::ParseValue(const char* data, size_t len) {
+  const char type = data[pos_];
+  if (std::strchr("+-:$*%~>,#(_=!", type) == nullptr || type == '\0') {
+    return Fail("Protocol error: unexpected reply type byte");
+  }
+  std::string_view text;
+  if (Outcome stop = ReadLine(data, len, type, &text)) return stop;
+  const size_t line_end = pos_ + 1 + text.size() + 2;  // first byte after the CRLF
+
+  switch (type) {
+    case '+':
+    case '-':
+      return ParseStatus(type, text, line_end);
+    case ':':
+      return ParseInteger(text, line_end);
+    case ',':
+    case '(':
+      return ParseNumberText(type, text, line_end);
+    case '#':
+      return ParseBool(text, line_end);
+    case '_':
+      return ParseNull(text, line_end);
+    case '$':
+    case '=':
+    case '!':
+      return ParseBulk(data, len, type, text, line_end);
+    case '*':
+    case '~':
+    case '>':
+    case '%':
+      return ParseAggregate(len, type, text, line_end);
+    default:
+      return Fail("Protocol error: unexpected reply type byte");
+  }
+}
+
+ReplyParser::Outcome ReplyParser::ReadLine(const char* data, size_t len, char type,
+                                           std::string_view* text) {
+  size_t max_line = kMaxNumberLine;
+  if (type == '+' || type == '-' || type == ',' || type == '(') max_line = kMaxTextLine;
+  switch (FindLine(data, len, max_line, text)) {
+    case Line::kIncomplete:
+      return State::kNeedMore;
+    case Line::kBad:
+      return Fail("Protocol error: expected CRLF after line");
+    case Line::kTooLong:
+      return Fail("Protocol error: line too long");
+    case Line::kComplete:
+      break;
+  }
+  return std::nullopt;
+}
+
+ReplyParser::Outcome ReplyParser::Done(size_t next) {
+  pos_ = next;
+  ValueDone();
+  return std::nullopt;
+}
+
+ReplyParser::Outcome ReplyParser::ParseStatus(char type, std::string_view text, size_t line_end) {
+  Reply& r = NextSlot();
+  r.type = type == '+' ? Reply::Type::kStatus : Reply::Type::kError;
+  r.str.assign(text.data(), text.size());
+  return Done(line_end);
+}
+
+ReplyParser::Outcome ReplyParser::ParseInteger(std::string_view text, size_t line_end) {
+  int64_t v;
+  if (!ParseInt64(text, &v)) return Fail("Protocol error: invalid integer");
+  Reply& r = NextSlot();
+  r.type = Reply::Type::kInteger;
+  r.integer = v;
+  return Done(line_end);
+}
+
+ReplyParser::Outcome ReplyParser::ParseNumberText(char type, std::string_view text,
+                                                  size_t line_end) {
+  if (type == ',' ? !ValidDouble(text) : !ValidBigNumber(text)) {
+    return Fail(type == ',' ? "Protocol error: invalid double"
+                            : "Protocol error: invalid big number");
+  }
+  Reply& r = NextSlot();
+  r.type = type == ',' ? Reply::Type::kDouble : Reply::Type::kBigNumber;
+  r.str.assign(text.data(), text.size());
+  return Done(line_end);
+}
+
+ReplyParser::Outcome ReplyParser::ParseBool(std::string_view text, size_t line_end) {
+  if (text != "t" && text != "f") return Fail("Protocol error: invalid boolean");
+  Reply& r = NextSlot();
+  r.type = Reply::Type::kBool;
+  r.integer = text == "t" ? 1 : 0;
+  return Done(line_end);
+}
+
+ReplyParser::Outcome ReplyParser::ParseNull(std::string_view text, size_t line_end) {
+  if (!text.empty()) return Fail("Protocol error: invalid null");
+  NextSlot().type = Reply::Type::kNil;
+  return Done(line_end);
+}
+
+ReplyParser::Outcome ReplyParser::ParseBulk(const char* data, size_t len, char type,
+                                            std::string_view text, size_t line_end) {
+  int64_t blen;
+  if (!ParseInt64(text, &blen) || blen < -1 || blen > kMaxBulkLen || (blen == -1 && type != '$')) {
+    return Fail("Protocol error: invalid bulk length");
+  }
+  if (blen == -1) {
+    NextSlot().type = Reply::Type::kNil;
+    return Done(line_end);
+  }
+  const size_t end = line_end + static_cast<size_t>(blen) + 2;
+  if (len < end) {
+    // pos_ stays at the header: it is short and parsed again once everything is here.
+    need_ = end;
+    return State::kNeedMore;
+  }
+  if (data[end - 2] != '\r' || data[end - 1] != '\n') {
+    return Fail("Protocol error: expected CRLF after bulk");
+  }
+  const char* payload = data + line_end;
+  if (type == '=' && (blen < 4 || payload[3] != ':')) {
+    return Fail("Protocol error: invalid verbatim string");
+  }
+  Reply& r = NextSlot();
+  r.type = type == '!' ? Reply::Type::kError : Reply::Type::kBulk;
+  r.str.assign(payload, static_cast<size_t>(blen));
+  return Done(end);
+}
+
+ReplyParser::Outcome ReplyParser::ParseAggregate(size_t len, char type, std::string_view text,
+                                                 size_t line_end) {
+  int64_t count;
+  if (!ParseInt64(text, &count) || count < -1 || count > kMaxAggregateLen ||
+      (count == -1 && type != '*')) {
+    return Fail("Protocol error: invalid aggregate length");
+  }
+  if (count == -1) {
+    NextSlot().type = Reply::Type::kNil;
+    return Done(line_end);
+  }
+  if (stack_.size() >= kMaxDepth) {
+    return Fail("Protocol error: aggregates nested too deep");
+  }
+  const uint64_t elements = static_cast<uint64_t>(count) * (type == '%' ? 2 : 1);
+  Reply& r = NextSlot();
+  r.type = type == '%' ? Reply::Type::kMap : Reply::Type::kArray;
+  if (elements == 0) return Done(line_end);
+  pos_ = line_end;
+  const size_t arrived = (len - pos_) / kMinElementBytes;
+  r.elements.reserve(static_cast<size_t>(std::min<uint64_t>(elements, arrived)));
+  stack_.push_back(Frame{&r, elements});
+  return std::nullopt;
 }
 
 }  // namespace dynis::proto

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,27 @@ class ReplyParser {
     uint64_t left;  // elements not yet started
   };
   enum class Line { kComplete, kIncomplete, kBad, kTooLong };
+
+  // What parsing one value ended with: nullopt when it was parsed (or its aggregate opened)
+  // and parsing goes on at pos_; otherwise the State for Parse to return.
+  using Outcome = std::optional<State>;
+
+  // The value at pos_: its header line, then the helper for its type byte.
+  Outcome ParseValue(const char* data, size_t len);
+  // The header line at pos_ into *text (without type byte and CRLF), bounded for `type`.
+  Outcome ReadLine(const char* data, size_t len, char type, std::string_view* text);
+  // Per type; line_end is the first byte after the header's CRLF.
+  Outcome ParseStatus(char type, std::string_view text, size_t line_end);      // + -
+  Outcome ParseInteger(std::string_view text, size_t line_end);                // :
+  Outcome ParseNumberText(char type, std::string_view text, size_t line_end);  // , (
+  Outcome ParseBool(std::string_view text, size_t line_end);                   // #
+  Outcome ParseNull(std::string_view text, size_t line_end);                   // _
+  Outcome ParseBulk(const char* data, size_t len, char type, std::string_view text,
+                    size_t line_end);  // $ = !
+  Outcome ParseAggregate(size_t len, char type, std::string_view text,
+                         size_t line_end);  // * ~ > %
+  // A value ends at `next`: move there and close the aggregates it completes.
+  Outcome Done(size_t next);
 
   Line FindLine(const char* data, size_t len, size_t max_line, std::string_view* text);
   Reply& NextSlot();
