@@ -165,7 +165,6 @@ enum class Tr : uint8_t {
   kBoot,
   kCut,
   kUncut,
-  kStoreLocal,
   kComplete,
   kHeal,
   kRound,
@@ -223,12 +222,8 @@ struct TraceRec {
                       nb + 1, ux);
         break;
       case Tr::kComplete:
-        std::snprintf(buf, sizeof(buf), "t=%lld n%lld complete op=%llu ok=%lld answered=%llu", t,
-                      na + 1, ux, nb, uy);
-        break;
-      case Tr::kStoreLocal:
-        std::snprintf(buf, sizeof(buf), "t=%lld n%lld storelocal %s op=%llu", t, na + 1,
-                      KeyLabel(nb).c_str(), ux);
+        std::snprintf(buf, sizeof(buf), "t=%lld n%lld complete command=%llu ok=%lld", t, na + 1,
+                      ux, nb);
         break;
       case Tr::kSendFailed:
         std::snprintf(buf, sizeof(buf), "t=%lld n%lld sendfail to n%lld op=%llu", t, na + 1, nb + 1,

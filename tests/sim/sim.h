@@ -13,21 +13,23 @@
 //    HybridClock whose wall time is the node's skewed virtual clock, the actor (node id, epoch
 //    from kv::StartEpoch), Q partitions, keep_clocks}: the write rules, expiry (lazy on reads,
 //    dropped values on writes), the turn buffer and Commit();
-//  - the replica side, Keyspace::ServeReplicaRequest, for every peer request and for the
-//    coordinator's own kStoreLocal merges; the coordinator side, replication::Coordinator;
-//  - preference lists from cluster::Ring(Q, nodes, N);
+//  - the replica side, replication::ServeReplica over the keyspace's kv::Vnode, for every peer
+//    request; the coordinator side, replication::Coordinator (over the same keyspace, with the
+//    ring below), which stores its reads' merges through the vnode itself;
+//  - plans from the real command table (commands/coordination.h PlanCommand on the argv the
+//    client sends: GET, SET [PX|PXAT], DEL, GETCTX, SETCTX), so whether a command reads first
+//    and its R and W are decided as in the server;
+//  - preference lists from cluster::PreflistOf over cluster::Ring(Q, nodes, N);
 //  - epochs through kv::StartEpoch / kv::RecordCleanShutdown / kv::FlushAll, and compaction
-//    through the Store's compaction filter deciding with Keyspace::IsGarbage.
-// What is mirrored, as thinly as possible, from server/cluster.cc (Worker::Coordinate,
-// ExecuteAndReplicate, RunEffects; a later issue moves that glue into a unit): a command that
-// reads (GET, DEL, GETCTX) first reads R replicas with StartGet, storing kStoreLocal merges
-// through ServeReplicaRequest; then it runs on the local Keyspace between BeginTracking and
-// TakeTracked, calling what its handler calls (GET: GetLive; SET [PX|PXAT]: Put; DEL: Delete;
-// GETCTX: GetSiblings; SETCTX: PutWithContext); each tracked key's LoadRecord goes out with
-// StartPut, and the reply leaves once every put completed (an error if any failed). Blind
-// writes (SET, SETCTX) skip the read. Every event a node handles is one loop turn, and
-// Commit() ends it, before anything the turn sent is delivered. Clients send a command to a
-// member of the key's preference list (a server forwards one sent elsewhere to a member).
+//    through the Store's compaction filter deciding with Keyspace::Compact.
+// The simulator carries the coordinator's effects as server/cluster.cc does: sends go on its
+// network; a run executes the command on the local Keyspace through the method its handler
+// calls (GET: GetLive; SET [PX|PXAT]: Put; DEL: Delete; GETCTX: GetSiblings; SETCTX:
+// PutWithContext), inside Coordinator::Run, which replicates what it stored; replies go to the
+// client. Every event a node handles is one loop turn; its end commits the keyspace and reports
+// the commit to the coordinator (OnLocalCommit, ReportLocalCommits), before anything the turn
+// sent is delivered. Clients send a command to a member of the key's preference list (a server
+// forwards one sent elsewhere to a member).
 // Not modelled: forwarding itself, multi-key commands, membership changes, storage I/O errors.
 //
 // Network and crashes: message loss, duplication, delay and reordering, symmetric and one-way
@@ -47,7 +49,7 @@
 // FLUSHALL (kv::FlushAll) deletes every record under a new epoch. Unacknowledged writes only it
 // had seen may vanish; the model marks exactly those (StoredWrite::lost_with_disk).
 // Compaction: at drawn instants a node compacts its whole store, the filter deciding with
-// Keyspace::IsGarbage at the node's virtual time (tombstone grace drawn per seed).
+// Keyspace::Compact at the node's virtual time (tombstone grace drawn per seed).
 //
 // Workload. Set keys (k0, k1...): clients add unique elements through GETCTX (the siblings,
 // merged by set union) and SETCTX with the context read. Register keys (r0, r1...): plain SET of
@@ -182,7 +184,7 @@ struct Params {
     int node = 0;
   };
   std::vector<Compaction> compaction_plan;
-  int64_t tombstone_grace_ms = 1000;  // IsGarbage's grace for tombstones
+  int64_t tombstone_grace_ms = 1000;  // Keyspace::Compact's grace for tombstones
 
   // Draws every parameter of a seed.
   static Params Draw(uint64_t seed, bool lww);
