@@ -11,13 +11,16 @@
 //   DYNIS.FWD <resp> <command> [args...]  -> handled by dispatch: the command, coordinated here
 // The replica verbs are keyed, so they run on the worker owning the key's partition, and a
 // PUTREC's reply leaves only after the worker's write batch is committed, like any write.
+#include "cluster/membership.h"
+#include "commands/client_state.h"
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "config/config.h"
 #include "kv/keyspace.h"
-#include "server/server.h"
 #include "transport/peer_auth.h"
 
 namespace dynis {
@@ -31,13 +34,13 @@ void RefusePeer(CommandContext& c, const std::string& why) {
 }
 
 void CmdPeerHello(CommandContext& c) {
-  server::Client* cl = c.client;
+  ClientState* cl = c.client;
   if (!cl->peer_port) {
     c.reply.Error("ERR DYNIS.HELLO is served on the cluster port only");
     return;
   }
-  const Config& cfg = c.server.config();
-  if (c.server.cluster() == nullptr) return RefusePeer(c, "this node is not in a cluster");
+  const Config& cfg = c.node.config();
+  if (!c.node.in_cluster()) return RefusePeer(c, "this node is not in a cluster");
   if (c.argv[1] != cfg.cluster_name()) {
     return RefusePeer(
         c, "cluster name '" + c.argv[1].substr(0, 64) + "' is not '" + cfg.cluster_name() + "'");
@@ -52,11 +55,11 @@ void CmdPeerHello(CommandContext& c) {
 }
 
 void CmdPeerAuth(CommandContext& c) {
-  server::Client* cl = c.client;
+  ClientState* cl = c.client;
   if (!cl->peer_port || cl->peer_server_nonce.empty()) {
     return RefusePeer(c, "DYNIS.AUTH before DYNIS.HELLO");
   }
-  const Config& cfg = c.server.config();
+  const Config& cfg = c.node.config();
   std::string expected = transport::PeerProof(cfg.cluster_secret(), "link", cfg.cluster_name(),
                                               cl->peer_server_nonce, cl->peer_link_nonce);
   cl->peer_server_nonce.clear();  // one attempt per challenge
@@ -70,8 +73,7 @@ void CmdPeerAuth(CommandContext& c) {
 }
 
 void CmdPeerMeet(CommandContext& c) {
-  cluster::ClusterState* cluster = c.server.cluster();
-  if (cluster == nullptr) {
+  if (!c.node.in_cluster()) {
     c.reply.Error("ERR this node is not in a cluster");
     return;
   }
@@ -88,8 +90,7 @@ void CmdPeerMeet(CommandContext& c) {
   m.host = c.argv[2];
   m.cport = static_cast<int>(cport);
   m.port = static_cast<int>(port);
-  cluster->Learn({m});
-  std::shared_ptr<const cluster::ClusterView> view = cluster->View();
+  std::shared_ptr<const cluster::ClusterView> view = c.node.Meet(m);
   c.reply.Array(view->members.size());
   for (const cluster::Member& x : view->members) {
     c.reply.Array(view->sealed ? 5 : 4);

@@ -8,7 +8,6 @@
 #include "commands/util.h"
 #include "common/errors.h"
 #include "common/glob.h"
-#include "server/server.h"
 
 namespace dynis {
 

@@ -2,14 +2,15 @@
 #include <algorithm>
 #include <cctype>
 
+#include "commands/client_state.h"
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
+#include "common/clock.h"
 #include "common/errors.h"
-#include "server/server.h"
+#include "config/config.h"
 
 namespace dynis {
-
-using server::Client;
 
 namespace {
 
@@ -56,7 +57,7 @@ void CmdAuth(CommandContext& c) {
     c.reply.Error(err::kSyntax);
     return;
   }
-  std::string e = CheckAuth(c.server.config(), user, pass);
+  std::string e = CheckAuth(c.node.config(), user, pass);
   if (!e.empty()) {
     c.reply.Error(e);
     return;
@@ -66,7 +67,7 @@ void CmdAuth(CommandContext& c) {
 }
 
 void CmdHello(CommandContext& c) {
-  Client* cl = c.client;
+  ClientState* cl = c.client;
   int ver = cl->resp;
   size_t i = 1;
   if (c.argv.size() >= 2) {
@@ -89,7 +90,7 @@ void CmdHello(CommandContext& c) {
     std::string opt = ToLower(c.argv[i]);
     bool more = i + 1 < c.argv.size();
     if (opt == "auth" && i + 2 < c.argv.size()) {
-      std::string e = CheckAuth(c.server.config(), &c.argv[i + 1], c.argv[i + 2]);
+      std::string e = CheckAuth(c.node.config(), &c.argv[i + 1], c.argv[i + 2]);
       if (!e.empty()) {
         c.reply.Error(e);
         return;
@@ -153,7 +154,7 @@ void CmdSelect(CommandContext& c) {
 void CmdQuit(CommandContext& c) { c.reply.Ok(); }  // dispatch closes after the reply
 
 void CmdReset(CommandContext& c) {
-  Client* cl = c.client;
+  ClientState* cl = c.client;
   cl->in_multi = false;
   cl->multi_error = false;
   cl->multi_queue.clear();
@@ -162,13 +163,13 @@ void CmdReset(CommandContext& c) {
   cl->no_evict = false;
   cl->resp = 2;
   c.reply.set_resp(2);
-  cl->authenticated = c.server.config().requirepass().empty();
+  cl->authenticated = c.node.config().requirepass().empty();
   c.reply.Simple("RESET");
 }
 
 // --- CLIENT ----------------------------------------------------------------------------------
 
-std::string ClientInfoLine(const Client& cl, int64_t now_ms) {
+std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
   std::string flags = cl.in_multi ? "x" : "N";
   if (cl.no_evict) flags += "e";
   std::string s;
@@ -198,19 +199,18 @@ std::string ClientInfoLine(const Client& cl, int64_t now_ms) {
 // replying the error) when the server is shutting down and the others cannot be paused.
 template <class Fn>
 [[nodiscard]] bool ForEachClient(CommandContext& c, Fn fn) {
-  bool pause = c.server.worker_count() > 1;
-  if (pause && !c.server.PauseOthers(c.worker)) {
+  bool pause = c.node.io_threads() > 1;
+  if (pause && !c.node.PauseOthers()) {
     c.reply.Error("ERR the server is shutting down");
     return false;
   }
-  for (int i = 0; i < c.server.worker_count(); i++) {
-    std::vector<Client*> clients;
-    for (const auto& [id, cl] : c.server.worker(i).clients()) clients.push_back(cl);
+  for (int i = 0; i < c.node.io_threads(); i++) {
+    std::vector<ClientState*> clients = c.node.ClientsOf(i);
     std::sort(clients.begin(), clients.end(),
-              [](Client* a, Client* b) { return a->id() < b->id(); });
-    for (Client* cl : clients) fn(cl);
+              [](ClientState* a, ClientState* b) { return a->id() < b->id(); });
+    for (ClientState* cl : clients) fn(cl);
   }
-  if (pause) c.server.ResumeOthers();
+  if (pause) c.node.ResumeOthers();
   return true;
 }
 
@@ -218,9 +218,9 @@ template <class Fn>
 // closed now (the cron would only get to it later, after it may have run more commands); a
 // client of another loop (paused by ForEachClient) is closed by its loop as it resumes; the
 // caller itself is closed after this reply.
-void KillClient(CommandContext& c, Client* cl) {
-  if (cl != c.client && cl->worker() == &c.worker) {
-    c.worker.CloseClient(cl);
+void KillClient(CommandContext& c, ClientState* cl) {
+  if (cl != c.client && c.node.OnThisLoop(cl)) {
+    c.node.CloseClient(cl);
     return;
   }
   cl->kill_requested = true;
@@ -293,7 +293,7 @@ void CmdClientList(CommandContext& c) {
   }
   std::string out;
   int64_t now = NowMs();
-  bool ok = ForEachClient(c, [&](Client* cl) {
+  bool ok = ForEachClient(c, [&](ClientState* cl) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), cl->id()) == ids.end()) return;
     out += ClientInfoLine(*cl, now) + "\n";
   });
@@ -305,7 +305,7 @@ void CmdClientKill(CommandContext& c) {
   if (c.argv.size() == 3) {
     bool found = false;
     std::string target = c.argv[2];
-    bool ok = ForEachClient(c, [&](Client* cl) {
+    bool ok = ForEachClient(c, [&](ClientState* cl) {
       if (!found && cl->addr == target) {
         found = true;
         KillClient(c, cl);
@@ -370,7 +370,7 @@ void CmdClientKill(CommandContext& c) {
     }
   }
   int64_t killed = 0;
-  bool ok = ForEachClient(c, [&](Client* cl) {
+  bool ok = ForEachClient(c, [&](ClientState* cl) {
     if (id != -1 && cl->id() != static_cast<uint64_t>(id)) return;
     if (!addr.empty() && cl->addr != addr) return;
     if (!laddr.empty() && cl->laddr != laddr) return;

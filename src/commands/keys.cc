@@ -3,11 +3,11 @@
 #include <random>
 
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
 #include "common/glob.h"
 #include "kv/keyspace.h"
-#include "server/server.h"
 #include "storage/store.h"
 
 namespace dynis {
@@ -148,7 +148,7 @@ void CmdKeys(CommandContext& c) {
   bool all = pattern == "*";
   std::vector<std::string> keys;
   int64_t now = c.ks.NowMs();
-  Status s = c.server.store().Scan("", [&](std::string_view k, std::string_view v) {
+  Status s = c.node.store().Scan("", [&](std::string_view k, std::string_view v) {
     std::string_view user = storage::UserKeyOf(k);
     if ((all || GlobMatch(pattern, user)) && kv::RecordIsLive(v, now)) keys.emplace_back(user);
     return true;
@@ -200,13 +200,13 @@ void CmdScan(CommandContext& c) {
       return;
     }
   }
-  uint32_t q = c.server.keyspace_shared().partitions;
+  uint32_t q = c.node.keyspace_shared().partitions;
   std::vector<std::string> keys;
   int64_t now = c.ks.NowMs();
   uint64_t p = cursor;
   for (; p < q && static_cast<int64_t>(keys.size()) < count; p++) {
     std::string start = storage::DataKey(static_cast<uint32_t>(p), "");
-    Status s = c.server.store().Scan(start, [&](std::string_view k, std::string_view v) {
+    Status s = c.node.store().Scan(start, [&](std::string_view k, std::string_view v) {
       if (storage::PartitionOfDataKey(k) != p) return false;
       std::string_view user = storage::UserKeyOf(k);
       if (has_pattern && !GlobMatch(pattern, user)) return true;
@@ -224,7 +224,7 @@ void CmdScan(CommandContext& c) {
 }
 
 void CmdRandomKey(CommandContext& c) {
-  uint32_t q = c.server.keyspace_shared().partitions;
+  uint32_t q = c.node.keyspace_shared().partitions;
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   uint32_t first = static_cast<uint32_t>(rng() % q);
   int64_t now = c.ks.NowMs();
@@ -233,7 +233,7 @@ void CmdRandomKey(CommandContext& c) {
   // From a random partition onwards, wrapping around once.
   for (int round = 0; round < 2 && !have; round++) {
     std::string start = round == 0 ? storage::DataKey(first, "") : "";
-    Status s = c.server.store().Scan(start, [&](std::string_view k, std::string_view v) {
+    Status s = c.node.store().Scan(start, [&](std::string_view k, std::string_view v) {
       if (round == 1 && storage::PartitionOfDataKey(k) >= first) return false;
       if (kv::RecordIsLive(v, now)) {
         found = std::string(storage::UserKeyOf(k));
