@@ -29,14 +29,14 @@ namespace {
 
 void RefusePeer(CommandContext& c, const std::string& why) {
   LOG_WARNING("Refused peer %s: %s", c.client->addr.c_str(), why.c_str());
-  c.reply.Error("ERR peer authentication failed: " + why);
+  c.reply.Error(err::PeerAuthFailed(why));
   c.client->close_after_reply = true;
 }
 
 void CmdPeerHello(CommandContext& c) {
   ClientState* cl = c.client;
   if (!cl->peer_port) {
-    c.reply.Error("ERR DYNIS.HELLO is served on the cluster port only");
+    c.reply.Error(err::kHelloClusterPortOnly);
     return;
   }
   const Config& cfg = c.node.config();
@@ -74,14 +74,14 @@ void CmdPeerAuth(CommandContext& c) {
 
 void CmdPeerMeet(CommandContext& c) {
   if (!c.node.in_cluster()) {
-    c.reply.Error("ERR this node is not in a cluster");
+    c.reply.Error(err::kNotInCluster);
     return;
   }
   int64_t cport = 0, port = 0;
   if (!ParseInt64(c.argv[3], &cport) || !ParseInt64(c.argv[4], &port) || cport < 1 ||
       cport > 65535 || port < 0 || port > 65535 || c.argv[1].empty() || c.argv[1].size() > 128 ||
       c.argv[2].empty() || c.argv[2].size() > 255) {
-    c.reply.Error("ERR bad DYNIS.MEET arguments");
+    c.reply.Error(err::kBadMeet);
     return;
   }
   cluster::Member m;
@@ -108,7 +108,7 @@ void CmdPeerGetRec(CommandContext& c) {
   req.key = c.argv[1];
   c.ks.ServeReplicaRequest(req, &resp);
   if (!resp.ok) {
-    c.reply.Error("ERR the replica could not read its record");
+    c.reply.Error(err::kReplicaReadFailed);
   } else if (resp.found) {
     c.reply.Bulk(resp.record);
   } else {
@@ -123,7 +123,7 @@ void CmdPeerPutRec(CommandContext& c) {
   req.record = c.argv[2];
   c.ks.ServeReplicaRequest(req, &resp);
   if (!resp.ok) {
-    c.reply.Error(resp.error.empty() ? "ERR the replica could not merge the record" : resp.error);
+    c.reply.Error(resp.error.empty() ? std::string(err::kReplicaMergeFailed) : resp.error);
     return;
   }
   c.reply.Ok();  // sent only after the worker's batch holding the merge is committed
@@ -131,7 +131,7 @@ void CmdPeerPutRec(CommandContext& c) {
 
 void CmdPeerFwd(CommandContext& c) {
   // Dispatch unwraps DYNIS.FWD before lookup; reaching here means it was malformed.
-  c.reply.Error("ERR DYNIS.FWD needs a protocol version and a command");
+  c.reply.Error(err::kBadFwd);
 }
 
 }  // namespace

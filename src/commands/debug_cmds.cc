@@ -44,8 +44,7 @@ bool Allowed(CommandContext& c) {
 }
 
 void UnknownSubcommand(CommandContext& c) {
-  c.reply.Error("ERR unknown subcommand or wrong number of arguments for '" +
-                c.argv[1].substr(0, 128) + "'. Try DEBUG HELP.");
+  c.reply.Error(err::UnknownDebugSubcommand(c.argv[1].substr(0, 128)));
 }
 
 // Reads argv[i] as an integer in [min, max]; replies the error and returns false otherwise.

@@ -310,7 +310,7 @@ void CmdConfigGet(CommandContext& c) {
 
 void CmdConfigSet(CommandContext& c) {
   if (c.argv.size() % 2 != 0) {
-    c.reply.Error("ERR wrong number of arguments for 'config|set' command");
+    c.reply.Error(err::WrongArity("config|set"));
     return;
   }
   std::vector<std::pair<std::string, std::string>> pairs;
@@ -372,7 +372,7 @@ void CmdShutdown(CommandContext& c) {
   for (size_t i = 1; i < c.argv.size(); i++) {
     std::string a = ToLower(c.argv[i]);
     if (a == "abort") {
-      c.reply.Error("ERR No shutdown in progress.");
+      c.reply.Error(err::kNoShutdownInProgress);
       return;
     }
     if (a != "nosave" && a != "save" && a != "now" && a != "force") {

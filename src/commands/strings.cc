@@ -46,7 +46,7 @@ bool ParseExpireValue(CommandContext& c, ExpireOpt::Kind kind, const std::string
     c.reply.Error(err::kNotInteger);
     return false;
   }
-  std::string invalid = std::string("ERR invalid expire time in '") + cmd + "' command";
+  std::string invalid = err::InvalidExpireTime(cmd);
   if (v <= 0) {
     c.reply.Error(invalid);
     return false;
@@ -380,7 +380,7 @@ void CmdDecrBy(CommandContext& c) {
     return;
   }
   if (by == INT64_MIN) {
-    c.reply.Error("ERR decrement would overflow");
+    c.reply.Error(err::kDecrementOverflow);
     return;
   }
   IncrBy(c, -by);
