@@ -11,13 +11,16 @@
 //   DYNIS.FWD <resp> <command> [args...]  -> handled by dispatch: the command, coordinated here
 // The replica verbs are keyed, so they run on the worker owning the key's partition, and a
 // PUTREC's reply leaves only after the worker's write batch is committed, like any write.
+#include "cluster/membership.h"
+#include "commands/client_state.h"
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "config/config.h"
 #include "kv/keyspace.h"
-#include "server/server.h"
 #include "replication/replica.h"
 #include "transport/peer_auth.h"
 #include "transport/verbs.h"
@@ -28,18 +31,18 @@ namespace {
 
 void RefusePeer(CommandContext& c, const std::string& why) {
   LOG_WARNING("Refused peer %s: %s", c.client->addr.c_str(), why.c_str());
-  c.reply.Error("ERR peer authentication failed: " + why);
+  c.reply.Error(err::PeerAuthFailed(why));
   c.client->close_after_reply = true;
 }
 
 void CmdPeerHello(CommandContext& c) {
-  server::Client* cl = c.client;
+  ClientState* cl = c.client;
   if (!cl->peer_port) {
-    c.reply.Error("ERR DYNIS.HELLO is served on the cluster port only");
+    c.reply.Error(err::kHelloClusterPortOnly);
     return;
   }
-  const Config& cfg = c.server.config();
-  if (c.server.cluster() == nullptr) return RefusePeer(c, "this node is not in a cluster");
+  const Config& cfg = c.node.config();
+  if (!c.node.in_cluster()) return RefusePeer(c, "this node is not in a cluster");
   if (c.argv[1] != cfg.cluster_name()) {
     return RefusePeer(
         c, "cluster name '" + c.argv[1].substr(0, 64) + "' is not '" + cfg.cluster_name() + "'");
@@ -54,11 +57,11 @@ void CmdPeerHello(CommandContext& c) {
 }
 
 void CmdPeerAuth(CommandContext& c) {
-  server::Client* cl = c.client;
+  ClientState* cl = c.client;
   if (!cl->peer_port || cl->peer_server_nonce.empty()) {
     return RefusePeer(c, "DYNIS.AUTH before DYNIS.HELLO");
   }
-  const Config& cfg = c.server.config();
+  const Config& cfg = c.node.config();
   std::string expected = transport::PeerProof(cfg.cluster_secret(), "link", cfg.cluster_name(),
                                               cl->peer_server_nonce, cl->peer_link_nonce);
   cl->peer_server_nonce.clear();  // one attempt per challenge
@@ -72,16 +75,15 @@ void CmdPeerAuth(CommandContext& c) {
 }
 
 void CmdPeerMeet(CommandContext& c) {
-  cluster::ClusterState* cluster = c.server.cluster();
-  if (cluster == nullptr) {
-    c.reply.Error("ERR this node is not in a cluster");
+  if (!c.node.in_cluster()) {
+    c.reply.Error(err::kNotInCluster);
     return;
   }
   int64_t cport = 0, port = 0;
   if (!ParseInt64(c.argv[3], &cport) || !ParseInt64(c.argv[4], &port) || cport < 1 ||
       cport > 65535 || port < 0 || port > 65535 || c.argv[1].empty() || c.argv[1].size() > 128 ||
       c.argv[2].empty() || c.argv[2].size() > 255) {
-    c.reply.Error("ERR bad DYNIS.MEET arguments");
+    c.reply.Error(err::kBadMeet);
     return;
   }
   cluster::Member m;
@@ -90,8 +92,7 @@ void CmdPeerMeet(CommandContext& c) {
   m.host = c.argv[2];
   m.cport = static_cast<int>(cport);
   m.port = static_cast<int>(port);
-  cluster->Learn({m});
-  std::shared_ptr<const cluster::ClusterView> view = cluster->View();
+  std::shared_ptr<const cluster::ClusterView> view = c.node.Meet(m);
   c.reply.Array(view->members.size());
   for (const cluster::Member& x : view->members) {
     c.reply.Array(view->sealed ? 5 : 4);
@@ -114,7 +115,7 @@ void CmdPeerRecord(CommandContext& c) {
 
 void CmdPeerFwd(CommandContext& c) {
   // Dispatch unwraps DYNIS.FWD before lookup; reaching here means it was malformed.
-  c.reply.Error("ERR DYNIS.FWD needs a protocol version and a command");
+  c.reply.Error(err::kBadFwd);
 }
 
 }  // namespace

@@ -19,11 +19,8 @@ class Keyspace;
 namespace storage {
 class Store;
 }
-namespace server {
-class Server;
-class Worker;
-class Client;
-}  // namespace server
+class ClientState;
+class NodeContext;
 
 // Command flags (Redis's names where they exist).
 enum CommandFlag : uint32_t {
@@ -98,9 +95,8 @@ struct CommandContext {
   const std::vector<std::string>& argv;
   proto::ReplyWriter& reply;
   kv::Keyspace& ks;
-  server::Server& server;
-  server::Worker& worker;
-  server::Client* client;
+  NodeContext& node;    // the node's services, for the loop the handler runs on
+  ClientState* client;  // the calling connection
   const CommandSpec* spec;
 };
 
@@ -110,7 +106,7 @@ bool ReplyIfError(CommandContext& c, const Status& s);
 // EXEC's checks, shared by the single-node EXEC and the cluster's: nullopt with the refusal
 // replied (not in MULTI, an error while queueing, a watched key changed); otherwise the queued
 // commands. The connection's transaction state is reset either way.
-std::optional<std::vector<std::vector<std::string>>> TakeTransaction(server::Client* cl,
+std::optional<std::vector<std::vector<std::string>>> TakeTransaction(ClientState* cl,
                                                                      const kv::Keyspace& ks,
                                                                      storage::Store& store,
                                                                      proto::ReplyWriter* refusal);

@@ -8,7 +8,6 @@
 #include "commands/util.h"
 #include "common/errors.h"
 #include "common/glob.h"
-#include "server/server.h"
 
 namespace dynis {
 
@@ -382,12 +381,12 @@ void CmdCommandList(CommandContext& c) {
   std::vector<std::string> names;
   bool filter = c.argv.size() > 2;
   if (filter && (c.argv.size() != 5 || ToLower(c.argv[2]) != "filterby")) {
-    c.reply.Error("ERR syntax error");
+    c.reply.Error(err::kSyntax);
     return;
   }
   std::string kind = filter ? ToLower(c.argv[3]) : "";
   if (filter && kind != "module" && kind != "aclcat" && kind != "pattern") {
-    c.reply.Error("ERR syntax error");
+    c.reply.Error(err::kSyntax);
     return;
   }
   auto consider = [&](const CommandSpec& s) {
@@ -413,7 +412,7 @@ void CmdCommandGetKeys(CommandContext& c) {
   std::vector<std::string> argv(c.argv.begin() + 2, c.argv.end());
   const CommandSpec* s = LookupClientCommand(argv[0]);
   if (s == nullptr) {
-    c.reply.Error("ERR Invalid command specified");
+    c.reply.Error(err::kInvalidCommandSpecified);
     return;
   }
   if (!s->subcommands.empty() && argv.size() >= 2) {
@@ -422,12 +421,12 @@ void CmdCommandGetKeys(CommandContext& c) {
   }
   int argc = static_cast<int>(argv.size());
   if ((s->arity > 0 && argc != s->arity) || argc < -s->arity) {
-    c.reply.Error("ERR Invalid number of arguments specified for command");
+    c.reply.Error(err::kInvalidArgCountSpecified);
     return;
   }
   std::vector<int> keys = CommandKeyPositions(*s, argv);
   if (keys.empty()) {
-    c.reply.Error("ERR The command has no key arguments");
+    c.reply.Error(err::kNoKeyArguments);
     return;
   }
   c.reply.Array(keys.size());

@@ -2,14 +2,15 @@
 #include <algorithm>
 #include <cctype>
 
+#include "commands/client_state.h"
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
+#include "common/clock.h"
 #include "common/errors.h"
-#include "server/server.h"
+#include "config/config.h"
 
 namespace dynis {
-
-using server::Client;
 
 namespace {
 
@@ -39,7 +40,7 @@ std::string CheckAuth(const Config& cfg, const std::string* user, const std::str
 
 void CmdPing(CommandContext& c) {
   if (c.argv.size() > 2) {
-    c.reply.Error("ERR wrong number of arguments for 'ping' command");
+    c.reply.Error(err::WrongArity("ping"));
   } else if (c.argv.size() == 2) {
     c.reply.Bulk(c.argv[1]);
   } else {
@@ -56,7 +57,7 @@ void CmdAuth(CommandContext& c) {
     c.reply.Error(err::kSyntax);
     return;
   }
-  std::string e = CheckAuth(c.server.config(), user, pass);
+  std::string e = CheckAuth(c.node.config(), user, pass);
   if (!e.empty()) {
     c.reply.Error(e);
     return;
@@ -65,60 +66,56 @@ void CmdAuth(CommandContext& c) {
   c.reply.Ok();
 }
 
-void CmdHello(CommandContext& c) {
-  Client* cl = c.client;
-  int ver = cl->resp;
+// What HELLO asks for: a protocol version, credentials checked already, a name.
+struct HelloArgs {
+  int ver = 2;
+  bool authed_now = false;
+  bool has_setname = false;
+  std::string setname;
+};
+
+// Parses HELLO [protover [AUTH user pass] [SETNAME name]]; false after replying the error.
+bool ParseHello(CommandContext& c, HelloArgs* h) {
+  h->ver = c.client->resp;
   size_t i = 1;
   if (c.argv.size() >= 2) {
     int64_t v;
     if (!ParseInt64(c.argv[1], &v)) {
-      c.reply.Error("ERR Protocol version is not an integer or out of range");
-      return;
+      c.reply.Error(err::kProtoVersionNotInteger);
+      return false;
     }
     if (v < 2 || v > 3) {
       c.reply.Error(err::kNoProto);
-      return;
+      return false;
     }
-    ver = static_cast<int>(v);
+    h->ver = static_cast<int>(v);
     i = 2;
   }
-  bool authed_now = false;
-  std::string setname;
-  bool has_setname = false;
   for (; i < c.argv.size(); i++) {
     std::string opt = ToLower(c.argv[i]);
     bool more = i + 1 < c.argv.size();
     if (opt == "auth" && i + 2 < c.argv.size()) {
-      std::string e = CheckAuth(c.server.config(), &c.argv[i + 1], c.argv[i + 2]);
+      std::string e = CheckAuth(c.node.config(), &c.argv[i + 1], c.argv[i + 2]);
       if (!e.empty()) {
         c.reply.Error(e);
-        return;
+        return false;
       }
-      authed_now = true;
+      h->authed_now = true;
       i += 2;
     } else if (opt == "setname" && more) {
-      setname = c.argv[i + 1];
-      has_setname = true;
+      h->setname = c.argv[i + 1];
+      h->has_setname = true;
       i += 1;
     } else {
-      c.reply.Error("ERR Syntax error in HELLO option '" + c.argv[i] + "'");
-      return;
+      c.reply.Error(err::HelloSyntax(c.argv[i]));
+      return false;
     }
   }
-  if (!cl->authenticated && !authed_now) {
-    c.reply.Error(
-        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-        "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
-        "RESP protocol version at the same time");
-    return;
-  }
-  if (has_setname && !ValidClientName(setname)) {
-    c.reply.Error("ERR Client names cannot contain spaces, newlines or special characters.");
-    return;
-  }
-  if (authed_now) cl->authenticated = true;
-  if (has_setname) cl->name = setname;
-  cl->resp = ver;
+  return true;
+}
+
+// HELLO's answer: the server's properties, in the protocol just chosen.
+void ReplyHello(CommandContext& c, int ver) {
   c.reply.set_resp(ver);
   c.reply.Map(7);
   c.reply.Bulk("server");
@@ -128,7 +125,7 @@ void CmdHello(CommandContext& c) {
   c.reply.Bulk("proto");
   c.reply.Integer(ver);
   c.reply.Bulk("id");
-  c.reply.Integer(static_cast<int64_t>(cl->id()));
+  c.reply.Integer(static_cast<int64_t>(c.client->id()));
   c.reply.Bulk("mode");
   c.reply.Bulk("standalone");
   c.reply.Bulk("role");
@@ -137,10 +134,28 @@ void CmdHello(CommandContext& c) {
   c.reply.Array(0);
 }
 
+void CmdHello(CommandContext& c) {
+  ClientState* cl = c.client;
+  HelloArgs h;
+  if (!ParseHello(c, &h)) return;
+  if (!cl->authenticated && !h.authed_now) {
+    c.reply.Error(err::kHelloNoAuth);
+    return;
+  }
+  if (h.has_setname && !ValidClientName(h.setname)) {
+    c.reply.Error(err::kBadClientName);
+    return;
+  }
+  if (h.authed_now) cl->authenticated = true;
+  if (h.has_setname) cl->name = h.setname;
+  cl->resp = h.ver;
+  ReplyHello(c, h.ver);
+}
+
 void CmdSelect(CommandContext& c) {
   int64_t id;
   if (!ParseInt64(c.argv[1], &id) || id < INT32_MIN || id > INT32_MAX) {
-    c.reply.Error("ERR invalid DB index");
+    c.reply.Error(err::kInvalidDbIndex);
     return;
   }
   if (id != 0) {
@@ -153,7 +168,7 @@ void CmdSelect(CommandContext& c) {
 void CmdQuit(CommandContext& c) { c.reply.Ok(); }  // dispatch closes after the reply
 
 void CmdReset(CommandContext& c) {
-  Client* cl = c.client;
+  ClientState* cl = c.client;
   cl->in_multi = false;
   cl->multi_error = false;
   cl->multi_queue.clear();
@@ -162,13 +177,13 @@ void CmdReset(CommandContext& c) {
   cl->no_evict = false;
   cl->resp = 2;
   c.reply.set_resp(2);
-  cl->authenticated = c.server.config().requirepass().empty();
+  cl->authenticated = c.node.config().requirepass().empty();
   c.reply.Simple("RESET");
 }
 
 // --- CLIENT ----------------------------------------------------------------------------------
 
-std::string ClientInfoLine(const Client& cl, int64_t now_ms) {
+std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
   std::string flags = cl.in_multi ? "x" : "N";
   if (cl.no_evict) flags += "e";
   std::string s;
@@ -198,19 +213,18 @@ std::string ClientInfoLine(const Client& cl, int64_t now_ms) {
 // replying the error) when the server is shutting down and the others cannot be paused.
 template <class Fn>
 [[nodiscard]] bool ForEachClient(CommandContext& c, Fn fn) {
-  bool pause = c.server.worker_count() > 1;
-  if (pause && !c.server.PauseOthers(c.worker)) {
-    c.reply.Error("ERR the server is shutting down");
+  bool pause = c.node.io_threads() > 1;
+  if (pause && !c.node.PauseOthers()) {
+    c.reply.Error(err::kShuttingDown);
     return false;
   }
-  for (int i = 0; i < c.server.worker_count(); i++) {
-    std::vector<Client*> clients;
-    for (const auto& [id, cl] : c.server.worker(i).clients()) clients.push_back(cl);
+  for (int i = 0; i < c.node.io_threads(); i++) {
+    std::vector<ClientState*> clients = c.node.ClientsOf(i);
     std::sort(clients.begin(), clients.end(),
-              [](Client* a, Client* b) { return a->id() < b->id(); });
-    for (Client* cl : clients) fn(cl);
+              [](ClientState* a, ClientState* b) { return a->id() < b->id(); });
+    for (ClientState* cl : clients) fn(cl);
   }
-  if (pause) c.server.ResumeOthers();
+  if (pause) c.node.ResumeOthers();
   return true;
 }
 
@@ -218,9 +232,9 @@ template <class Fn>
 // closed now (the cron would only get to it later, after it may have run more commands); a
 // client of another loop (paused by ForEachClient) is closed by its loop as it resumes; the
 // caller itself is closed after this reply.
-void KillClient(CommandContext& c, Client* cl) {
-  if (cl != c.client && cl->worker() == &c.worker) {
-    c.worker.CloseClient(cl);
+void KillClient(CommandContext& c, ClientState* cl) {
+  if (cl != c.client && c.node.OnThisLoop(cl)) {
+    c.node.CloseClient(cl);
     return;
   }
   cl->kill_requested = true;
@@ -228,7 +242,7 @@ void KillClient(CommandContext& c, Client* cl) {
 
 void CmdClientSetName(CommandContext& c) {
   if (!ValidClientName(c.argv[2])) {
-    c.reply.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+    c.reply.Error(err::kBadClientName);
     return;
   }
   c.client->name = c.argv[2];
@@ -246,11 +260,11 @@ void CmdClientGetName(CommandContext& c) {
 void CmdClientSetInfo(CommandContext& c) {
   std::string attr = ToLower(c.argv[2]);
   if (attr != "lib-name" && attr != "lib-ver") {
-    c.reply.Error("ERR Unrecognized option '" + c.argv[2] + "'");
+    c.reply.Error(err::UnrecognizedOption(c.argv[2]));
     return;
   }
   if (!ValidClientName(c.argv[3])) {
-    c.reply.Error("ERR " + attr + " cannot contain spaces, newlines or special characters.");
+    c.reply.Error(err::BadClientInfo(attr));
     return;
   }
   (attr == "lib-name" ? c.client->lib_name : c.client->lib_ver) = c.argv[3];
@@ -270,7 +284,7 @@ void CmdClientList(CommandContext& c) {
     if (opt == "type" && i + 1 < c.argv.size()) {
       std::string t = ToLower(c.argv[++i]);
       if (t != "normal" && t != "master" && t != "replica" && t != "slave" && t != "pubsub") {
-        c.reply.Error("ERR Unknown client type '" + c.argv[i] + "'");
+        c.reply.Error(err::UnknownClientType(c.argv[i]));
         return;
       }
       if (t != "normal") {
@@ -281,7 +295,7 @@ void CmdClientList(CommandContext& c) {
       for (i++; i < c.argv.size(); i++) {
         int64_t id;
         if (!ParseInt64(c.argv[i], &id) || id <= 0) {
-          c.reply.Error("ERR Invalid client ID");
+          c.reply.Error(err::kInvalidClientId);
           return;
         }
         ids.push_back(static_cast<uint64_t>(id));
@@ -293,90 +307,102 @@ void CmdClientList(CommandContext& c) {
   }
   std::string out;
   int64_t now = NowMs();
-  bool ok = ForEachClient(c, [&](Client* cl) {
+  bool ok = ForEachClient(c, [&](ClientState* cl) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), cl->id()) == ids.end()) return;
     out += ClientInfoLine(*cl, now) + "\n";
   });
   if (ok) c.reply.Verbatim(out);
 }
 
-void CmdClientKill(CommandContext& c) {
-  // Old form: CLIENT KILL ip:port.
-  if (c.argv.size() == 3) {
-    bool found = false;
-    std::string target = c.argv[2];
-    bool ok = ForEachClient(c, [&](Client* cl) {
-      if (!found && cl->addr == target) {
-        found = true;
-        KillClient(c, cl);
-      }
-    });
-    if (!ok) return;
-    if (!found) {
-      c.reply.Error("ERR No such client");
-      return;
+// CLIENT KILL ip:port (the old form): +OK, or an error when no client has that address.
+void ClientKillByAddr(CommandContext& c) {
+  bool found = false;
+  std::string target = c.argv[2];
+  bool ok = ForEachClient(c, [&](ClientState* cl) {
+    if (!found && cl->addr == target) {
+      found = true;
+      KillClient(c, cl);
     }
-    c.reply.Ok();
-    if (c.client->kill_requested) c.client->close_after_reply = true;
+  });
+  if (!ok) return;
+  if (!found) {
+    c.reply.Error(err::kNoSuchClient);
     return;
   }
+  c.reply.Ok();
+  if (c.client->kill_requested) c.client->close_after_reply = true;
+}
+
+// The filters of CLIENT KILL <filter> <value> ... (empty or -1: not filtered).
+struct KillFilter {
+  int64_t id = -1;
+  std::string addr, laddr, type, user;
+  bool skipme = true;
+};
+
+// Reads one filter into *f; false after replying the error.
+bool ParseKillFilter(CommandContext& c, const std::string& opt, const std::string& v,
+                     KillFilter* f) {
+  if (opt == "id") {
+    if (!ParseInt64(v, &f->id) || f->id <= 0) {
+      c.reply.Error(err::kClientIdNotPositive);
+      return false;
+    }
+  } else if (opt == "addr") {
+    f->addr = v;
+  } else if (opt == "laddr") {
+    f->laddr = v;
+  } else if (opt == "type") {
+    f->type = ToLower(v);
+    if (f->type != "normal" && f->type != "master" && f->type != "replica" &&
+        f->type != "slave" && f->type != "pubsub") {
+      c.reply.Error(err::UnknownClientType(v));
+      return false;
+    }
+  } else if (opt == "user") {
+    f->user = v;
+  } else if (opt == "skipme") {
+    std::string b = ToLower(v);
+    if (b != "yes" && b != "no") {
+      c.reply.Error(err::kSyntax);
+      return false;
+    }
+    f->skipme = b == "yes";
+  } else if (opt == "maxage") {
+    int64_t ignored;
+    if (!ParseInt64(v, &ignored)) {
+      c.reply.Error(err::kNotInteger);
+      return false;
+    }
+  } else {
+    c.reply.Error(err::kSyntax);
+    return false;
+  }
+  return true;
+}
+
+bool KillFilterMatches(const KillFilter& f, const ClientState* cl, const ClientState* caller) {
+  if (f.id != -1 && cl->id() != static_cast<uint64_t>(f.id)) return false;
+  if (!f.addr.empty() && cl->addr != f.addr) return false;
+  if (!f.laddr.empty() && cl->laddr != f.laddr) return false;
+  if (!f.type.empty() && f.type != "normal") return false;
+  if (!f.user.empty() && f.user != "default") return false;
+  return !(cl == caller && f.skipme);
+}
+
+void CmdClientKill(CommandContext& c) {
+  if (c.argv.size() == 3) return ClientKillByAddr(c);
   if (c.argv.size() % 2 != 0) {
     c.reply.Error(err::kSyntax);
     return;
   }
-  int64_t id = -1;
-  std::string addr, laddr, type, user;
-  bool skipme = true;
+  KillFilter filter;
   for (size_t i = 2; i + 1 < c.argv.size(); i += 2) {
-    std::string opt = ToLower(c.argv[i]);
-    const std::string& v = c.argv[i + 1];
-    if (opt == "id") {
-      if (!ParseInt64(v, &id) || id <= 0) {
-        c.reply.Error("ERR client-id should be greater than 0");
-        return;
-      }
-    } else if (opt == "addr") {
-      addr = v;
-    } else if (opt == "laddr") {
-      laddr = v;
-    } else if (opt == "type") {
-      type = ToLower(v);
-      if (type != "normal" && type != "master" && type != "replica" && type != "slave" &&
-          type != "pubsub") {
-        c.reply.Error("ERR Unknown client type '" + v + "'");
-        return;
-      }
-    } else if (opt == "user") {
-      user = v;
-    } else if (opt == "skipme") {
-      std::string b = ToLower(v);
-      if (b == "yes") {
-        skipme = true;
-      } else if (b == "no") {
-        skipme = false;
-      } else {
-        c.reply.Error(err::kSyntax);
-        return;
-      }
-    } else if (opt == "maxage") {
-      int64_t ignored;
-      if (!ParseInt64(v, &ignored)) {
-        c.reply.Error(err::kNotInteger);
-        return;
-      }
-    } else {
-      c.reply.Error(err::kSyntax);
-      return;
-    }
+    if (!ParseKillFilter(c, ToLower(c.argv[i]), c.argv[i + 1], &filter)) return;
   }
   int64_t killed = 0;
-  bool ok = ForEachClient(c, [&](Client* cl) {
-    if (id != -1 && cl->id() != static_cast<uint64_t>(id)) return;
-    if (!addr.empty() && cl->addr != addr) return;
-    if (!laddr.empty() && cl->laddr != laddr) return;
-    if (!type.empty() && type != "normal") return;
-    if (!user.empty() && user != "default") return;
-    if (cl == c.client && skipme) return;
+  bool ok = ForEachClient(c, [&](ClientState* cl) {
+    if (!KillFilterMatches(filter, cl, c.client)) return;
     KillClient(c, cl);
     killed++;
   });

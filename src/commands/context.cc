@@ -4,10 +4,11 @@
 #include <cstdlib>
 
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
+#include "config/config.h"
 #include "kv/keyspace.h"
-#include "server/server.h"
 
 namespace dynis {
 
@@ -17,7 +18,7 @@ namespace {
 // coordinator (server/cluster.cc) has already waited for that many replicas; a standalone node
 // is its own only replica, so any quorum is met by its one answer.
 bool CheckQuorumOption(CommandContext& c) {
-  StatusOr<int> q = CommandQuorumOption(*c.spec, c.argv, c.server.config().replicas());
+  StatusOr<int> q = CommandQuorumOption(*c.spec, c.argv, c.node.config().replicas());
   return !ReplyIfError(c, q.status());
 }
 

@@ -9,10 +9,13 @@
 //   DEBUG COMMIT-FAULT RESET               forget the queued faults
 // The faults are queued in the node's one Store (storage/store.h) and taken in order by
 // whichever io-thread commits next, so tests that need one batch to fail keep the node quiet.
+#include "commands/client_state.h"
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
-#include "server/server.h"
+#include "config/config.h"
+#include "storage/store.h"
 
 namespace dynis {
 
@@ -22,14 +25,14 @@ constexpr int64_t kMaxDelayMs = 60000;
 constexpr int64_t kMaxCount = 1000000;
 
 // Redis's local connection: from 127.0.0.1 or ::1 (dynis has no unix socket).
-bool IsLocal(const server::Client* cl) {
+bool IsLocal(const ClientState* cl) {
   if (cl == nullptr) return false;
   std::string ip = cl->addr.substr(0, cl->addr.rfind(':'));
   return ip == "127.0.0.1" || ip == "::1";
 }
 
 bool Allowed(CommandContext& c) {
-  switch (c.server.config().enable_debug_command()) {
+  switch (c.node.config().enable_debug_command()) {
     case DebugCommand::kYes:
       return true;
     case DebugCommand::kLocal:
@@ -41,8 +44,7 @@ bool Allowed(CommandContext& c) {
 }
 
 void UnknownSubcommand(CommandContext& c) {
-  c.reply.Error("ERR unknown subcommand or wrong number of arguments for '" +
-                c.argv[1].substr(0, 128) + "'. Try DEBUG HELP.");
+  c.reply.Error(err::UnknownDebugSubcommand(c.argv[1].substr(0, 128)));
 }
 
 // Reads argv[i] as an integer in [min, max]; replies the error and returns false otherwise.
@@ -56,7 +58,7 @@ bool IntArg(CommandContext& c, size_t i, int64_t min, int64_t max, int64_t* out)
 
 void CommitFault(CommandContext& c) {
   const std::vector<std::string>& a = c.argv;
-  storage::Store& store = c.server.store();
+  storage::Store& store = c.node.store();
   if (a.size() < 3) return UnknownSubcommand(c);
   storage::Store::CommitFault fault;
   int64_t count = 1;

@@ -3,11 +3,11 @@
 #include <random>
 
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
 #include "common/glob.h"
 #include "kv/keyspace.h"
-#include "server/server.h"
 #include "storage/store.h"
 
 namespace dynis {
@@ -40,6 +40,63 @@ void CmdType(CommandContext& c) {
   c.reply.Simple(v ? "string" : "none");
 }
 
+// EXPIRE's NX/XX/GT/LT.
+struct ExpireFlags {
+  bool nx = false, xx = false, gt = false, lt = false;
+};
+
+// Parses the flags after the time; false after replying the error.
+bool ParseExpireFlags(CommandContext& c, ExpireFlags* f) {
+  for (size_t i = 3; i < c.argv.size(); i++) {
+    std::string o = ToLower(c.argv[i]);
+    if (o == "nx") {
+      f->nx = true;
+    } else if (o == "xx") {
+      f->xx = true;
+    } else if (o == "gt") {
+      f->gt = true;
+    } else if (o == "lt") {
+      f->lt = true;
+    } else {
+      c.reply.Error(err::UnsupportedOption(c.argv[i]));
+      return false;
+    }
+  }
+  if (f->nx && (f->xx || f->gt || f->lt)) {
+    c.reply.Error(err::kExpireNxAndOthers);
+    return false;
+  }
+  if (f->gt && f->lt) {
+    c.reply.Error(err::kExpireGtAndLt);
+    return false;
+  }
+  return true;
+}
+
+// The absolute expiry in ms `when` asks for (seconds or ms, relative or absolute); false after
+// replying Redis's error when it overflows.
+bool ExpireAtMs(CommandContext& c, int64_t when, bool seconds, bool absolute, const char* name,
+                int64_t* out) {
+  int64_t ms = when;
+  if (seconds) {
+    if (when > INT64_MAX / 1000 || when < INT64_MIN / 1000) {
+      c.reply.Error(err::InvalidExpireTime(name));
+      return false;
+    }
+    ms = when * 1000;
+  }
+  if (!absolute) {
+    int64_t now = c.ks.NowMs();
+    if ((ms > 0 && ms > INT64_MAX - now) || (ms < 0 && ms < INT64_MIN + now)) {
+      c.reply.Error(err::InvalidExpireTime(name));
+      return false;
+    }
+    ms += now;
+  }
+  *out = ms;
+  return true;
+}
+
 // EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT with NX/XX/GT/LT (Redis 7 semantics).
 void ExpireGeneric(CommandContext& c, bool seconds, bool absolute, const char* name) {
   int64_t when;
@@ -47,53 +104,16 @@ void ExpireGeneric(CommandContext& c, bool seconds, bool absolute, const char* n
     c.reply.Error(err::kNotInteger);
     return;
   }
-  bool nx = false, xx = false, gt = false, lt = false;
-  for (size_t i = 3; i < c.argv.size(); i++) {
-    std::string o = ToLower(c.argv[i]);
-    if (o == "nx") {
-      nx = true;
-    } else if (o == "xx") {
-      xx = true;
-    } else if (o == "gt") {
-      gt = true;
-    } else if (o == "lt") {
-      lt = true;
-    } else {
-      c.reply.Error("ERR Unsupported option " + c.argv[i]);
-      return;
-    }
-  }
-  if (nx && (xx || gt || lt)) {
-    c.reply.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
-    return;
-  }
-  if (gt && lt) {
-    c.reply.Error("ERR GT and LT options at the same time are not compatible");
-    return;
-  }
-  std::string invalid = std::string("ERR invalid expire time in '") + name + "' command";
-  int64_t ms = when;
-  if (seconds) {
-    if (when > INT64_MAX / 1000 || when < INT64_MIN / 1000) {
-      c.reply.Error(invalid);
-      return;
-    }
-    ms = when * 1000;
-  }
-  if (!absolute) {
-    int64_t now = c.ks.NowMs();
-    if ((ms > 0 && ms > INT64_MAX - now) || (ms < 0 && ms < INT64_MIN + now)) {
-      c.reply.Error(invalid);
-      return;
-    }
-    ms += now;
-  }
+  ExpireFlags f;
+  if (!ParseExpireFlags(c, &f)) return;
+  int64_t ms;
+  if (!ExpireAtMs(c, when, seconds, absolute, name, &ms)) return;
   bool changed = false;
   Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& v) {
     if (!v) return kv::Keyspace::Mutation::Keep();
     int64_t cur = v->expire_at_ms;  // 0 = persistent, treated as an infinite TTL
-    if ((nx && cur != 0) || (xx && cur == 0) || (gt && (cur == 0 || ms <= cur)) ||
-        (lt && cur != 0 && ms >= cur)) {
+    if ((f.nx && cur != 0) || (f.xx && cur == 0) || (f.gt && (cur == 0 || ms <= cur)) ||
+        (f.lt && cur != 0 && ms >= cur)) {
       return kv::Keyspace::Mutation::Keep();
     }
     changed = true;
@@ -148,7 +168,7 @@ void CmdKeys(CommandContext& c) {
   bool all = pattern == "*";
   std::vector<std::string> keys;
   int64_t now = c.ks.NowMs();
-  Status s = c.server.store().Scan("", [&](std::string_view k, std::string_view v) {
+  Status s = c.node.store().Scan("", [&](std::string_view k, std::string_view v) {
     std::string_view user = storage::UserKeyOf(k);
     if ((all || GlobMatch(pattern, user)) && kv::RecordIsLive(v, now)) keys.emplace_back(user);
     return true;
@@ -161,56 +181,71 @@ void CmdKeys(CommandContext& c) {
 // SCAN walks the keyspace a partition at a time: the cursor is the next partition, and a call
 // returns whole partitions until COUNT keys are gathered, so a key present for the whole
 // iteration is always returned.
-void CmdScan(CommandContext& c) {
-  uint64_t cursor = 0;
-  {
-    const std::string& a = c.argv[1];
-    char* end = nullptr;
-    errno = 0;
-    unsigned long long v = std::strtoull(a.c_str(), &end, 10);
-    if (a.empty() || end != a.c_str() + a.size() || errno == ERANGE || a[0] == '-') {
-      c.reply.Error(err::kInvalidCursor);
-      return;
-    }
-    cursor = v;
+// SCAN's cursor: an unsigned decimal; false after replying the error.
+bool ParseScanCursor(CommandContext& c, uint64_t* cursor) {
+  const std::string& a = c.argv[1];
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(a.c_str(), &end, 10);
+  if (a.empty() || end != a.c_str() + a.size() || errno == ERANGE || a[0] == '-') {
+    c.reply.Error(err::kInvalidCursor);
+    return false;
   }
+  *cursor = v;
+  return true;
+}
+
+// SCAN's MATCH, COUNT and TYPE.
+struct ScanOptions {
   std::string pattern;
   bool has_pattern = false;
   int64_t count = 10;
   std::string type;
+};
+
+// Parses the options after the cursor; false after replying the error.
+bool ParseScanOptions(CommandContext& c, ScanOptions* o) {
   for (size_t i = 2; i < c.argv.size(); i++) {
-    std::string o = ToLower(c.argv[i]);
+    std::string opt = ToLower(c.argv[i]);
     bool more = i + 1 < c.argv.size();
-    if (o == "match" && more) {
-      pattern = c.argv[++i];
-      has_pattern = pattern != "*";
-    } else if (o == "count" && more) {
-      if (!ParseInt64(c.argv[++i], &count)) {
+    if (opt == "match" && more) {
+      o->pattern = c.argv[++i];
+      o->has_pattern = o->pattern != "*";
+    } else if (opt == "count" && more) {
+      if (!ParseInt64(c.argv[++i], &o->count)) {
         c.reply.Error(err::kNotInteger);
-        return;
+        return false;
       }
-      if (count < 1) {
+      if (o->count < 1) {
         c.reply.Error(err::kSyntax);
-        return;
+        return false;
       }
-    } else if (o == "type" && more) {
-      type = ToLower(c.argv[++i]);
+    } else if (opt == "type" && more) {
+      o->type = ToLower(c.argv[++i]);
     } else {
       c.reply.Error(err::kSyntax);
-      return;
+      return false;
     }
   }
-  uint32_t q = c.server.keyspace_shared().partitions;
+  return true;
+}
+
+void CmdScan(CommandContext& c) {
+  uint64_t cursor = 0;
+  if (!ParseScanCursor(c, &cursor)) return;
+  ScanOptions o;
+  if (!ParseScanOptions(c, &o)) return;
+  uint32_t q = c.node.keyspace_shared().partitions;
   std::vector<std::string> keys;
   int64_t now = c.ks.NowMs();
   uint64_t p = cursor;
-  for (; p < q && static_cast<int64_t>(keys.size()) < count; p++) {
+  for (; p < q && static_cast<int64_t>(keys.size()) < o.count; p++) {
     std::string start = storage::DataKey(static_cast<uint32_t>(p), "");
-    Status s = c.server.store().Scan(start, [&](std::string_view k, std::string_view v) {
+    Status s = c.node.store().Scan(start, [&](std::string_view k, std::string_view v) {
       if (storage::PartitionOfDataKey(k) != p) return false;
       std::string_view user = storage::UserKeyOf(k);
-      if (has_pattern && !GlobMatch(pattern, user)) return true;
-      if (!type.empty() && type != "string") return true;
+      if (o.has_pattern && !GlobMatch(o.pattern, user)) return true;
+      if (!o.type.empty() && o.type != "string") return true;
       if (kv::RecordIsLive(v, now)) keys.emplace_back(user);
       return true;
     });
@@ -224,7 +259,7 @@ void CmdScan(CommandContext& c) {
 }
 
 void CmdRandomKey(CommandContext& c) {
-  uint32_t q = c.server.keyspace_shared().partitions;
+  uint32_t q = c.node.keyspace_shared().partitions;
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   uint32_t first = static_cast<uint32_t>(rng() % q);
   int64_t now = c.ks.NowMs();
@@ -233,7 +268,7 @@ void CmdRandomKey(CommandContext& c) {
   // From a random partition onwards, wrapping around once.
   for (int round = 0; round < 2 && !have; round++) {
     std::string start = round == 0 ? storage::DataKey(first, "") : "";
-    Status s = c.server.store().Scan(start, [&](std::string_view k, std::string_view v) {
+    Status s = c.node.store().Scan(start, [&](std::string_view k, std::string_view v) {
       if (round == 1 && storage::PartitionOfDataKey(k) >= first) return false;
       if (kv::RecordIsLive(v, now)) {
         found = std::string(storage::UserKeyOf(k));
@@ -300,7 +335,7 @@ void CmdCopy(CommandContext& c) {
         return;
       }
       if (db != 0) {
-        c.reply.Error("ERR Copying to another database is not allowed in cluster mode");
+        c.reply.Error(err::kCopyToOtherDb);
         return;
       }
     } else {

@@ -10,11 +10,15 @@
 #include <thread>
 
 #include "cluster/preflist.h"
+#include "commands/client_state.h"
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
 #include "common/hash.h"
-#include "server/server.h"
+#include "config/config.h"
+#include "kv/keyspace.h"
+#include "storage/store.h"
 
 namespace dynis {
 
@@ -57,10 +61,10 @@ struct KeyCounts {
   uint64_t expires = 0;
 };
 
-KeyCounts CountKeys(server::Server& srv) {
+KeyCounts CountKeys(NodeContext& node) {
   KeyCounts k;
   int64_t now = NowMs();
-  Status s = srv.store().Scan("", [&](std::string_view, std::string_view v) {
+  Status s = node.store().Scan("", [&](std::string_view, std::string_view v) {
     int64_t exp = 0;
     if (kv::RecordLiveExpiry(v, now, &exp)) {
       k.keys++;
@@ -72,152 +76,191 @@ KeyCounts CountKeys(server::Server& srv) {
   return k;
 }
 
-std::string InfoSection(CommandContext& c, const std::string& name) {
-  server::Server& srv = c.server;
-  const Config& cfg = srv.config();
-  server::Stats& st = srv.stats();
-  std::string s;
+// INFO's sections, one function each (Redis's names and fields, in Redis's order).
+
+void InfoServer(NodeContext& node, std::string* s) {
+  const Config& cfg = node.config();
   int64_t now = NowMs();
-  if (name == "server") {
-    s += "# Server\r\n";
-    Field(&s, "redis_version", kRedisVersion);
-    Field(&s, "dynis_version", kDynisVersion);
-    Field(&s, "redis_git_sha1", "00000000");
-    Field(&s, "redis_git_dirty", "0");
-    Field(&s, "redis_build_id", "0");
-    Field(&s, "redis_mode", "standalone");
-    Field(&s, "os", "Linux");
-    Field(&s, "arch_bits", "64");
-    Field(&s, "multiplexing_api", "epoll");
-    Field(&s, "atomicvar_api", "c11-builtin");
-    Field(&s, "gcc_version", "0.0.0");
-    Field(&s, "process_id", static_cast<uint64_t>(getpid()));
-    Field(&s, "process_supervised", "no");
-    Field(&s, "run_id", srv.run_id());
-    Field(&s, "tcp_port", static_cast<uint64_t>(cfg.port()));
-    Field(&s, "server_time_usec", static_cast<uint64_t>(NowUs()));
-    Field(&s, "uptime_in_seconds", static_cast<uint64_t>((now - srv.start_ms()) / 1000));
-    Field(&s, "uptime_in_days", static_cast<uint64_t>((now - srv.start_ms()) / 86400000));
-    Field(&s, "hz", "10");
-    Field(&s, "configured_hz", "10");
-    Field(&s, "lru_clock", static_cast<uint64_t>((now / 1000) & ((1 << 24) - 1)));
-    Field(&s, "executable", srv.executable());
-    Field(&s, "config_file", srv.config_file());
-    Field(&s, "io_threads_active", "1");
-  } else if (name == "clients") {
-    s += "# Clients\r\n";
-    Field(&s, "connected_clients", static_cast<uint64_t>(srv.connected_clients().load()));
-    Field(&s, "cluster_connections", "0");
-    Field(&s, "maxclients", static_cast<uint64_t>(cfg.maxclients()));
-    Field(&s, "client_recent_max_input_buffer", "0");
-    Field(&s, "client_recent_max_output_buffer", "0");
-    Field(&s, "blocked_clients", "0");
-    Field(&s, "tracking_clients", "0");
-    Field(&s, "clients_in_timeout_table", "0");
-  } else if (name == "memory") {
-    uint64_t rss = RssBytes();
-    s += "# Memory\r\n";
-    Field(&s, "used_memory", rss);
-    Field(&s, "used_memory_human", Human(rss));
-    Field(&s, "used_memory_rss", rss);
-    Field(&s, "used_memory_rss_human", Human(rss));
-    Field(&s, "used_memory_peak", rss);
-    Field(&s, "used_memory_peak_human", Human(rss));
-    Field(&s, "maxmemory", "0");
-    Field(&s, "maxmemory_human", "0B");
-    Field(&s, "maxmemory_policy", "noeviction");
-    Field(&s, "mem_allocator", "libc");
-    Field(&s, "rocksdb_memtable_bytes", srv.store().MemtableBytes());
-  } else if (name == "persistence") {
-    s += "# Persistence\r\n";
-    Field(&s, "loading", "0");
-    Field(&s, "async_loading", "0");
-    Field(&s, "rdb_changes_since_last_save", "0");
-    Field(&s, "rdb_bgsave_in_progress", "0");
-    Field(&s, "rdb_last_save_time", static_cast<uint64_t>(srv.last_save_s()));
-    Field(&s, "rdb_last_bgsave_status", "ok");
-    Field(&s, "aof_enabled", "1");
-    Field(&s, "aof_rewrite_in_progress", "0");
-    Field(&s, "aof_last_write_status", srv.store().write_failed() ? "err" : "ok");
-    Field(&s, "storage_engine", "rocksdb");
-    Field(&s, "storage_fsync", cfg.Get("fsync").empty() ? "" : cfg.Get("fsync")[0].second);
-    Field(&s, "storage_write_failed", srv.store().write_failed() ? "1" : "0");
-    Field(&s, "storage_disk_bytes", srv.store().DiskBytes());
-  } else if (name == "stats") {
-    s += "# Stats\r\n";
-    Field(&s, "total_connections_received", st.connections_received.load());
-    Field(&s, "total_commands_processed", st.commands_processed.load());
-    Field(&s, "instantaneous_ops_per_sec", "0");
-    Field(&s, "total_net_input_bytes", st.net_input_bytes.load());
-    Field(&s, "total_net_output_bytes", st.net_output_bytes.load());
-    Field(&s, "rejected_connections", st.rejected_connections.load());
-    Field(&s, "expired_keys", "0");
-    Field(&s, "evicted_keys", "0");
-    Field(&s, "keyspace_hits", st.keyspace_hits.load());
-    Field(&s, "keyspace_misses", st.keyspace_misses.load());
-    Field(&s, "pubsub_channels", "0");
-    Field(&s, "pubsub_patterns", "0");
-    Field(&s, "total_error_replies", "0");
-    Field(&s, "client_query_buffer_limit_disconnections", "0");
-    Field(&s, "client_output_buffer_limit_disconnections", st.output_limit_disconnections.load());
-    Field(&s, "total_protocol_errors", st.protocol_errors.load());
-  } else if (name == "replication") {
-    s += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n";
-    Field(&s, "master_replid", srv.run_id());
-    s += "master_repl_offset:0\r\n";
-  } else if (name == "cpu") {
-    struct rusage self;
-    getrusage(RUSAGE_SELF, &self);
-    char buf[128];
-    s += "# CPU\r\n";
-    std::snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(self.ru_stime.tv_sec),
-                  static_cast<long>(self.ru_stime.tv_usec));
-    Field(&s, "used_cpu_sys", buf);
-    std::snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(self.ru_utime.tv_sec),
-                  static_cast<long>(self.ru_utime.tv_usec));
-    Field(&s, "used_cpu_user", buf);
-  } else if (name == "cluster") {
-    s += "# Cluster\r\ncluster_enabled:0\r\n";
-  } else if (name == "keyspace") {
-    s += "# Keyspace\r\n";
-    // Counting decodes every record; past kExactCountLimit records INFO (which monitoring
-    // calls often) reports RocksDB's estimate instead of stalling the io-thread. DBSIZE is
-    // always exact.
-    KeyCounts k;
-    uint64_t estimate = srv.store().EstimateKeys();
-    if (estimate > kExactCountLimit) {
-      k.keys = estimate;
-    } else {
-      k = CountKeys(srv);
-    }
-    if (k.keys > 0) {
-      s += "db0:keys=" + std::to_string(k.keys) + ",expires=" + std::to_string(k.expires) +
-           ",avg_ttl=0\r\n";
-    }
-  } else if (name == "dynis") {
-    s += "# Dynis\r\n";
-    Field(&s, "node_id", srv.node_id());
-    Field(&s, "actor_epoch", srv.epoch());
-    Field(&s, "partitions", static_cast<uint64_t>(srv.keyspace_shared().partitions));
-    Field(&s, "keyspace_estimated", srv.store().EstimateKeys() > kExactCountLimit ? "1" : "0");
-    Field(&s, "io_threads", static_cast<uint64_t>(srv.worker_count()));
-    Field(&s, "forwarded_commands", st.forwarded_commands.load());
-    Field(&s, "barriers", st.barriers.load());
-    cluster::ClusterState* cl = srv.cluster();
-    Field(&s, "cluster_nodes",
-          static_cast<uint64_t>(cl != nullptr ? cl->View()->members.size() : 1));
-    Field(&s, "replicas", static_cast<uint64_t>(cfg.replicas()));
-    Field(&s, "read_quorum", static_cast<uint64_t>(cfg.read_quorum()));
-    Field(&s, "write_quorum", static_cast<uint64_t>(cfg.write_quorum()));
-    Field(&s, "cluster_forwarded", st.cluster_forwarded.load());
-    Field(&s, "cluster_coordinated", st.cluster_coordinated.load());
-    Field(&s, "cluster_quorum_failures", st.cluster_quorum_failures.load());
-    Field(&s, "cluster_read_repairs", st.cluster_read_repairs.load());
-    Field(&s, "cluster_dot_conflicts", srv.keyspace_shared().dot_conflicts.load());
-    Field(&s, "write_batches", st.write_batches.load());
-    Field(&s, "max_object_size", static_cast<uint64_t>(cfg.max_object_size()));
-    Field(&s, "sibling_warn", static_cast<uint64_t>(cfg.sibling_warn()));
-    Field(&s, "sibling_max", static_cast<uint64_t>(cfg.sibling_max()));
+  *s += "# Server\r\n";
+  Field(s, "redis_version", kRedisVersion);
+  Field(s, "dynis_version", kDynisVersion);
+  Field(s, "redis_git_sha1", "00000000");
+  Field(s, "redis_git_dirty", "0");
+  Field(s, "redis_build_id", "0");
+  Field(s, "redis_mode", "standalone");
+  Field(s, "os", "Linux");
+  Field(s, "arch_bits", "64");
+  Field(s, "multiplexing_api", "epoll");
+  Field(s, "atomicvar_api", "c11-builtin");
+  Field(s, "gcc_version", "0.0.0");
+  Field(s, "process_id", static_cast<uint64_t>(getpid()));
+  Field(s, "process_supervised", "no");
+  Field(s, "run_id", node.run_id());
+  Field(s, "tcp_port", static_cast<uint64_t>(cfg.port()));
+  Field(s, "server_time_usec", static_cast<uint64_t>(NowUs()));
+  Field(s, "uptime_in_seconds", static_cast<uint64_t>((now - node.start_ms()) / 1000));
+  Field(s, "uptime_in_days", static_cast<uint64_t>((now - node.start_ms()) / 86400000));
+  Field(s, "hz", "10");
+  Field(s, "configured_hz", "10");
+  Field(s, "lru_clock", static_cast<uint64_t>((now / 1000) & ((1 << 24) - 1)));
+  Field(s, "executable", node.executable());
+  Field(s, "config_file", node.config_file());
+  Field(s, "io_threads_active", "1");
+}
+
+void InfoClients(NodeContext& node, std::string* s) {
+  *s += "# Clients\r\n";
+  Field(s, "connected_clients", static_cast<uint64_t>(node.connected_clients()));
+  Field(s, "cluster_connections", "0");
+  Field(s, "maxclients", static_cast<uint64_t>(node.config().maxclients()));
+  Field(s, "client_recent_max_input_buffer", "0");
+  Field(s, "client_recent_max_output_buffer", "0");
+  Field(s, "blocked_clients", "0");
+  Field(s, "tracking_clients", "0");
+  Field(s, "clients_in_timeout_table", "0");
+}
+
+void InfoMemory(NodeContext& node, std::string* s) {
+  uint64_t rss = RssBytes();
+  *s += "# Memory\r\n";
+  Field(s, "used_memory", rss);
+  Field(s, "used_memory_human", Human(rss));
+  Field(s, "used_memory_rss", rss);
+  Field(s, "used_memory_rss_human", Human(rss));
+  Field(s, "used_memory_peak", rss);
+  Field(s, "used_memory_peak_human", Human(rss));
+  Field(s, "maxmemory", "0");
+  Field(s, "maxmemory_human", "0B");
+  Field(s, "maxmemory_policy", "noeviction");
+  Field(s, "mem_allocator", "libc");
+  Field(s, "rocksdb_memtable_bytes", node.store().MemtableBytes());
+}
+
+void InfoPersistence(NodeContext& node, std::string* s) {
+  const Config& cfg = node.config();
+  storage::Store& store = node.store();
+  *s += "# Persistence\r\n";
+  Field(s, "loading", "0");
+  Field(s, "async_loading", "0");
+  Field(s, "rdb_changes_since_last_save", "0");
+  Field(s, "rdb_bgsave_in_progress", "0");
+  Field(s, "rdb_last_save_time", static_cast<uint64_t>(node.last_save_s()));
+  Field(s, "rdb_last_bgsave_status", "ok");
+  Field(s, "aof_enabled", "1");
+  Field(s, "aof_rewrite_in_progress", "0");
+  Field(s, "aof_last_write_status", store.write_failed() ? "err" : "ok");
+  Field(s, "storage_engine", "rocksdb");
+  Field(s, "storage_fsync", cfg.Get("fsync").empty() ? "" : cfg.Get("fsync")[0].second);
+  Field(s, "storage_write_failed", store.write_failed() ? "1" : "0");
+  Field(s, "storage_disk_bytes", store.DiskBytes());
+}
+
+void InfoStats(NodeContext& node, std::string* s) {
+  const NodeStats st = node.stats();
+  *s += "# Stats\r\n";
+  Field(s, "total_connections_received", st.connections_received);
+  Field(s, "total_commands_processed", st.commands_processed);
+  Field(s, "instantaneous_ops_per_sec", "0");
+  Field(s, "total_net_input_bytes", st.net_input_bytes);
+  Field(s, "total_net_output_bytes", st.net_output_bytes);
+  Field(s, "rejected_connections", st.rejected_connections);
+  Field(s, "expired_keys", "0");
+  Field(s, "evicted_keys", "0");
+  Field(s, "keyspace_hits", st.keyspace_hits);
+  Field(s, "keyspace_misses", st.keyspace_misses);
+  Field(s, "pubsub_channels", "0");
+  Field(s, "pubsub_patterns", "0");
+  Field(s, "total_error_replies", "0");
+  Field(s, "client_query_buffer_limit_disconnections", "0");
+  Field(s, "client_output_buffer_limit_disconnections", st.output_limit_disconnections);
+  Field(s, "total_protocol_errors", st.protocol_errors);
+}
+
+void InfoReplication(NodeContext& node, std::string* s) {
+  *s += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n";
+  Field(s, "master_replid", node.run_id());
+  *s += "master_repl_offset:0\r\n";
+}
+
+void InfoCpu(NodeContext&, std::string* s) {
+  struct rusage self;
+  getrusage(RUSAGE_SELF, &self);
+  char buf[128];
+  *s += "# CPU\r\n";
+  std::snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(self.ru_stime.tv_sec),
+                static_cast<long>(self.ru_stime.tv_usec));
+  Field(s, "used_cpu_sys", buf);
+  std::snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(self.ru_utime.tv_sec),
+                static_cast<long>(self.ru_utime.tv_usec));
+  Field(s, "used_cpu_user", buf);
+}
+
+void InfoCluster(NodeContext&, std::string* s) { *s += "# Cluster\r\ncluster_enabled:0\r\n"; }
+
+void InfoKeyspace(NodeContext& node, std::string* s) {
+  *s += "# Keyspace\r\n";
+  // Counting decodes every record; past kExactCountLimit records INFO (which monitoring
+  // calls often) reports RocksDB's estimate instead of stalling the io-thread. DBSIZE is
+  // always exact.
+  KeyCounts k;
+  uint64_t estimate = node.store().EstimateKeys();
+  if (estimate > kExactCountLimit) {
+    k.keys = estimate;
+  } else {
+    k = CountKeys(node);
+  }
+  if (k.keys > 0) {
+    *s += "db0:keys=" + std::to_string(k.keys) + ",expires=" + std::to_string(k.expires) +
+          ",avg_ttl=0\r\n";
+  }
+}
+
+void InfoDynis(NodeContext& node, std::string* s) {
+  const Config& cfg = node.config();
+  const NodeStats st = node.stats();
+  *s += "# Dynis\r\n";
+  Field(s, "node_id", node.node_id());
+  Field(s, "actor_epoch", node.epoch());
+  Field(s, "partitions", static_cast<uint64_t>(node.keyspace_shared().partitions));
+  Field(s, "keyspace_estimated", node.store().EstimateKeys() > kExactCountLimit ? "1" : "0");
+  Field(s, "io_threads", static_cast<uint64_t>(node.io_threads()));
+  Field(s, "forwarded_commands", st.forwarded_commands);
+  Field(s, "barriers", st.barriers);
+  std::shared_ptr<const cluster::ClusterView> view = node.cluster_view();
+  Field(s, "cluster_nodes", static_cast<uint64_t>(view != nullptr ? view->members.size() : 1));
+  Field(s, "replicas", static_cast<uint64_t>(cfg.replicas()));
+  Field(s, "read_quorum", static_cast<uint64_t>(cfg.read_quorum()));
+  Field(s, "write_quorum", static_cast<uint64_t>(cfg.write_quorum()));
+  Field(s, "cluster_forwarded", st.cluster_forwarded);
+  Field(s, "cluster_coordinated", st.cluster_coordinated);
+  Field(s, "cluster_quorum_failures", st.cluster_quorum_failures);
+  Field(s, "cluster_read_repairs", st.cluster_read_repairs);
+  Field(s, "cluster_dot_conflicts", node.keyspace_shared().dot_conflicts.load());
+  Field(s, "write_batches", st.write_batches);
+  Field(s, "max_object_size", static_cast<uint64_t>(cfg.max_object_size()));
+  Field(s, "sibling_warn", static_cast<uint64_t>(cfg.sibling_warn()));
+  Field(s, "sibling_max", static_cast<uint64_t>(cfg.sibling_max()));
+}
+
+// The text of one INFO section; empty for a name INFO does not know.
+std::string InfoSection(CommandContext& c, const std::string& name) {
+  using Writer = void (*)(NodeContext&, std::string*);
+  static const std::pair<const char*, Writer> kSections[] = {
+      {"server", InfoServer},
+      {"clients", InfoClients},
+      {"memory", InfoMemory},
+      {"persistence", InfoPersistence},
+      {"stats", InfoStats},
+      {"replication", InfoReplication},
+      {"cpu", InfoCpu},
+      {"cluster", InfoCluster},
+      {"keyspace", InfoKeyspace},
+      {"dynis", InfoDynis},
+  };
+
+  std::string s;
+  for (const auto& [section, write] : kSections) {
+    if (name == section) write(c.node, &s);
   }
   return s;
 }
@@ -255,7 +298,7 @@ void CmdConfigGet(CommandContext& c) {
   std::vector<std::pair<std::string, std::string>> all;
   std::set<std::string> seen;
   for (size_t i = 2; i < c.argv.size(); i++) {
-    for (auto& kv : c.server.config().Get(c.argv[i])) {
+    for (auto& kv : c.node.config().Get(c.argv[i])) {
       if (seen.insert(kv.first).second) all.push_back(std::move(kv));
     }
   }
@@ -268,12 +311,12 @@ void CmdConfigGet(CommandContext& c) {
 
 void CmdConfigSet(CommandContext& c) {
   if (c.argv.size() % 2 != 0) {
-    c.reply.Error("ERR wrong number of arguments for 'config|set' command");
+    c.reply.Error(err::WrongArity("config|set"));
     return;
   }
   std::vector<std::pair<std::string, std::string>> pairs;
   for (size_t i = 2; i + 1 < c.argv.size(); i += 2) pairs.emplace_back(c.argv[i], c.argv[i + 1]);
-  Status s = c.server.config().Set(pairs);
+  Status s = c.node.config().Set(pairs);
   if (!s.ok()) {
     c.reply.Error(s.message());
     return;
@@ -282,7 +325,7 @@ void CmdConfigSet(CommandContext& c) {
 }
 
 void CmdConfigResetStat(CommandContext& c) {
-  c.server.stats().Reset();
+  c.node.ResetStats();
   c.reply.Ok();
 }
 
@@ -303,7 +346,7 @@ void CmdConfigHelp(CommandContext& c) {
 }
 
 void CmdDbSize(CommandContext& c) {
-  c.reply.Integer(static_cast<int64_t>(CountKeys(c.server).keys));
+  c.reply.Integer(static_cast<int64_t>(CountKeys(c.node).keys));
 }
 
 void CmdFlushAll(CommandContext& c) {
@@ -313,7 +356,7 @@ void CmdFlushAll(CommandContext& c) {
     return;
   }
   c.ks.DropPending();
-  if (ReplyIfError(c, c.server.FlushAll())) return;
+  if (ReplyIfError(c, c.node.FlushAll())) return;
   c.reply.Ok();
 }
 
@@ -324,13 +367,13 @@ void CmdTime(CommandContext& c) {
   c.reply.Bulk(std::to_string(us % 1000000));
 }
 
-void CmdLastSave(CommandContext& c) { c.reply.Integer(c.server.last_save_s()); }
+void CmdLastSave(CommandContext& c) { c.reply.Integer(c.node.last_save_s()); }
 
 void CmdShutdown(CommandContext& c) {
   for (size_t i = 1; i < c.argv.size(); i++) {
     std::string a = ToLower(c.argv[i]);
     if (a == "abort") {
-      c.reply.Error("ERR No shutdown in progress.");
+      c.reply.Error(err::kNoShutdownInProgress);
       return;
     }
     if (a != "nosave" && a != "save" && a != "now" && a != "force") {
@@ -340,7 +383,7 @@ void CmdShutdown(CommandContext& c) {
   }
   // As in Redis, a successful SHUTDOWN does not answer: the connection closes.
   c.client->close_after_reply = true;
-  c.server.RequestShutdown();
+  c.node.RequestShutdown();
 }
 
 void CmdFunctionFlush(CommandContext& c) {
@@ -358,13 +401,13 @@ void CmdFunctionList(CommandContext& c) { c.reply.Array(0); }
 void CmdDynisNode(CommandContext& c) {
   c.reply.Map(4);
   c.reply.Bulk("node-id");
-  c.reply.Bulk(c.server.node_id());
+  c.reply.Bulk(c.node.node_id());
   c.reply.Bulk("epoch");
-  c.reply.Integer(static_cast<int64_t>(c.server.epoch()));
+  c.reply.Integer(static_cast<int64_t>(c.node.epoch()));
   c.reply.Bulk("partitions");
-  c.reply.Integer(c.server.keyspace_shared().partitions);
+  c.reply.Integer(c.node.keyspace_shared().partitions);
   c.reply.Bulk("io-threads");
-  c.reply.Integer(c.server.worker_count());
+  c.reply.Integer(c.node.io_threads());
 }
 
 void CmdDynisPartition(CommandContext& c) {
@@ -376,25 +419,25 @@ void CmdDynisPartition(CommandContext& c) {
   c.reply.Bulk("partition");
   c.reply.Integer(p);
   c.reply.Bulk("io-thread");
-  c.reply.Integer(c.server.OwnerOf(p));
+  c.reply.Integer(c.node.OwnerOf(p));
 }
 
 // The ring this node routes with; a standalone node is a ring of one.
 std::shared_ptr<const cluster::ClusterView> RingView(CommandContext& c) {
-  if (c.server.cluster() != nullptr) return c.server.cluster()->View();
+  if (c.node.in_cluster()) return c.node.cluster_view();
   auto v = std::make_shared<cluster::ClusterView>();
   cluster::Member self;
-  self.name = c.server.node_id();
+  self.name = c.node.node_id();
   self.id = KeyHash(self.name);
-  self.host = c.server.config().cluster_announce_ip();
-  self.port = c.server.config().port();
+  self.host = c.node.config().cluster_announce_ip();
+  self.port = c.node.config().port();
   v->members = {self};
-  v->ring = cluster::Ring(c.server.keyspace_shared().partitions, {self.id},
-                          static_cast<uint32_t>(c.server.config().replicas()));
+  v->ring = cluster::Ring(c.node.keyspace_shared().partitions, {self.id},
+                          static_cast<uint32_t>(c.node.config().replicas()));
   return v;
 }
 
-uint32_t Replicas(CommandContext& c) { return static_cast<uint32_t>(c.server.config().replicas()); }
+uint32_t Replicas(CommandContext& c) { return static_cast<uint32_t>(c.node.config().replicas()); }
 
 void ReplyMember(CommandContext& c, const cluster::Member& m, uint32_t owned) {
   c.reply.Map(7);
@@ -405,14 +448,14 @@ void ReplyMember(CommandContext& c, const cluster::Member& m, uint32_t owned) {
   c.reply.Bulk("cluster-addr");
   c.reply.Bulk(m.host + ":" + std::to_string(m.cport));
   c.reply.Bulk("state");
-  c.reply.Bulk(c.server.cluster() == nullptr ? std::string("self") : c.worker.LinkState(m.id));
+  c.reply.Bulk(!c.node.in_cluster() ? std::string("self") : c.node.LinkState(m.id));
   // joining: met once the cluster held data; takes no partitions (cluster/membership.h).
   c.reply.Bulk("membership");
   c.reply.Bulk(cluster::MemberStateName(m.state));
   c.reply.Bulk("partitions");
   c.reply.Integer(owned);
   c.reply.Bulk("self");
-  c.reply.Bool(m.name == c.server.node_id());
+  c.reply.Bool(m.name == c.node.node_id());
 }
 
 void CmdDynisRing(CommandContext& c) {

@@ -4,19 +4,17 @@
 #include <cmath>
 
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
+#include "config/config.h"
 #include "kv/keyspace.h"
-#include "server/server.h"
 
 namespace dynis {
 
 namespace {
 
-void CountLookup(CommandContext& c, bool hit) {
-  auto& st = c.server.stats();
-  (hit ? st.keyspace_hits : st.keyspace_misses).fetch_add(1, std::memory_order_relaxed);
-}
+void CountLookup(CommandContext& c, bool hit) { c.node.CountKeyspaceLookup(hit); }
 
 bool Lookup(CommandContext& c, const std::string& key, std::optional<kv::LiveValue>* v) {
   if (ReplyIfError(c, c.ks.GetLive(key, v))) return false;
@@ -48,7 +46,7 @@ bool ParseExpireValue(CommandContext& c, ExpireOpt::Kind kind, const std::string
     c.reply.Error(err::kNotInteger);
     return false;
   }
-  std::string invalid = std::string("ERR invalid expire time in '") + cmd + "' command";
+  std::string invalid = err::InvalidExpireTime(cmd);
   if (v <= 0) {
     c.reply.Error(invalid);
     return false;
@@ -253,7 +251,7 @@ void CmdMSetNx(CommandContext& c) {
 }
 
 void CmdAppend(CommandContext& c) {
-  const uint64_t max_len = static_cast<uint64_t>(c.server.config().proto_max_bulk_len());
+  const uint64_t max_len = static_cast<uint64_t>(c.node.config().proto_max_bulk_len());
   bool too_long = false;
   size_t len = 0;
   Status st = c.ks.Mutate(c.argv[1], [&](const std::optional<kv::LiveValue>& cur) {
@@ -319,7 +317,7 @@ void CmdSetRange(CommandContext& c) {
   }
   const std::string& piece = c.argv[3];
   if (!piece.empty() && static_cast<uint64_t>(offset) + piece.size() >
-                            static_cast<uint64_t>(c.server.config().proto_max_bulk_len())) {
+                            static_cast<uint64_t>(c.node.config().proto_max_bulk_len())) {
     c.reply.Error(err::kStringTooLong);
     return;
   }
@@ -382,7 +380,7 @@ void CmdDecrBy(CommandContext& c) {
     return;
   }
   if (by == INT64_MIN) {
-    c.reply.Error("ERR decrement would overflow");
+    c.reply.Error(err::kDecrementOverflow);
     return;
   }
   IncrBy(c, -by);

@@ -2,12 +2,13 @@
 // EXEC runs its queued commands with every other io-thread paused. Across a cluster (later) no
 // isolation holds, as in Dynamo. WATCH remembers each key's stored record and EXEC aborts when
 // any of them changed (WatchedKeyChanged).
+#include "commands/client_state.h"
 #include "commands/command.h"
+#include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "kv/keyspace.h"
-#include "server/server.h"
 #include "storage/store.h"
 
 namespace dynis {
@@ -28,13 +29,13 @@ std::optional<std::string> StoredRecord(const kv::Keyspace& ks, storage::Store& 
 // (the expired record went away lazily, by FLUSHDB or compaction: the same absence), is no
 // change; any other record means a write since, even if the key is absent again (Redis aborts
 // on SET then DEL too), so a CAS loop retries rather than miss a conflict.
-bool WatchedKeyChanged(const server::Client::WatchedKey& w, const std::optional<std::string>& now,
+bool WatchedKeyChanged(const ClientState::WatchedKey& w, const std::optional<std::string>& now,
                        int64_t now_ms) {
   if (w.live) return now != w.record || !kv::RecordIsLive(*now, now_ms);
   return now.has_value() && now != w.record;
 }
 
-void ResetMulti(server::Client* cl) {
+void ResetMulti(ClientState* cl) {
   cl->in_multi = false;
   cl->multi_error = false;
   cl->multi_queue.clear();
@@ -63,7 +64,7 @@ void CmdDiscard(CommandContext& c) {
 
 void CmdExec(CommandContext& c) {
   std::optional<std::vector<std::vector<std::string>>> queue =
-      TakeTransaction(c.client, c.ks, c.server.store(), &c.reply);
+      TakeTransaction(c.client, c.ks, c.node.store(), &c.reply);
   if (!queue) return;
   c.reply.Array(queue->size());
   for (const auto& argv : *queue) {
@@ -73,8 +74,8 @@ void CmdExec(CommandContext& c) {
       if (sub != nullptr) spec = sub;
     }
     // Commands that read the store directly must see this transaction's earlier writes.
-    if (spec->flags & (kCmdAllKeys | kCmdExclusive)) c.worker.CommitTurn();
-    c.worker.ExecuteSpec(c.client, spec, argv, &c.reply);
+    if (spec->flags & (kCmdAllKeys | kCmdExclusive)) c.node.CommitTurn();
+    c.node.Execute(c.client, spec, argv, &c.reply);
   }
 }
 
@@ -88,9 +89,9 @@ void CmdWatch(CommandContext& c) {
     bool already = false;
     for (const auto& w : c.client->watched) already |= w.key == c.argv[i];
     if (already) continue;
-    server::Client::WatchedKey w;
+    ClientState::WatchedKey w;
     w.key = c.argv[i];
-    w.record = StoredRecord(c.ks, c.server.store(), w.key);
+    w.record = StoredRecord(c.ks, c.node.store(), w.key);
     w.live = w.record && kv::RecordIsLive(*w.record, now_ms);
     c.client->watched.push_back(std::move(w));
   }
@@ -104,7 +105,7 @@ void CmdUnwatch(CommandContext& c) {
 
 }  // namespace
 
-std::optional<std::vector<std::vector<std::string>>> TakeTransaction(server::Client* cl,
+std::optional<std::vector<std::vector<std::string>>> TakeTransaction(ClientState* cl,
                                                                      const kv::Keyspace& ks,
                                                                      storage::Store& store,
                                                                      proto::ReplyWriter* refusal) {
@@ -118,7 +119,7 @@ std::optional<std::vector<std::vector<std::string>>> TakeTransaction(server::Cli
     return std::nullopt;
   }
   const int64_t now_ms = NowMs();
-  for (const server::Client::WatchedKey& w : cl->watched) {
+  for (const ClientState::WatchedKey& w : cl->watched) {
     if (WatchedKeyChanged(w, StoredRecord(ks, store, w.key), now_ms)) {
       ResetMulti(cl);
       refusal->NullArray();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace dynis::err {
 
@@ -87,5 +88,69 @@ inline std::string DotConflict(size_t reused) {
   return "ERR dot conflict: " + std::to_string(reused) +
          " value(s) reuse a version this replica holds for another write";
 }
+
+// --- commands ---------------------------------------------------------------------------------
+// Texts the command handlers (src/commands) reply. Redis 7's wording byte for byte where Redis
+// has the same error; the builders take the part Redis interpolates.
+
+inline std::string WrongArity(std::string_view command) {
+  return "ERR wrong number of arguments for '" + std::string(command) + "' command";
+}
+inline std::string UnsupportedOption(std::string_view option) {  // EXPIRE family
+  return "ERR Unsupported option " + std::string(option);
+}
+inline std::string InvalidExpireTime(std::string_view command) {
+  return "ERR invalid expire time in '" + std::string(command) + "' command";
+}
+inline std::string HelloSyntax(std::string_view option) {
+  return "ERR Syntax error in HELLO option '" + std::string(option) + "'";
+}
+inline std::string UnrecognizedOption(std::string_view option) {  // CLIENT SETINFO
+  return "ERR Unrecognized option '" + std::string(option) + "'";
+}
+inline std::string BadClientInfo(std::string_view attr) {  // CLIENT SETINFO lib-name/lib-ver
+  return "ERR " + std::string(attr) + " cannot contain spaces, newlines or special characters.";
+}
+inline std::string UnknownClientType(std::string_view type) {
+  return "ERR Unknown client type '" + std::string(type) + "'";
+}
+inline std::string UnknownDebugSubcommand(std::string_view sub) {
+  return "ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) +
+         "'. Try DEBUG HELP.";
+}
+inline constexpr char kExpireNxAndOthers[] =
+    "ERR NX and XX, GT or LT options at the same time are not compatible";
+inline constexpr char kExpireGtAndLt[] =
+    "ERR GT and LT options at the same time are not compatible";
+inline constexpr char kDecrementOverflow[] = "ERR decrement would overflow";
+inline constexpr char kCopyToOtherDb[] =
+    "ERR Copying to another database is not allowed in cluster mode";
+inline constexpr char kProtoVersionNotInteger[] =
+    "ERR Protocol version is not an integer or out of range";
+inline constexpr char kHelloNoAuth[] =
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+    "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+    "RESP protocol version at the same time";
+inline constexpr char kBadClientName[] =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+inline constexpr char kInvalidDbIndex[] = "ERR invalid DB index";
+inline constexpr char kInvalidClientId[] = "ERR Invalid client ID";
+inline constexpr char kNoSuchClient[] = "ERR No such client";
+inline constexpr char kClientIdNotPositive[] = "ERR client-id should be greater than 0";
+inline constexpr char kNoShutdownInProgress[] = "ERR No shutdown in progress.";
+inline constexpr char kInvalidCommandSpecified[] = "ERR Invalid command specified";
+inline constexpr char kInvalidArgCountSpecified[] =
+    "ERR Invalid number of arguments specified for command";
+inline constexpr char kNoKeyArguments[] = "ERR The command has no key arguments";
+// dynis's own: the cluster port's verbs.
+inline std::string PeerAuthFailed(std::string_view why) {
+  return "ERR peer authentication failed: " + std::string(why);
+}
+inline constexpr char kHelloClusterPortOnly[] =
+    "ERR DYNIS.HELLO is served on the cluster port only";
+inline constexpr char kNotInCluster[] = "ERR this node is not in a cluster";
+inline constexpr char kBadMeet[] = "ERR bad DYNIS.MEET arguments";
+inline constexpr char kBadFwd[] = "ERR DYNIS.FWD needs a protocol version and a command";
+// --- end of commands --------------------------------------------------------------------------
 
 }  // namespace dynis::err

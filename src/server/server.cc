@@ -20,6 +20,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "kv/epoch.h"
+#include "server/node_context.h"
 
 namespace dynis::server {
 
@@ -146,7 +147,7 @@ int OpenListener(const std::string& addr, int port, int backlog, bool exclusive_
 // ---------------------------------------------------------------------------------------------
 // Client
 
-Client::Client(Worker* w, uint64_t id) : worker_(w), id_(id) {
+Client::Client(Worker* w, uint64_t id) : ClientState(id), worker_(w) {
   proto::ParserLimits limits;
   limits.proto_max_bulk_len = w->server().config().proto_max_bulk_len();
   limits.query_buffer_limit = w->server().config().client_query_buffer_limit();
@@ -584,7 +585,8 @@ void Worker::ExecuteSpec(Client* c, const CommandSpec* spec, const std::vector<s
       wrote_.push_back(c);
     }
   }
-  CommandContext ctx{argv, *w, keyspace_, *server_, *this, c, spec};
+  WorkerNodeContext node(*server_, *this);
+  CommandContext ctx{argv, *w, keyspace_, node, c, spec};
   spec->handler(ctx);
 }
 

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "commands/client_state.h"
 #include "commands/command.h"
 #include "common/clock.h"
 #include "config/config.h"
@@ -65,58 +66,20 @@ void CombineParts(Slot* slot);
 int OpenListener(const std::string& addr, int port, int backlog, bool exclusive_probe,
                  std::string* err);
 
-class Client {
+// A connection: the state commands see (commands/client_state.h) and the loop's own buffers.
+class Client final : public ClientState {
  public:
   Client(Worker* w, uint64_t id);
 
-  uint64_t id() const { return id_; }
   Worker* worker() const { return worker_; }
 
-  // Connection state read by commands.
-  int resp = 2;
-  bool authenticated = false;
-  std::string name;
-  std::string lib_name;
-  std::string lib_ver;
-  std::string addr;   // ip:port of the peer
-  std::string laddr;  // ip:port of our side
-  int fd = -1;
-  int64_t created_ms = 0;
-  int64_t last_interaction_ms = 0;
-  std::string last_command = "NULL";
-  bool no_evict = false;
-
-  // MULTI state.
-  bool in_multi = false;
-  bool multi_error = false;
-  std::vector<std::vector<std::string>> multi_queue;
-  // WATCH: each key's stored record at WATCH time (nullopt = none) and whether it held a live
-  // value then; EXEC compares (transactions.cc).
-  struct WatchedKey {
-    std::string key;
-    std::optional<std::string> record;
-    bool live = false;
-  };
-  std::vector<WatchedKey> watched;
-
-  // A connection on the cluster port: a peer node, which must authenticate with the cluster
-  // secret (DYNIS.HELLO, DYNIS.AUTH) before anything else.
-  bool peer_port = false;
-  bool peer_authenticated = false;
-  std::string peer_link_nonce;    // from DYNIS.HELLO
-  std::string peer_server_nonce;  // ours, sent in the HELLO answer
-
-  bool close_after_reply = false;
-  bool kill_requested = false;  // CLIENT KILL from another worker, applied by ours
-
-  size_t query_buffer_bytes() const { return in_.size(); }
-  size_t output_bytes() const { return out_.size() + writing_.size(); }
-  size_t pending_replies() const { return slots_.size(); }
+  size_t query_buffer_bytes() const override { return in_.size(); }
+  size_t output_bytes() const override { return out_.size() + writing_.size(); }
+  size_t pending_replies() const override { return slots_.size(); }
 
  private:
   friend class Worker;
   Worker* worker_;
-  uint64_t id_;
   uv_tcp_t tcp_;
   uv_write_t write_req_;
   std::string in_;
