@@ -12,6 +12,16 @@
 
 namespace dynis::server {
 
+namespace {
+
+// Whether `name` is a command (client or node-to-node) with `flag` in the table.
+bool HasFlag(const std::string& name, uint32_t flag) {
+  const CommandSpec* spec = LookupCommand(name);
+  return spec != nullptr && (spec->flags & flag) != 0;
+}
+
+}  // namespace
+
 bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
   const Config& cfg = server_->config();
   auto reply_error = [&](const std::string& msg) {
@@ -33,8 +43,7 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
   }
 
   // A node on the cluster port proves the cluster secret before anything else is served.
-  if (c->peer_port && !c->peer_authenticated && !EqualsIgnoreCase(argv[0], "dynis.hello") &&
-      !EqualsIgnoreCase(argv[0], "dynis.auth")) {
+  if (c->peer_port && !c->peer_authenticated && !HasFlag(argv[0], kCmdPeerHandshake)) {
     AppendReply(c,
                 "-NOAUTH this is the cluster port: peers authenticate with the cluster secret "
                 "(DYNIS.HELLO, DYNIS.AUTH); clients use the client port\r\n");
@@ -44,7 +53,7 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
   // A peer forwarding a client's command to a replica of its key: it runs here as if a client
   // of this node sent it, with the client's protocol version, and is coordinated here.
   bool forwarded = false;
-  if (c->peer_port && argv.size() >= 3 && EqualsIgnoreCase(argv[0], "dynis.fwd")) {
+  if (c->peer_port && argv.size() >= 3 && HasFlag(argv[0], kCmdPeerForward)) {
     c->resp = argv[1] == "3" ? 3 : 2;
     argv.erase(argv.begin(), argv.begin() + 2);
     forwarded = true;
@@ -98,7 +107,7 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
     AppendReply(c, "+QUEUED\r\n");
     return true;
   }
-  if (std::string_view(spec->name) == "quit") {
+  if (spec->flags & kCmdQuit) {
     AppendReply(c, "+OK\r\n");
     c->close_after_reply = true;
     return false;
@@ -106,7 +115,7 @@ bool Worker::Dispatch(Client* c, std::vector<std::string>& argv) {
 
   uint32_t flags = spec->flags;
   if (server_->cluster() != nullptr && !(flags & kCmdInternal)) {
-    if (std::string_view(spec->name) == "exec") return ClusterExec(c);
+    if (flags & kCmdRunsQueue) return ClusterExec(c);
     if (spec->first_key > 0 && !(flags & (kCmdConn | kCmdAllKeys))) {
       return ClusterDispatch(c, spec, argv, forwarded);
     }
