@@ -11,26 +11,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/errors.h"
 #include "common/log.h"
 #include "server/server.h"
 
 namespace dynis::server {
 
 namespace {
-
-const char kProtectedModeError[] =
-    "-DENIED dynis is running in protected mode because protected mode is enabled and no "
-    "password is set for the default user. In this mode connections are only accepted from the "
-    "loopback interface. If you want to connect from external computers to dynis you may adopt "
-    "one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG "
-    "SET protected-mode no' from the loopback interface by connecting to dynis from the same "
-    "host the server is running, however MAKE SURE dynis is not publicly accessible from "
-    "internet if you do so. 2) Alternatively you can just disable the protected mode by editing "
-    "the dynis configuration file, and setting the protected mode option to 'no', and then "
-    "restarting the server. 3) If you started the server manually just for testing, restart it "
-    "with the '--protected-mode no' option. 4) Set up an authentication password for the "
-    "default user. NOTE: You only need to do one of the above things in order for the server to "
-    "start accepting connections from the outside.\r\n";
 
 std::string SockAddrToString(const struct sockaddr_storage& ss) {
   char ip[INET6_ADDRSTRLEN] = "?";
@@ -206,15 +193,15 @@ void Worker::Accept(uv_stream_t* listener) {
   // Redis answers these two refusals with an error and closes.
   const char* refusal = nullptr;
   if (connected > cfg.maxclients()) {
-    refusal = "-ERR max number of clients reached\r\n";
+    refusal = err::kMaxClients;
     st.rejected_connections++;
   } else if (!c->peer_port && cfg.protected_mode() && cfg.requirepass().empty() &&
              !IsLoopback(peer)) {
-    refusal = kProtectedModeError;
+    refusal = err::kProtectedMode;
     LOG_WARNING("Denied connection from %s: protected mode", c->addr.c_str());
   }
   if (refusal != nullptr) {
-    c->out_.append(refusal);
+    c->out_.append("-").append(refusal).append("\r\n");
     c->close_after_reply = true;
     MarkDirty(c);
     return;

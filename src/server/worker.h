@@ -30,6 +30,7 @@
 #include "kv/keyspace.h"
 #include "proto/reply.h"
 #include "replication/engine.h"
+#include "server/admission.h"
 #include "server/connection.h"
 #include "server/message.h"
 #include "transport/peer_link.h"
@@ -101,6 +102,26 @@ class Worker {
   // Runs or routes one parsed command. Returns false when the client must stop processing
   // input for now (parked, closing).
   bool Dispatch(Client* c, std::vector<std::string>& argv);
+  // Admission steps (admission.cc), in Dispatch's order.
+  Admission RefuseHttp(Client* c, const std::vector<std::string>& argv);
+  Admission GatePeer(Client* c, const std::vector<std::string>& argv);
+  Admission LookUp(Client* c, const std::vector<std::string>& argv, const CommandSpec** spec);
+  Admission CheckArity(Client* c, const CommandSpec& spec, const std::vector<std::string>& argv);
+  Admission CheckAuth(Client* c, const CommandSpec& spec);
+  Admission QueueInMulti(Client* c, const CommandSpec& spec, const std::vector<std::string>& argv);
+  Admission AnswerQuit(Client* c, const CommandSpec& spec);
+  // Answers the error (marking an open transaction failed, so EXEC answers EXECABORT).
+  Admission Refuse(Client* c, const std::string& msg);
+
+  // Routing (routing.cc): runs an admitted command where it belongs; false like Dispatch.
+  bool Route(Client* c, const CommandSpec* spec, std::vector<std::string>& argv, bool forwarded);
+  enum class Placement { kHere, kForwarded, kAlone };
+  // Where a keyed command runs by its keys' owners; kForwarded when it was sent (Forward).
+  Placement PlaceByKeys(Client* c, const CommandSpec* spec, std::vector<std::string>& argv);
+  // Runs after the connection's earlier commands, with the other workers paused if exclusive.
+  bool RunAlone(Client* c, const CommandSpec* spec, std::vector<std::string>& argv,
+                bool exclusive);
+  bool RunHere(Client* c, const CommandSpec* spec, const std::vector<std::string>& argv);
   void ExecuteLocal(Client* c, const CommandSpec* spec, const std::vector<std::string>& argv,
                     std::string* out);
 
