@@ -106,6 +106,13 @@ class Server {
 
  private:
   friend class Worker;
+  // Init's steps (node.cc), in order.
+  Status OpenStore();
+  Status LoadIdentity();  // node id and actor epoch
+  Status ShareKeyspace();
+  Status CreateWorkers();  // and their listeners
+  Status JoinCluster();    // with cluster-nodes: the cluster state and the peer listeners
+  Status RestoreMembership();
   void WalSyncLoop();
   // Applies the mutable config values that lower layers cache (at start and on CONFIG SET).
   void ApplyConfig();
