@@ -99,8 +99,7 @@ Admission Worker::GatePeer(Client* c, const std::vector<std::string>& argv) {
 
 // The command, and its subcommand when it has them: a client does not see the node-to-node
 // verbs.
-Admission Worker::LookUp(Client* c, const std::vector<std::string>& argv,
-                         const CommandSpec** out) {
+Admission Worker::LookUp(Client* c, const std::vector<std::string>& argv, const CommandSpec** out) {
   const CommandSpec* spec = c->peer_port ? LookupCommand(argv[0]) : LookupClientCommand(argv[0]);
   if (spec == nullptr) return Refuse(c, UnknownCommandError(argv));
   if (!spec->subcommands.empty() && argv.size() >= 2) {

@@ -47,6 +47,33 @@ bool IsLoopback(const struct sockaddr_storage& ss) {
   return false;
 }
 
+// addr:port as a socket address (IPv6 when addr has a colon); false and *err when addr is not
+// an IP address.
+bool ToSockAddr(const std::string& addr, int port, bool v6, struct sockaddr_storage* ss,
+                socklen_t* len, std::string* err) {
+  std::memset(ss, 0, sizeof(*ss));
+  if (v6) {
+    auto* a = reinterpret_cast<struct sockaddr_in6*>(ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, addr.c_str(), &a->sin6_addr) != 1) {
+      *err = "invalid bind address '" + addr + "'";
+      return false;
+    }
+    *len = sizeof(*a);
+  } else {
+    auto* a = reinterpret_cast<struct sockaddr_in*>(ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, addr.c_str(), &a->sin_addr) != 1) {
+      *err = "invalid bind address '" + addr + "'";
+      return false;
+    }
+    *len = sizeof(*a);
+  }
+  return true;
+}
+
 }  // namespace
 
 // Opens a listening socket with SO_REUSEPORT so that every worker can accept on the same port.
@@ -55,27 +82,8 @@ int OpenListener(const std::string& addr, int port, int backlog, bool exclusive_
                  std::string* err) {
   bool v6 = addr.find(':') != std::string::npos;
   struct sockaddr_storage ss;
-  std::memset(&ss, 0, sizeof(ss));
   socklen_t len;
-  if (v6) {
-    auto* a = reinterpret_cast<struct sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET6, addr.c_str(), &a->sin6_addr) != 1) {
-      *err = "invalid bind address '" + addr + "'";
-      return -1;
-    }
-    len = sizeof(*a);
-  } else {
-    auto* a = reinterpret_cast<struct sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, addr.c_str(), &a->sin_addr) != 1) {
-      *err = "invalid bind address '" + addr + "'";
-      return -1;
-    }
-    len = sizeof(*a);
-  }
+  if (!ToSockAddr(addr, port, v6, &ss, &len, err)) return -1;
   int one = 1;
   if (exclusive_probe) {
     int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -1,7 +1,5 @@
 // The node's bootstrap (Server::Init): data directory, store, node id and actor epoch,
 // workers and their listeners, and the cluster membership remembered from earlier runs.
-#include "server/server.h"
-
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,6 +10,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "kv/epoch.h"
+#include "server/server.h"
 
 namespace dynis::server {
 

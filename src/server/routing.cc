@@ -1,8 +1,7 @@
 // Where an admitted command runs: on this worker, on the worker owning its keys, split per
 // key over several, or alone with every other worker paused; and running it (ExecuteSpec).
-#include "server/server.h"
-
 #include "common/errors.h"
+#include "server/server.h"
 
 namespace dynis::server {
 

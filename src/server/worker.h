@@ -119,8 +119,7 @@ class Worker {
   // Where a keyed command runs by its keys' owners; kForwarded when it was sent (Forward).
   Placement PlaceByKeys(Client* c, const CommandSpec* spec, std::vector<std::string>& argv);
   // Runs after the connection's earlier commands, with the other workers paused if exclusive.
-  bool RunAlone(Client* c, const CommandSpec* spec, std::vector<std::string>& argv,
-                bool exclusive);
+  bool RunAlone(Client* c, const CommandSpec* spec, std::vector<std::string>& argv, bool exclusive);
   bool RunHere(Client* c, const CommandSpec* spec, const std::vector<std::string>& argv);
   void ExecuteLocal(Client* c, const CommandSpec* spec, const std::vector<std::string>& argv,
                     std::string* out);
