@@ -127,9 +127,9 @@ void RegisterClusterCommands(std::vector<CommandSpec>* out) {
   // than held until an EXEC (kCmdNoMulti).
   const uint32_t peer = kCmdInternal | kCmdConn | kCmdNoMulti | kCmdNoScript | kCmdLoading |
                         kCmdStale;
-  out->push_back({"dynis.hello", 3, peer | kCmdNoAuth, 0, 0, 0, CmdPeerHello, "dynis",
+  out->push_back({"dynis.hello", 3, peer | kCmdNoAuth | kCmdPeerHandshake, 0, 0, 0, CmdPeerHello, "dynis",
                   "Peer handshake: challenge", "0.1.0", "O(1)"});
-  out->push_back({"dynis.auth", 2, peer | kCmdNoAuth, 0, 0, 0, CmdPeerAuth, "dynis",
+  out->push_back({"dynis.auth", 2, peer | kCmdNoAuth | kCmdPeerHandshake, 0, 0, 0, CmdPeerAuth, "dynis",
                   "Peer handshake: response", "0.1.0", "O(1)"});
   out->push_back({"dynis.meet", 5, peer, 0, 0, 0, CmdPeerMeet, "dynis",
                   "Exchange membership", "0.1.0", "O(nodes)"});
@@ -138,7 +138,7 @@ void RegisterClusterCommands(std::vector<CommandSpec>* out) {
                   "O(1)"});
   out->push_back({"dynis.putrec", 3, kCmdInternal | kCmdNoMulti | kCmdWrite | kCmdFast, 1, 1,
                   1, CmdPeerRecord, "dynis", "Merge a record into this replica", "0.1.0", "O(1)"});
-  out->push_back({"dynis.fwd", -4, peer, 0, 0, 0, CmdPeerFwd, "dynis",
+  out->push_back({"dynis.fwd", -4, peer | kCmdPeerForward, 0, 0, 0, CmdPeerFwd, "dynis",
                   "Run a client command forwarded by another node", "0.1.0", "O(1)"});
 }
 // clang-format on

@@ -53,6 +53,14 @@ enum CommandFlag : uint32_t {
                               // the command, it is not one of its COMMAND flags
   kCmdQuorumR = 1 << 20,      // takes an optional "R n" after its |arity| fixed arguments
   kCmdQuorumW = 1 << 21,      // takes an optional "W n" there (GETCTX / SETCTX, DELCTX)
+  // Decisions server/ makes before or instead of the handler (not COMMAND flags either).
+  kCmdPeerHandshake = 1 << 26,  // allowed on the cluster port before the peer authenticates
+                                // (DYNIS.HELLO, DYNIS.AUTH)
+  kCmdPeerForward = 1 << 27,    // wraps a client's command (DYNIS.FWD resp cmd...): on the
+                                // cluster port it is unwrapped and the inner command runs
+  kCmdQuit = 1 << 28,           // answered +OK by the server, which closes after the reply
+  kCmdRunsQueue = 1 << 29,      // runs the connection's MULTI queue (EXEC): in a cluster each
+                                // queued command is replicated as a part of one reply
 };
 
 struct CommandContext;

@@ -478,7 +478,7 @@ void RegisterConnectionCommands(std::vector<CommandSpec>* out) {
   out->push_back({"select", 2, conn | kCmdFast, 0, 0, 0, CmdSelect, "connection",
                   "Change the selected database for the current connection", "1.0.0", "O(1)",
                   {{"index", "integer"}}, {}, "@fast @connection"});
-  out->push_back({"quit", -1, conn | kCmdNoAuth | kCmdFast | kCmdNotQueued, 0, 0, 0, CmdQuit, "connection",
+  out->push_back({"quit", -1, conn | kCmdNoAuth | kCmdFast | kCmdNotQueued | kCmdQuit, 0, 0, 0, CmdQuit, "connection",
                   "Close the connection", "1.0.0", "O(1)", {}, {}, "@fast @connection"});
   out->push_back({"reset", 1, conn | kCmdNoAuth | kCmdFast | kCmdNoScript | kCmdNotQueued, 0, 0, 0, CmdReset,
                   "connection", "Reset the connection", "6.2.0", "O(1)", {}, {},

@@ -138,7 +138,7 @@ void RegisterTransactionCommands(std::vector<CommandSpec>* out) {
   out->push_back({"multi", 1, f | kCmdNotQueued, 0, 0, 0, CmdMulti, "transactions",
                   "Mark the start of a transaction block", "1.2.0", "O(1)", {}, {},
                   "@fast @transaction"});
-  out->push_back({"exec", 1, kCmdExclusive | kCmdNotQueued | kCmdNoScript | kCmdLoading | kCmdStale,
+  out->push_back({"exec", 1, kCmdExclusive | kCmdNotQueued | kCmdNoScript | kCmdLoading | kCmdStale | kCmdRunsQueue,
                   0, 0, 0, CmdExec, "transactions",
                   "Execute all commands issued after MULTI", "1.2.0",
                   "Depends on commands in the transaction", {}, {}, "@slow @transaction"});

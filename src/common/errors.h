@@ -153,4 +153,29 @@ inline constexpr char kBadMeet[] = "ERR bad DYNIS.MEET arguments";
 inline constexpr char kBadFwd[] = "ERR DYNIS.FWD needs a protocol version and a command";
 // --- end of commands --------------------------------------------------------------------------
 
+// ---- server: what server/ answers before or instead of a command's handler ----
+inline constexpr char kProtectedMode[] =
+    "DENIED dynis is running in protected mode because protected mode is enabled and no "
+    "password is set for the default user. In this mode connections are only accepted from the "
+    "loopback interface. If you want to connect from external computers to dynis you may adopt "
+    "one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG "
+    "SET protected-mode no' from the loopback interface by connecting to dynis from the same "
+    "host the server is running, however MAKE SURE dynis is not publicly accessible from "
+    "internet if you do so. 2) Alternatively you can just disable the protected mode by editing "
+    "the dynis configuration file, and setting the protected mode option to 'no', and then "
+    "restarting the server. 3) If you started the server manually just for testing, restart it "
+    "with the '--protected-mode no' option. 4) Set up an authentication password for the "
+    "default user. NOTE: You only need to do one of the above things in order for the server to "
+    "start accepting connections from the outside.";
+inline constexpr char kPeerPortNoAuth[] =
+    "NOAUTH this is the cluster port: peers authenticate with the cluster secret (DYNIS.HELLO, "
+    "DYNIS.AUTH); clients use the client port";
+// Built with the command's words: kUnknownCommand + name + kUnknownCommandArgs + 'arg' ...
+inline constexpr char kUnknownCommand[] = "ERR unknown command '";
+inline constexpr char kUnknownCommandArgs[] = "', with args beginning with: ";
+// kUnknownSubcommand + sub + kUnknownSubcommandTry + COMMAND + kUnknownSubcommandHelp
+inline constexpr char kUnknownSubcommand[] = "ERR unknown subcommand '";
+inline constexpr char kUnknownSubcommandTry[] = "'. Try ";
+inline constexpr char kUnknownSubcommandHelp[] = " HELP.";
+
 }  // namespace dynis::err

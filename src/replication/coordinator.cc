@@ -55,7 +55,7 @@ uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* ou
   Command& c = *owned;
   c.plan = std::move(plan);
   commands_[id] = std::move(owned);
-  if (!c.plan.read_first) {
+  if (!c.plan.read_first || c.plan.keys.empty()) {
     out->push_back(RunEffect(id));
     return id;
   }

@@ -39,7 +39,7 @@ namespace dynis::replication {
 
 // What a command asks of coordination (commands/coordination.h builds it from the table).
 struct CommandPlan {
-  std::vector<std::string> keys;  // the distinct keys it names, in order
+  std::vector<std::string> keys;  // the distinct keys it reads first, in order
   bool read_first = false;        // quorum-read every key before running
   int r = 0;                      // R (the request's own, or the default)
   int w = 1;                      // W
