@@ -53,11 +53,10 @@ StatusOr<int> CommandQuorumOption(const CommandSpec& spec, const std::vector<std
   }
   int64_t n;
   if (!ParseInt64(argv[first + 1], &n) || n < 1) {
-    return Status::Error(std::string("ERR ") + letter + " must be a positive integer");
+    return Status::Error(err::QuorumNotPositive(letter));
   }
   if (n > replicas) {
-    return Status::Error(std::string("ERR ") + letter + " (" + std::to_string(n) +
-                         ") is more than replicas (" + std::to_string(replicas) + ")");
+    return Status::Error(err::QuorumAboveReplicas(letter, n, replicas));
   }
   return static_cast<int>(n);
 }

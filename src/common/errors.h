@@ -82,6 +82,24 @@ inline std::string LocalStoreFailed(const std::string& io_error, int answered, i
 }
 inline constexpr char kReplicaReadFailed[] = "ERR the replica could not read its record";
 inline constexpr char kReplicaMergeFailed[] = "ERR the replica could not merge the record";
+// GETCTX's "R n", SETCTX's / DELCTX's "W n".
+inline std::string QuorumNotPositive(const char* letter) {
+  return std::string("ERR ") + letter + " must be a positive integer";
+}
+inline std::string QuorumAboveReplicas(const char* letter, long long n, int replicas) {
+  return std::string("ERR ") + letter + " (" + std::to_string(n) + ") is more than replicas (" +
+         std::to_string(replicas) + ")";
+}
+// A context that does not decode, as version/ reports it (Keyspace replies kInvalidContext).
+inline constexpr char kBadContext[] = "ERR invalid context";
+// CONFIG SET (config/config.cc), Redis's wording.
+inline std::string ConfigSetFailed(std::string_view name, std::string_view reason) {
+  return "ERR CONFIG SET failed (possibly related to argument '" + std::string(name) + "') - " +
+         std::string(reason);
+}
+inline std::string ConfigSetUnknown(std::string_view name) {
+  return "ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(name) + "'";
+}
 inline constexpr char kReplicaRecordUndecodable[] =
     "ERR the replica's record of this key does not decode";
 inline std::string DotConflict(size_t reused) {

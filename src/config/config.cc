@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/errors.h"
 #include "common/glob.h"
 #include "common/strings.h"
 #include "config/config_internal.h"
@@ -31,13 +32,10 @@ std::string BadDirective(std::string_view name) {
 }
 
 std::string SetFailed(std::string_view name, std::string_view reason) {
-  return "ERR CONFIG SET failed (possibly related to argument '" + std::string(name) + "') - " +
-         std::string(reason);
+  return err::ConfigSetFailed(name, reason);
 }
 
-std::string UnknownSetOption(std::string_view name) {
-  return "ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(name) + "'";
-}
+std::string UnknownSetOption(std::string_view name) { return err::ConfigSetUnknown(name); }
 
 // One CONFIG SET value for `def`: split, arity-checked and parsed, with CONFIG SET's errors.
 Status ParseSetValue(const OptionDef& def, const std::string& name, const std::string& arg,

@@ -5,6 +5,8 @@
 #include <array>
 #include <limits>
 
+#include "common/errors.h"
+
 namespace dynis::version {
 
 namespace {
@@ -139,7 +141,7 @@ constexpr uint8_t kContextV1 = 1;
 constexpr size_t kCrcBytes = 4;
 
 Status Corrupt(const char* what) { return Status::Corruption(std::string("dvvset: ") + what); }
-Status BadContext() { return Status::InvalidArgument("ERR invalid context"); }
+Status BadContext() { return Status::InvalidArgument(err::kBadContext); }
 
 }  // namespace
 
