@@ -56,13 +56,13 @@ const Member* Membership::Find(NodeId id) const {
 
 std::vector<NodeId> Membership::RingMembers() const { return FoundingSet(*this); }
 
-MergeResult Merge(Membership* mine, const Membership& heard, NodeId self) {
-  MergeResult r;
-  const std::vector<Member> old = mine->members;
-  const bool was_sealed = mine->sealed;
+namespace {
 
-  // Addresses: new ids are added (joining when this node is sealed: it meets them after its
-  // data was placed), known ones take the peer's address, except this node's own.
+// Addresses: new ids are added (joining when this node is sealed: it meets them after its data
+// was placed), known ones take the peer's address, except this node's own. Returns the peer's
+// founding set (the ids it lists as members), sorted.
+std::vector<NodeId> MergeAddresses(Membership* mine, const Membership& heard, NodeId self,
+                                   MergeResult* r) {
   std::vector<NodeId> peer_set;
   for (const Member& h : heard.members) {
     if (!ValidMember(h)) continue;
@@ -72,45 +72,55 @@ MergeResult Merge(Membership* mine, const Membership& heard, NodeId self) {
       Member m = h;
       m.state = mine->sealed ? MemberState::kJoining : MemberState::kMember;
       mine->members.insert(it, std::move(m));
-      r.learned.push_back(h.id);
-      r.changed = true;
+      r->learned.push_back(h.id);
+      r->changed = true;
     } else if (h.id != self && (it->name != h.name || it->host != h.host || it->cport != h.cport ||
                                 it->port != h.port)) {
       it->name = h.name;
       it->host = h.host;
       it->cport = h.cport;
       it->port = h.port;
-      r.changed = true;
+      r->changed = true;
     }
   }
-
-  // Founding sets.
   std::sort(peer_set.begin(), peer_set.end());
   peer_set.erase(std::unique(peer_set.begin(), peer_set.end()), peer_set.end());
-  if (heard.sealed && !peer_set.empty()) {
-    std::vector<NodeId> own = FoundingSet(*mine);
-    bool adopt = false;
-    if (!mine->sealed) {
+  return peer_set;
+}
+
+// Founding sets: an open node adopts a sealed peer's; a sealed one only a strict subset of its
+// own (the peer sealed before the extra members arrived). Neither nested: diverged.
+void MergeFoundingSets(Membership* mine, const std::vector<NodeId>& peer_set, MergeResult* r) {
+  std::vector<NodeId> own = FoundingSet(*mine);
+  bool adopt = false;
+  if (!mine->sealed) {
+    adopt = true;
+  } else if (peer_set != own) {
+    if (std::includes(own.begin(), own.end(), peer_set.begin(), peer_set.end())) {
       adopt = true;
-    } else if (peer_set != own) {
-      if (std::includes(own.begin(), own.end(), peer_set.begin(), peer_set.end())) {
-        adopt = true;  // the peer sealed before the extra members arrived
-      } else if (!std::includes(peer_set.begin(), peer_set.end(), own.begin(), own.end())) {
-        r.diverged = true;  // (a superset: the peer adopts ours when it hears us)
-        r.peer_set = peer_set;
-      }
-    }
-    if (adopt) {
-      mine->sealed = true;
-      for (Member& m : mine->members) {
-        m.state = Contains(peer_set, m.id) ? MemberState::kMember : MemberState::kJoining;
-      }
-      r.adopted = true;
-      r.changed = true;
+    } else if (!std::includes(peer_set.begin(), peer_set.end(), own.begin(), own.end())) {
+      r->diverged = true;  // (a superset: the peer adopts ours when it hears us)
+      r->peer_set = peer_set;
     }
   }
-  if (mine->sealed != was_sealed) r.changed = true;
+  if (!adopt) return;
+  mine->sealed = true;
+  for (Member& m : mine->members) {
+    m.state = Contains(peer_set, m.id) ? MemberState::kMember : MemberState::kJoining;
+  }
+  r->adopted = true;
+  r->changed = true;
+}
 
+}  // namespace
+
+MergeResult Merge(Membership* mine, const Membership& heard, NodeId self) {
+  MergeResult r;
+  const std::vector<Member> old = mine->members;
+  const bool was_sealed = mine->sealed;
+  std::vector<NodeId> peer_set = MergeAddresses(mine, heard, self, &r);
+  if (heard.sealed && !peer_set.empty()) MergeFoundingSets(mine, peer_set, &r);
+  if (mine->sealed != was_sealed) r.changed = true;
   for (const Member& m : mine->members) {
     if (!m.joining()) continue;
     auto it = std::lower_bound(old.begin(), old.end(), m, ById);

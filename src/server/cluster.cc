@@ -106,62 +106,85 @@ void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
                        const CommandSpec* spec, std::vector<std::string> argv, bool forwarded) {
   std::vector<int> keys = CommandKeyPositions(*spec, argv);
   if (keys.empty() || (spec->flags & (kCmdConn | kCmdAllKeys))) {
-    // Not about one key's replicas (PING, INFO, KEYS, FLUSHALL... inside EXEC): runs on this
-    // node, as it would outside the transaction.
-    proto::ReplyWriter w(&slot->parts[part]);
-    w.set_resp(c->resp);
-    if (spec->flags & kCmdExclusive) {
-      if (!server_->PauseOthers(*this)) {
-        w.Error(err::kShuttingDown);
-        return;
-      }
-      CommitTurn();
-      ExecuteSpec(c, spec, argv, &w);
-      CommitTurn();
-      server_->ResumeOthers();
-      return;
-    }
-    if (spec->flags & kCmdAllKeys) CommitTurn();
-    ExecuteSpec(c, spec, argv, &w);
+    RunPartHere(c, slot, part, spec, argv);
     return;
   }
+  std::optional<uint32_t> partition = PartitionOfPart(argv, keys, forwarded, &slot->parts[part]);
+  if (!partition) return;
+  std::vector<NodeId> pref =
+      cluster::PreflistOf(cluster_view().ring, *partition, server_->cluster()->n_val()).Nodes();
+  NodeId self = server_->cluster()->self().id;
+  slot->remaining++;
+  if (forwarded || std::find(pref.begin(), pref.end(), self) != pref.end()) {
+    CoordinatePart(c, slot, part, spec, std::move(argv), *partition);
+  } else {
+    ForwardPart(c, slot, part, spec, std::move(argv), std::move(pref));
+  }
+}
+
+void Worker::RunPartHere(Client* c, const std::shared_ptr<Slot>& slot, int part,
+                         const CommandSpec* spec, const std::vector<std::string>& argv) {
+  // Not about one key's replicas (PING, INFO, KEYS, FLUSHALL... inside EXEC): runs on this
+  // node, as it would outside the transaction.
+  proto::ReplyWriter w(&slot->parts[part]);
+  w.set_resp(c->resp);
+  if (spec->flags & kCmdExclusive) {
+    if (!server_->PauseOthers(*this)) {
+      w.Error(err::kShuttingDown);
+      return;
+    }
+    CommitTurn();
+    ExecuteSpec(c, spec, argv, &w);
+    CommitTurn();
+    server_->ResumeOthers();
+    return;
+  }
+  if (spec->flags & kCmdAllKeys) CommitTurn();
+  ExecuteSpec(c, spec, argv, &w);
+}
+
+std::optional<uint32_t> Worker::PartitionOfPart(const std::vector<std::string>& argv,
+                                                const std::vector<int>& keys, bool forwarded,
+                                                std::string* refusal) {
   size_t reached = 0;
   if (!forwarded && !server_->cluster()->Formed(NowMs(), &reached)) {
-    slot->parts[part] = ErrorReply(err::ClusterForming(reached, server_->cluster()->seeds().size()));
-    return;
+    *refusal = ErrorReply(err::ClusterForming(reached, server_->cluster()->seeds().size()));
+    return std::nullopt;
   }
   uint32_t partition = keyspace_.PartitionOf(argv[keys[0]]);
   for (int k : keys) {
     if (keyspace_.PartitionOf(argv[k]) != partition) {
-      slot->parts[part] = ErrorReply(err::kCrossSlot);
-      return;
+      *refusal = ErrorReply(err::kCrossSlot);
+      return std::nullopt;
     }
   }
-  const ClusterView& view = cluster_view();
-  std::vector<NodeId> pref =
-      cluster::PreflistOf(view.ring, partition, server_->cluster()->n_val()).Nodes();
-  NodeId self = server_->cluster()->self().id;
-  bool local = forwarded || std::find(pref.begin(), pref.end(), self) != pref.end();
-  slot->remaining++;
-  if (local) {
-    Message m;
-    m.kind = Message::Kind::kExec;
-    m.coordinate = true;
-    m.origin = id_;
-    m.client_id = c->id();
-    m.slot = slot;
-    m.part = part;
-    m.spec = spec;
-    m.resp = c->resp;
-    m.argv = std::move(argv);
-    int owner = server_->OwnerOf(partition);
-    if (owner == id_) {
-      Coordinate(std::move(m));
-    } else {
-      outbox_[owner].push_back(std::move(m));
-    }
-    return;
+  return partition;
+}
+
+void Worker::CoordinatePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
+                            const CommandSpec* spec, std::vector<std::string> argv,
+                            uint32_t partition) {
+  Message m;
+  m.kind = Message::Kind::kExec;
+  m.coordinate = true;
+  m.origin = id_;
+  m.client_id = c->id();
+  m.slot = slot;
+  m.part = part;
+  m.spec = spec;
+  m.resp = c->resp;
+  m.argv = std::move(argv);
+  int owner = server_->OwnerOf(partition);
+  if (owner == id_) {
+    Coordinate(std::move(m));
+  } else {
+    outbox_[owner].push_back(std::move(m));
   }
+}
+
+void Worker::ForwardPart(Client* c, const std::shared_ptr<Slot>& slot, int part,
+                         const CommandSpec* spec, std::vector<std::string> argv,
+                         std::vector<NodeId> pref) {
   // Not a replica of this key: a member of the preference list coordinates it, one with a
   // live link first.
   std::stable_partition(pref.begin(), pref.end(), [this](NodeId n) {

@@ -149,6 +149,18 @@ class Worker {
   bool ClusterExec(Client* c);
   void RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part, const CommandSpec* spec,
                  std::vector<std::string> argv, bool forwarded);
+  // RoutePart's steps: a keyless or whole-keyspace part runs here; a keyed part needs its keys
+  // in one partition of a formed cluster (else *refusal), then is coordinated by the owning
+  // worker when this node is a replica of it, or forwarded to a member of its preference list.
+  void RunPartHere(Client* c, const std::shared_ptr<Slot>& slot, int part,
+                   const CommandSpec* spec, const std::vector<std::string>& argv);
+  std::optional<uint32_t> PartitionOfPart(const std::vector<std::string>& argv,
+                                          const std::vector<int>& keys, bool forwarded,
+                                          std::string* refusal);
+  void CoordinatePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
+                      const CommandSpec* spec, std::vector<std::string> argv, uint32_t partition);
+  void ForwardPart(Client* c, const std::shared_ptr<Slot>& slot, int part, const CommandSpec* spec,
+                   std::vector<std::string> argv, std::vector<NodeId> pref);
   // Sends a DYNIS.FWD to targets[next], then (when it gets no answer) to the following ones.
   void ForwardToReplica(uint64_t client_id, std::shared_ptr<Slot> slot, int part,
                         std::shared_ptr<std::vector<std::string>> fwd,
