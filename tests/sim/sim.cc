@@ -15,11 +15,15 @@
 #include "cluster/ring.h"
 #include "commands/command.h"
 #include "commands/coordination.h"
+#include "commands/node_context.h"
 #include "common/clock.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "kv/epoch.h"
+#include "config/config.h"
 #include "kv/keyspace.h"
+#include "proto/reply.h"
+#include "proto/reply_parser.h"
 #include "replication/coordinator.h"
 #include "replication/engine.h"
 #include "replication/replica.h"
@@ -340,6 +344,67 @@ std::function<storage::CompactDecision(std::string_view, std::string*)> Compacti
   };
 }
 
+// The node services the handlers of the simulated commands (GET, SET, DEL, GETCTX, SETCTX)
+// may use: the default configuration, the node's store and keyspace settings, the hit
+// counters. Everything else belongs to commands the simulator never sends: reaching it is a
+// bug of the simulator, reported as such.
+class SimNodeContext final : public NodeContext {
+ public:
+  SimNodeContext(storage::Store* store, const kv::KeyspaceShared* shared)
+      : store_(store), shared_(shared) {}
+
+  Config& config() override { return config_; }
+  const std::string& node_id() const override { return Unused<const std::string&>("node_id"); }
+  uint64_t epoch() const override { return shared_->actor.epoch; }
+  const std::string& run_id() const override { return Unused<const std::string&>("run_id"); }
+  int64_t start_ms() const override { return Unused<int64_t>("start_ms"); }
+  int64_t last_save_s() const override { return Unused<int64_t>("last_save_s"); }
+  const std::string& executable() const override {
+    return Unused<const std::string&>("executable");
+  }
+  const std::string& config_file() const override {
+    return Unused<const std::string&>("config_file");
+  }
+  int connected_clients() const override { return 0; }
+  int io_threads() const override { return 1; }
+  int OwnerOf(uint32_t) const override { return 0; }
+  storage::Store& store() override { return *store_; }
+  const kv::KeyspaceShared& keyspace_shared() const override { return *shared_; }
+  NodeStats stats() const override { return NodeStats{}; }
+  void ResetStats() override {}
+  void CountKeyspaceLookup(bool) override {}
+  bool PauseOthers() override { return Unused<bool>("PauseOthers"); }
+  void ResumeOthers() override { Unused<int>("ResumeOthers"); }
+  std::vector<ClientState*> ClientsOf(int) override { return {}; }
+  bool OnThisLoop(const ClientState*) const override { return false; }
+  void CloseClient(ClientState*) override { Unused<int>("CloseClient"); }
+  void CommitTurn() override { Unused<int>("CommitTurn"); }
+  void Execute(ClientState*, const CommandSpec*, const std::vector<std::string>&,
+               proto::ReplyWriter*) override {
+    Unused<int>("Execute");
+  }
+  Status FlushAll() override { return Unused<Status>("FlushAll"); }
+  void RequestShutdown() override { Unused<int>("RequestShutdown"); }
+  bool in_cluster() const override { return true; }
+  std::shared_ptr<const cluster::ClusterView> cluster_view() const override {
+    return Unused<std::shared_ptr<const cluster::ClusterView>>("cluster_view");
+  }
+  std::shared_ptr<const cluster::ClusterView> Meet(const cluster::Member&) override {
+    return Unused<std::shared_ptr<const cluster::ClusterView>>("Meet");
+  }
+  std::string LinkState(cluster::NodeId) override { return Unused<std::string>("LinkState"); }
+
+ private:
+  template <class T>
+  [[noreturn]] static T Unused(const char* what) {
+    Fatal(std::string("a simulated command's handler used NodeContext::") + what);
+  }
+
+  Config config_;
+  storage::Store* store_;
+  const kv::KeyspaceShared* shared_;
+};
+
 struct Node {
   NodeId id = 0;
   bool up = false;
@@ -351,6 +416,7 @@ struct Node {
   std::unique_ptr<HybridClock> clock;
   std::unique_ptr<kv::KeyspaceShared> shared;
   std::unique_ptr<kv::Keyspace> ks;
+  std::unique_ptr<SimNodeContext> env;  // what the commands' handlers see of the node
   std::unique_ptr<Coordinator> coord;
   std::map<uint64_t, std::shared_ptr<CoordOp>> ops;  // by the coordinator's command id
   uint64_t conflicts_seen = 0;  // shared->dot_conflicts already reported
@@ -691,6 +757,7 @@ class Sim {
     n.shared->keep_clocks = p_.keep_clocks;
     n.shared->lww_merge = p_.lww;
     n.ks = std::make_unique<kv::Keyspace>(n.shared.get(), 0);
+    n.env = std::make_unique<SimNodeContext>(n.store.get(), n.shared.get());
     replication::CoordinatorOptions opts = opts_;
     opts.self = n.id;
     n.coord = std::make_unique<Coordinator>(opts, n.ks.get());
@@ -718,6 +785,7 @@ class Sim {
       n.coord.reset();
       n.ops.clear();
       n.ticks.clear();
+      n.env.reset();
       n.ks.reset();
       n.shared.reset();
       n.clock.reset();
@@ -1113,8 +1181,28 @@ class Sim {
     return "";
   }
 
-  // The command on the local keyspace, through the method its handler calls; writes are noted
-  // in the model with the dot they left in the record.
+  // The command's own handler from the command table, on the node's keyspace, as a worker runs
+  // a coordinated command (no client: it may have come from another node); its reply parsed.
+  proto::Reply RunHandler(int ni, const Command& c) {
+    Node& n = node(ni);
+    const std::vector<std::string> argv = ArgvOf(c);
+    const CommandSpec* spec = LookupCommand(argv[0]);
+    std::string out;
+    proto::ReplyWriter w(&out);
+    CommandContext ctx{argv, w, *n.ks, *n.env, nullptr, spec};
+    spec->handler(ctx);
+    proto::ReplyParser parser;
+    size_t used = 0;
+    if (parser.Parse(out.data(), out.size(), &used) != proto::ReplyParser::State::kReply ||
+        used != out.size()) {
+      Broken(std::string(CmdName(c.cmd)) + "'s reply does not parse: " + out);
+      return proto::Reply{};
+    }
+    return parser.reply();
+  }
+
+  // The command on the local keyspace through its real handler; writes are noted in the model
+  // with the dot they left in the record.
   Reply Execute(int ni, CoordOp& op) {
     Node& n = node(ni);
     kv::Keyspace& ks = *n.ks;
@@ -1122,42 +1210,33 @@ class Sim {
     Reply r;
     r.node = ni;
     turn_keys_.insert(c.key);  // writes, and lazy expiry on reads
-    switch (c.cmd) {
-      case Cmd::kGet: {
-        std::optional<kv::LiveValue> v;
-        r.ok = ks.GetLive(c.key, &v).ok();
-        r.found = v.has_value();
-        if (v) r.value = v->value;
-        return r;
+    if (c.cmd == Cmd::kGet || c.cmd == Cmd::kGetCtx) {
+      const proto::Reply reply = RunHandler(ni, c);
+      r.ok = reply.type != proto::Reply::Type::kError;
+      if (c.cmd == Cmd::kGet) {
+        r.found = reply.type == proto::Reply::Type::kBulk;
+        if (r.found) r.value = reply.str;
+      } else if (r.ok) {
+        // GETCTX: [context, [value, ...]].
+        if (reply.type != proto::Reply::Type::kArray || reply.elements.size() != 2) {
+          Broken("GETCTX replied something other than [context, values]");
+          return r;
+        }
+        r.ctx = reply.elements[0].str;
+        for (const proto::Reply& v : reply.elements[1].elements) ParseElements(v.str, &r.elements);
       }
-      case Cmd::kGetCtx: {
-        std::vector<version::Sibling> values;
-        r.ok = ks.GetSiblings(c.key, &values, &r.ctx).ok();
-        for (const version::Sibling& s : values) ParseElements(s.value, &r.elements);
-        return r;
-      }
-      case Cmd::kSet:
-      case Cmd::kDel:
-      case Cmd::kSetCtx:
-        break;
+      return r;
     }
     std::optional<DVVSet> before = Decoded(Record(ni, c.key));
     if (!before) return r;
-    Status s;
-    int64_t expire_at = 0;
-    bool existed = false;
-    if (c.cmd == Cmd::kSet) {
-      // CmdSet: PX is relative to the keyspace's clock, PXAT absolute.
-      expire_at = c.px_ms != 0 ? ks.NowMs() + c.px_ms : c.pxat_ms;
-      s = ks.Put(c.key, c.value, expire_at);
-    } else if (c.cmd == Cmd::kDel) {
-      s = ks.Delete(c.key, &existed);
-      r.count = existed ? 1 : 0;
-    } else {
-      s = ks.PutWithContext(c.key, c.ctx, c.value, false);
-    }
-    r.ok = s.ok();
-    if (!s.ok()) return r;
+    // SET's handler measures PX against the keyspace's clock, which reads the same now.
+    const int64_t expire_at =
+        c.cmd != Cmd::kSet ? 0 : c.px_ms != 0 ? ks.NowMs() + c.px_ms : c.pxat_ms;
+    const proto::Reply reply = RunHandler(ni, c);
+    r.ok = reply.type != proto::Reply::Type::kError;
+    if (!r.ok) return r;
+    const bool existed = c.cmd == Cmd::kDel && reply.integer > 0;
+    r.count = existed ? 1 : 0;
 
     // The dot: the record the turn stored counts one more event of this node's actor.
     const version::Actor actor = n.shared->actor;
