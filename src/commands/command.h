@@ -142,6 +142,7 @@ StatusOr<int> CommandQuorumOption(const CommandSpec& spec, const std::vector<std
 // Each family registers its commands (commands/*.cc).
 void RegisterConnectionCommands(std::vector<CommandSpec>* out);
 void RegisterServerCommands(std::vector<CommandSpec>* out);
+void RegisterDynisCommands(std::vector<CommandSpec>* out);
 void RegisterStringCommands(std::vector<CommandSpec>* out);
 void RegisterKeyCommands(std::vector<CommandSpec>* out);
 void RegisterTransactionCommands(std::vector<CommandSpec>* out);

@@ -108,6 +108,7 @@ struct Table {
   Table() {
     RegisterConnectionCommands(&specs);
     RegisterServerCommands(&specs);
+    RegisterDynisCommands(&specs);
     RegisterStringCommands(&specs);
     RegisterKeyCommands(&specs);
     RegisterTransactionCommands(&specs);
