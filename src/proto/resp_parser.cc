@@ -190,82 +190,103 @@ RequestParser::Step RequestParser::ParseBulks(const char* data, size_t* pos, siz
                                               bool authenticated) {
   while (args_left_ > 0) {
     if (phase_ == Phase::kBulkHeader) {
-      const char* start = data + *pos;
-      const size_t avail = end - *pos;
-      const size_t max_line = ClampToSize(limits_.inline_max_size);
-      const char* cr = FindLineEnd(start, avail, '\r', max_line);
-      if (cr == nullptr) {
-        if (avail > max_line) return Fail("Protocol error: too big bulk count string");
-        return Step::kIncomplete;
-      }
-      const size_t k = static_cast<size_t>(cr - start);
-      if (k + 1 >= avail) return Step::kIncomplete;
-      if (start[0] != '$') {
-        // Redis's addReplyErrorFormat turns CR/LF into spaces to keep the reply well-formed.
-        const char got = (start[0] == '\r' || start[0] == '\n') ? ' ' : start[0];
-        std::string text = "Protocol error: expected '$', got '";
-        text.push_back(got);
-        text.push_back('\'');
-        return Fail(std::move(text));
-      }
       int64_t blen;
-      if (!ParseInt64(std::string_view(start + 1, k - 1), &blen) || blen < 0 ||
-          blen > limits_.proto_max_bulk_len) {
-        return Fail("Protocol error: invalid bulk length");
-      }
-      if (blen > kUnauthMaxBulkLen && !authenticated) {
-        return Fail("Protocol error: unauthenticated bulk length");
-      }
-      *pos += k + 2;
-      cmd_bytes_ += k + 2;
-      bulk_left_ = blen;
-      crlf_left_ = 2;
-      std::string& arg = NextArgSlot();
-      // Common case: the whole payload is here; one exact-size copy.
-      if (end - *pos >= static_cast<size_t>(blen) + 2) {
-        arg.assign(data + *pos, static_cast<size_t>(blen));
-        *pos += static_cast<size_t>(blen) + 2;
-        cmd_bytes_ += static_cast<uint64_t>(blen) + 2;
-        bulk_left_ = 0;
-        crlf_left_ = 0;
-        ++argc_;
-        --args_left_;
-        continue;
-      }
-      phase_ = Phase::kBulkPayload;
+      const Step step = ReadBulkHeader(data, pos, end, authenticated, &blen);
+      if (step != Step::kDone) return step;
+      if (StartBulk(data, pos, end, blen)) continue;  // the whole payload was buffered
     }
-
-    // Partial payload: copy what has arrived. Capacity follows received bytes (doubling, capped
-    // at the final size), never the claimed length.
-    std::string& arg = argv_[argc_];
-    size_t avail = end - *pos;
-    if (bulk_left_ > 0 && avail > 0) {
-      const size_t take = std::min(avail, static_cast<size_t>(bulk_left_));
-      const size_t final_size = arg.size() + static_cast<size_t>(bulk_left_);
-      const size_t needed = arg.size() + take;
-      if (needed > arg.capacity()) {
-        arg.reserve(std::min(final_size, std::max(needed, arg.capacity() * 2)));
-      }
-      arg.append(data + *pos, take);
-      *pos += take;
-      cmd_bytes_ += take;
-      bulk_left_ -= static_cast<int64_t>(take);
-      avail -= take;
-    }
-    if (bulk_left_ == 0 && crlf_left_ > 0 && avail > 0) {
-      const size_t skip = std::min(avail, static_cast<size_t>(crlf_left_));
-      *pos += skip;
-      cmd_bytes_ += skip;
-      crlf_left_ -= static_cast<int>(skip);
-    }
-    if (bulk_left_ > 0 || crlf_left_ > 0) return Step::kIncomplete;
-    ++argc_;
-    --args_left_;
-    phase_ = Phase::kBulkHeader;
+    if (!ReadBulkPayload(data, pos, end)) return Step::kIncomplete;
   }
   argv_.resize(argc_);
   last_was_inline_ = false;
   return Step::kDone;
+}
+
+// Consumes one complete "$<len>\r\n" header and stores <len> in *blen (kDone), or consumes
+// nothing (kIncomplete / kError).
+RequestParser::Step RequestParser::ReadBulkHeader(const char* data, size_t* pos, size_t end,
+                                                  bool authenticated, int64_t* blen) {
+  const char* start = data + *pos;
+  const size_t avail = end - *pos;
+  const size_t max_line = ClampToSize(limits_.inline_max_size);
+  const char* cr = FindLineEnd(start, avail, '\r', max_line);
+  if (cr == nullptr) {
+    if (avail > max_line) return Fail("Protocol error: too big bulk count string");
+    return Step::kIncomplete;
+  }
+  const size_t k = static_cast<size_t>(cr - start);
+  if (k + 1 >= avail) return Step::kIncomplete;  // the byte after '\r' has not arrived
+  if (start[0] != '$') {
+    // Redis's addReplyErrorFormat turns CR/LF into spaces to keep the reply well-formed.
+    const char got = (start[0] == '\r' || start[0] == '\n') ? ' ' : start[0];
+    std::string text = "Protocol error: expected '$', got '";
+    text.push_back(got);
+    text.push_back('\'');
+    return Fail(std::move(text));
+  }
+  if (!ParseInt64(std::string_view(start + 1, k - 1), blen) || *blen < 0 ||
+      *blen > limits_.proto_max_bulk_len) {
+    return Fail("Protocol error: invalid bulk length");
+  }
+  if (*blen > kUnauthMaxBulkLen && !authenticated) {
+    return Fail("Protocol error: unauthenticated bulk length");
+  }
+  *pos += k + 2;
+  cmd_bytes_ += k + 2;
+  return Step::kDone;
+}
+
+// Begins the argument whose header announced blen bytes. Returns true when its payload and
+// trailing 2 bytes were all buffered and have been taken in one exact-size copy; otherwise
+// switches to kBulkPayload with nothing of the payload consumed yet.
+bool RequestParser::StartBulk(const char* data, size_t* pos, size_t end, int64_t blen) {
+  bulk_left_ = blen;
+  crlf_left_ = 2;
+  std::string& arg = NextArgSlot();
+  if (end - *pos >= static_cast<size_t>(blen) + 2) {
+    arg.assign(data + *pos, static_cast<size_t>(blen));
+    *pos += static_cast<size_t>(blen) + 2;
+    cmd_bytes_ += static_cast<uint64_t>(blen) + 2;
+    bulk_left_ = 0;
+    crlf_left_ = 0;
+    ++argc_;
+    --args_left_;
+    return true;
+  }
+  phase_ = Phase::kBulkPayload;
+  return false;
+}
+
+// Partial payload: copies what has arrived, then skips what has arrived of the trailing 2
+// bytes. Capacity follows received bytes (doubling, capped at the final size), never the
+// claimed length. Returns true once the argument is complete (back to kBulkHeader).
+bool RequestParser::ReadBulkPayload(const char* data, size_t* pos, size_t end) {
+  std::string& arg = argv_[argc_];
+  size_t avail = end - *pos;
+  if (bulk_left_ > 0 && avail > 0) {
+    const size_t take = std::min(avail, static_cast<size_t>(bulk_left_));
+    const size_t final_size = arg.size() + static_cast<size_t>(bulk_left_);
+    const size_t needed = arg.size() + take;
+    if (needed > arg.capacity()) {
+      arg.reserve(std::min(final_size, std::max(needed, arg.capacity() * 2)));
+    }
+    arg.append(data + *pos, take);
+    *pos += take;
+    cmd_bytes_ += take;
+    bulk_left_ -= static_cast<int64_t>(take);
+    avail -= take;
+  }
+  if (bulk_left_ == 0 && crlf_left_ > 0 && avail > 0) {
+    const size_t skip = std::min(avail, static_cast<size_t>(crlf_left_));
+    *pos += skip;
+    cmd_bytes_ += skip;
+    crlf_left_ -= static_cast<int>(skip);
+  }
+  if (bulk_left_ > 0 || crlf_left_ > 0) return false;
+  ++argc_;
+  --args_left_;
+  phase_ = Phase::kBulkHeader;
+  return true;
 }
 
 }  // namespace dynis::proto

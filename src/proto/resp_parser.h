@@ -104,6 +104,9 @@ class RequestParser {
   Step ParseInline(const char* data, size_t* pos, size_t end);
   Step ParseMultibulk(const char* data, size_t* pos, size_t end, bool authenticated);
   Step ParseBulks(const char* data, size_t* pos, size_t end, bool authenticated);
+  Step ReadBulkHeader(const char* data, size_t* pos, size_t end, bool authenticated, int64_t* blen);
+  bool StartBulk(const char* data, size_t* pos, size_t end, int64_t blen);
+  bool ReadBulkPayload(const char* data, size_t* pos, size_t end);
   bool SplitArgs(const char* p, const char* e);
   std::string& NextArgSlot();
   Step Fail(std::string text);
