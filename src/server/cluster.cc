@@ -278,14 +278,7 @@ void Worker::FinishCoordinated(Message m, std::string reply) {
     PartDone(m.client_id, m.slot);
     return;
   }
-  Message done;
-  done.kind = Message::Kind::kDone;
-  done.origin = m.origin;
-  done.client_id = m.client_id;
-  done.slot = std::move(m.slot);
-  done.part = m.part;
-  done.spec = m.spec;
-  done_after_commit_.push_back(std::move(done));
+  DoneAfterCommit(std::move(m));
 }
 
 void Worker::RunEffects(replication::CommandEffects* fx) {

@@ -73,19 +73,23 @@ void Worker::HandleMessages() {
       proto::ReplyWriter w(&m.slot->parts[m.part]);
       w.set_resp(m.resp);
       ExecuteSpec(nullptr, m.spec, m.argv, &w);
-      Message done;
-      done.kind = Message::Kind::kDone;
-      done.origin = m.origin;
-      done.client_id = m.client_id;
-      done.slot = std::move(m.slot);
-      done.part = m.part;
-      done.spec = m.spec;
-      done_after_commit_.push_back(std::move(done));
+      DoneAfterCommit(std::move(m));
     } else if (m.kind == Message::Kind::kDone) {
       PartDone(m.client_id, m.slot);
     }
   }
   inbox_work_.clear();
+}
+
+void Worker::DoneAfterCommit(Message m) {
+  Message done;
+  done.kind = Message::Kind::kDone;
+  done.origin = m.origin;
+  done.client_id = m.client_id;
+  done.slot = std::move(m.slot);
+  done.part = m.part;
+  done.spec = m.spec;
+  done_after_commit_.push_back(std::move(done));
 }
 
 void Worker::CommitTurn() {

@@ -132,6 +132,9 @@ class Worker {
   void MarkDirty(Client* c);
   void FlushClient(Client* c);
   void HandleMessages();
+  // Sends a part's reply (already in its slot) back to the worker that asked, once this turn's
+  // writes are committed.
+  void DoneAfterCommit(Message m);
   void ServicePause();
   void Shutdown();
   void CheckOutputLimits(Client* c, int64_t now_ms);

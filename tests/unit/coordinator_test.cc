@@ -17,6 +17,7 @@
 #include "cluster/ring.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "fixtures.h"
 #include "kv/keyspace.h"
 #include "storage/store.h"
 #include "version/dvvset.h"
@@ -45,14 +46,7 @@ struct Node {
   std::unique_ptr<Coordinator> coord;
 
   Node() {
-    storage::StoreOptions o;
-    o.dir = "/coordinator-test";
-    o.in_memory = true;
-    o.block_cache_bytes = 1 << 20;
-    o.write_buffer_bytes = 1 << 20;
-    auto s = storage::Store::Open(o);
-    REQUIRE(s.ok());
-    store = std::move(s).value();
+    store = test::InMemoryStore("coordinator-test");
     shared.store = store.get();
     shared.clock = &clock;
     shared.actor = Actor{kSelf, 1};

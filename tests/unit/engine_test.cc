@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fixtures.h"
 #include "replication/engine.h"
 #include "version/dvvset.h"
 
@@ -23,38 +24,9 @@ using Type = Message::Type;
 constexpr NodeId kSelf = 1;
 const std::vector<NodeId> kList = {1, 2, 3};
 
-Sibling Val(std::string v, uint64_t hlc, uint64_t writer) {
-  Sibling s;
-  s.value = std::move(v);
-  s.hlc = hlc;
-  s.writer = writer;
-  return s;
-}
-
-// Histories: A, then B written over A (B descends A); C concurrent with both.
-struct Records {
-  std::string a, b, c, ac;
-  Records() {
-    DVVSet s;
-    s.Update({}, Val("a", 10, 1), Actor{1, 0});
-    a = s.Encode();
-    s.Update(s.Join(), Val("b", 20, 1), Actor{1, 0});
-    b = s.Encode();
-    DVVSet t;
-    t.Update({}, Val("c", 15, 2), Actor{2, 0});
-    c = t.Encode();
-    ac = MergeRecords(a, c).value();
-  }
-};
-
-std::vector<std::string> ValuesOf(const std::string& record) {
-  auto set = DVVSet::Decode(record);
-  REQUIRE(set.ok());
-  std::vector<std::string> out;
-  for (const Sibling* s : set->Values()) out.push_back(s->value);
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using test::Records;
+using test::Val;
+using test::ValuesOf;
 
 std::vector<Message> Sends(const Effects& fx) {
   std::vector<Message> out;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "fixtures.h"
 #include "kv/keyspace.h"
 #include "kv/vnode.h"
 #include "replication/engine.h"
@@ -24,37 +25,9 @@ using version::DVVSet;
 using version::Sibling;
 using Type = Message::Type;
 
-Sibling Val(std::string v, uint64_t hlc, uint64_t writer) {
-  Sibling s;
-  s.value = std::move(v);
-  s.hlc = hlc;
-  s.writer = writer;
-  return s;
-}
-
-// A: a at hlc 10 by actor 1; B descends A (b at 20); C concurrent with both (c at 15, actor 2).
-struct Records {
-  std::string a, b, c;
-  Records() {
-    DVVSet s;
-    s.Update({}, Val("a", 10, 1), Actor{1, 0});
-    a = s.Encode();
-    s.Update(s.Join(), Val("b", 20, 1), Actor{1, 0});
-    b = s.Encode();
-    DVVSet t;
-    t.Update({}, Val("c", 15, 2), Actor{2, 0});
-    c = t.Encode();
-  }
-};
-
-std::vector<std::string> ValuesOf(const std::string& record) {
-  auto set = DVVSet::Decode(record);
-  REQUIRE(set.ok());
-  std::vector<std::string> out;
-  for (const Sibling* s : set->Values()) out.push_back(s->value);
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using test::Records;
+using test::Val;
+using test::ValuesOf;
 
 // One replica: a keyspace over an in-memory store holding `local` for "k" (committed).
 struct Replica {
@@ -64,14 +37,7 @@ struct Replica {
   std::unique_ptr<kv::Keyspace> ks;
 
   explicit Replica(const std::optional<std::string>& local, bool lww = false) {
-    storage::StoreOptions o;
-    o.dir = "/replica-test";
-    o.in_memory = true;
-    o.block_cache_bytes = 1 << 20;
-    o.write_buffer_bytes = 1 << 20;
-    auto s = storage::Store::Open(o);
-    REQUIRE(s.ok());
-    store = std::move(s).value();
+    store = test::InMemoryStore("replica-test");
     shared.store = store.get();
     shared.clock = &clock;
     shared.actor = Actor{3, 1};
