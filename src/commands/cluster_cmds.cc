@@ -17,7 +17,6 @@
 #include "commands/node_context.h"
 #include "commands/util.h"
 #include "common/errors.h"
-#include "common/hash.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "kv/keyspace.h"
@@ -79,29 +78,12 @@ void CmdPeerMeet(CommandContext& c) {
     c.reply.Error(err::kNotInCluster);
     return;
   }
-  int64_t cport = 0, port = 0;
-  if (!ParseInt64(c.argv[3], &cport) || !ParseInt64(c.argv[4], &port) || cport < 1 ||
-      cport > 65535 || port < 0 || port > 65535 || c.argv[1].empty() || c.argv[1].size() > 128 ||
-      c.argv[2].empty() || c.argv[2].size() > 255) {
+  cluster::Member m;
+  if (!transport::ParseMeet(c.argv, &m)) {
     c.reply.Error(err::kBadMeet);
     return;
   }
-  cluster::Member m;
-  m.name = c.argv[1];
-  m.id = KeyHash(m.name);
-  m.host = c.argv[2];
-  m.cport = static_cast<int>(cport);
-  m.port = static_cast<int>(port);
-  std::shared_ptr<const cluster::ClusterView> view = c.node.Meet(m);
-  c.reply.Array(view->members.size());
-  for (const cluster::Member& x : view->members) {
-    c.reply.Array(view->sealed ? 5 : 4);
-    c.reply.Bulk(x.name);
-    c.reply.Bulk(x.host);
-    c.reply.Bulk(std::to_string(x.cport));
-    c.reply.Bulk(std::to_string(x.port));
-    if (view->sealed) c.reply.Bulk(cluster::MemberStateName(x.state));
-  }
+  transport::WriteMembers(*c.node.Meet(m), &c.reply);
 }
 
 // DYNIS.GETREC and DYNIS.PUTREC: served by the vnode of the key's partition; the answer leaves

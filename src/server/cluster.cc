@@ -10,17 +10,12 @@
 //    reply after W stores or with -NOQUORUM); this file only carries its effects: sends over
 //    the peer links (transport/verbs.h), local runs through the command table, replies.
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "cluster/preflist.h"
 #include "commands/coordination.h"
 #include "commands/util.h"
 #include "common/clock.h"
 #include "common/errors.h"
-#include "common/hash.h"
-#include "common/log.h"
-#include "common/strings.h"
 #include "server/server.h"
 #include "transport/verbs.h"
 
@@ -388,39 +383,12 @@ std::string Worker::LinkState(NodeId node) {
 }
 
 void Worker::SendMeet(transport::PeerLink* link) {
-  const Member& self = server_->cluster()->self();
-  std::vector<std::string> argv = {"DYNIS.MEET", self.name, self.host, std::to_string(self.cport),
-                                   std::to_string(self.port)};
   Server* srv = server_;
-  link->Send(argv, [srv](const proto::Reply* reply, std::string_view) {
-    if (reply == nullptr || reply->type != proto::Reply::Type::kArray) return;
-    // [name, host, cport, port] per member, with a fifth element (member|joining) when the
-    // peer's membership is sealed. A malformed entry drops the states: a founding set missing
-    // one of its members would demote it.
-    cluster::Membership heard;
-    bool states_ok = true, open = false;
-    for (const proto::Reply& e : reply->elements) {
-      size_t n = e.type == proto::Reply::Type::kArray ? e.elements.size() : 0;
-      Member m;
-      int64_t cport = 0, port = 0;
-      if ((n != 4 && n != 5) || !ParseInt64(e.elements[2].str, &cport) ||
-          !ParseInt64(e.elements[3].str, &port) ||
-          (n == 5 && !cluster::ParseMemberState(e.elements[4].str, &m.state))) {
-        states_ok = false;
-        continue;
-      }
-      (n == 5 ? heard.sealed : open) = true;
-      m.name = e.elements[0].str;
-      m.id = KeyHash(m.name);
-      m.host = e.elements[1].str;
-      m.cport = static_cast<int>(cport);
-      m.port = static_cast<int>(port);
-      if (!cluster::ValidMember(m)) states_ok = false;
-      heard.members.push_back(std::move(m));
-    }
-    if (!states_ok || open) heard.sealed = false;
-    srv->cluster()->Learn(heard);
-  });
+  link->Send(transport::MeetArgv(server_->cluster()->self()),
+             [srv](const proto::Reply* reply, std::string_view) {
+               if (reply == nullptr || reply->type != proto::Reply::Type::kArray) return;
+               srv->cluster()->Learn(transport::ParseMembers(*reply));
+             });
 }
 
 void Worker::ClusterCron(int64_t now_ms) {

@@ -3,6 +3,8 @@
 #include <strings.h>
 
 #include "common/errors.h"
+#include "common/hash.h"
+#include "common/strings.h"
 
 namespace dynis::transport {
 
@@ -58,6 +60,65 @@ void WriteResponse(const Message& resp, proto::ReplyWriter* w) {
   } else {
     w->NullBulk();
   }
+}
+
+std::vector<std::string> MeetArgv(const cluster::Member& self) {
+  return {"DYNIS.MEET", self.name, self.host, std::to_string(self.cport),
+          std::to_string(self.port)};
+}
+
+bool ParseMeet(const std::vector<std::string>& argv, cluster::Member* m) {
+  int64_t cport = 0, port = 0;
+  if (argv.size() != 5 || !ParseInt64(argv[3], &cport) || !ParseInt64(argv[4], &port) ||
+      cport < 1 || cport > 65535 || port < 0 || port > 65535 || argv[1].empty() ||
+      argv[1].size() > 128 || argv[2].empty() || argv[2].size() > 255) {
+    return false;
+  }
+  m->name = argv[1];
+  m->id = KeyHash(m->name);
+  m->host = argv[2];
+  m->cport = static_cast<int>(cport);
+  m->port = static_cast<int>(port);
+  return true;
+}
+
+void WriteMembers(const cluster::ClusterView& view, proto::ReplyWriter* w) {
+  w->Array(view.members.size());
+  for (const cluster::Member& x : view.members) {
+    w->Array(view.sealed ? 5 : 4);
+    w->Bulk(x.name);
+    w->Bulk(x.host);
+    w->Bulk(std::to_string(x.cport));
+    w->Bulk(std::to_string(x.port));
+    if (view.sealed) w->Bulk(cluster::MemberStateName(x.state));
+  }
+}
+
+cluster::Membership ParseMembers(const proto::Reply& reply) {
+  cluster::Membership heard;
+  if (reply.type != proto::Reply::Type::kArray) return heard;
+  bool states_ok = true, open = false;
+  for (const proto::Reply& e : reply.elements) {
+    size_t n = e.type == proto::Reply::Type::kArray ? e.elements.size() : 0;
+    cluster::Member m;
+    int64_t cport = 0, port = 0;
+    if ((n != 4 && n != 5) || !ParseInt64(e.elements[2].str, &cport) ||
+        !ParseInt64(e.elements[3].str, &port) ||
+        (n == 5 && !cluster::ParseMemberState(e.elements[4].str, &m.state))) {
+      states_ok = false;
+      continue;
+    }
+    (n == 5 ? heard.sealed : open) = true;
+    m.name = e.elements[0].str;
+    m.id = KeyHash(m.name);
+    m.host = e.elements[1].str;
+    m.cport = static_cast<int>(cport);
+    m.port = static_cast<int>(port);
+    if (!cluster::ValidMember(m)) states_ok = false;
+    heard.members.push_back(std::move(m));
+  }
+  if (!states_ok || open) heard.sealed = false;
+  return heard;
 }
 
 }  // namespace dynis::transport

@@ -1,16 +1,22 @@
-// The peer verbs of the replication protocol: the one translation between engine messages
-// (replication/engine.h) and what travels on a peer link.
+// The peer verbs: the one translation between what nodes tell each other (engine messages,
+// replication/engine.h; membership, cluster/membership.h) and what travels on a peer link.
 //
 //   DYNIS.GETREC key          -> the stored record (bulk), nil when absent, or an error
 //   DYNIS.PUTREC key record   -> +OK once the merge is committed, or an error saying why
+//   DYNIS.MEET name host cport port
+//                             -> the members the peer knows: [name, host, cport, port] each,
+//                                with a fifth element (member|joining) once it is sealed
 //
 // A coordinator encodes its requests with RequestArgv and decodes the reply with ResponseOf; a
-// replica's command handlers decode with ParseRequest and answer with WriteResponse.
+// replica's command handlers decode with ParseRequest and answer with WriteResponse. MEET is
+// sent with MeetArgv, served with ParseMeet and WriteMembers, and its answer read with
+// ParseMembers.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "cluster/membership.h"
 #include "proto/reply.h"
 #include "proto/reply_parser.h"
 #include "replication/engine.h"
@@ -27,5 +33,16 @@ replication::Message ResponseOf(const replication::Message& req, const proto::Re
 bool ParseRequest(const std::vector<std::string>& argv, replication::Message* req);
 // The reply carrying a replica's response.
 void WriteResponse(const replication::Message& resp, proto::ReplyWriter* w);
+
+// DYNIS.MEET carrying this node's identity.
+std::vector<std::string> MeetArgv(const cluster::Member& self);
+// The identity a MEET carries; false when an argument is malformed (a bad port, an empty or
+// overlong name or host).
+bool ParseMeet(const std::vector<std::string>& argv, cluster::Member* m);
+// MEET's answer: the members of `view`, with their states when it is sealed.
+void WriteMembers(const cluster::ClusterView& view, proto::ReplyWriter* w);
+// What a MEET answer says. A malformed entry drops the states (heard.sealed false): a founding
+// set missing one of its members would demote it.
+cluster::Membership ParseMembers(const proto::Reply& reply);
 
 }  // namespace dynis::transport

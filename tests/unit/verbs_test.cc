@@ -1,0 +1,178 @@
+// The peer verbs (transport/verbs.h): what a coordinator sends is what a replica's handler
+// reads, what the replica answers is what the coordinator decodes, and MEET carries members
+// and their states both ways.
+#include "transport/verbs.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "proto/reply.h"
+#include "proto/reply_parser.h"
+
+namespace dynis::transport {
+namespace {
+
+using replication::Message;
+using Type = Message::Type;
+
+// The reply `write` produces, parsed as a peer link parses it.
+template <class Write>
+proto::Reply RoundTrip(Write&& write) {
+  std::string out;
+  proto::ReplyWriter w(&out);
+  write(&w);
+  proto::ReplyParser parser;
+  size_t used = 0;
+  REQUIRE(parser.Parse(out.data(), out.size(), &used) == proto::ReplyParser::State::kReply);
+  REQUIRE(used == out.size());
+  return parser.reply();
+}
+
+Message Request(Type type) {
+  Message m;
+  m.type = type;
+  m.from = 1;
+  m.to = 2;
+  m.op = 7;
+  m.key = "k";
+  if (type == Type::kPutReq) m.record = std::string("rec\0ord", 7);
+  return m;
+}
+
+TEST_CASE("a replica reads the request the coordinator sent", "[verbs]") {
+  for (Type t : {Type::kGetReq, Type::kPutReq}) {
+    Message sent = Request(t);
+    Message got;
+    REQUIRE(ParseRequest(RequestArgv(sent), &got));
+    CHECK(got.type == t);
+    CHECK(got.key == "k");
+    CHECK(got.record == sent.record);
+  }
+  Message none;
+  CHECK_FALSE(ParseRequest({"DYNIS.MEET", "a", "b", "1", "2"}, &none));
+  CHECK_FALSE(ParseRequest({"DYNIS.GETREC"}, &none));
+}
+
+TEST_CASE("the coordinator decodes what the replica answered", "[verbs]") {
+  SECTION("a record found") {
+    Message req = Request(Type::kGetReq);
+    Message resp;
+    resp.type = Type::kGetResp;
+    resp.found = true;
+    resp.record = std::string("r\0", 2);
+    Message got = ResponseOf(req, RoundTrip([&](proto::ReplyWriter* w) { WriteResponse(resp, w); }));
+    CHECK(got.type == Type::kGetResp);
+    CHECK(got.ok);
+    CHECK(got.found);
+    CHECK(got.record == resp.record);
+    // Identity comes from the request: the reply is matched to it by the link.
+    CHECK(got.from == 2);
+    CHECK(got.to == 1);
+    CHECK(got.op == 7);
+    CHECK(got.key == "k");
+  }
+  SECTION("absent") {
+    Message resp;
+    resp.type = Type::kGetResp;
+    Message got = ResponseOf(Request(Type::kGetReq),
+                             RoundTrip([&](proto::ReplyWriter* w) { WriteResponse(resp, w); }));
+    CHECK(got.ok);
+    CHECK_FALSE(got.found);
+  }
+  SECTION("a put stored, or refused with its reason") {
+    Message ok;
+    ok.type = Type::kPutResp;
+    Message got = ResponseOf(Request(Type::kPutReq),
+                             RoundTrip([&](proto::ReplyWriter* w) { WriteResponse(ok, w); }));
+    CHECK(got.type == Type::kPutResp);
+    CHECK(got.ok);
+    Message refused = ok;
+    refused.ok = false;
+    refused.error = "ERR dot conflict: 1 value(s) reuse a version";
+    got = ResponseOf(Request(Type::kPutReq),
+                     RoundTrip([&](proto::ReplyWriter* w) { WriteResponse(refused, w); }));
+    CHECK_FALSE(got.ok);
+    CHECK(got.error == refused.error);
+  }
+  SECTION("a failure without a reason gets the replica's generic text") {
+    Message failed;
+    failed.type = Type::kGetResp;
+    failed.ok = false;
+    proto::Reply r = RoundTrip([&](proto::ReplyWriter* w) { WriteResponse(failed, w); });
+    CHECK(r.type == proto::Reply::Type::kError);
+    CHECK(r.str == "ERR the replica could not read its record");
+  }
+}
+
+cluster::ClusterView View(bool sealed) {
+  cluster::ClusterView v;
+  v.sealed = sealed;
+  cluster::Member a;
+  a.name = "a";
+  a.id = 11;
+  a.host = "127.0.0.1";
+  a.cport = 17001;
+  a.port = 7001;
+  cluster::Member b = a;
+  b.name = "b";
+  b.id = 12;
+  b.cport = 17002;
+  b.port = 7002;
+  b.state = cluster::MemberState::kJoining;
+  v.members = {a, b};
+  return v;
+}
+
+TEST_CASE("MEET carries a node's identity and its answer the members", "[verbs]") {
+  cluster::Member self = View(false).members[0];
+  cluster::Member got;
+  REQUIRE(ParseMeet(MeetArgv(self), &got));
+  CHECK(got.name == "a");
+  CHECK(got.host == "127.0.0.1");
+  CHECK(got.cport == 17001);
+  CHECK(got.port == 7001);
+  CHECK_FALSE(ParseMeet({"DYNIS.MEET", "a", "h", "0", "1"}, &got));      // cluster port 0
+  CHECK_FALSE(ParseMeet({"DYNIS.MEET", "", "h", "17001", "1"}, &got));   // no name
+  CHECK_FALSE(ParseMeet({"DYNIS.MEET", "a", "h", "x", "1"}, &got));      // not a number
+
+  for (bool sealed : {false, true}) {
+    cluster::ClusterView v = View(sealed);
+    cluster::Membership heard =
+        ParseMembers(RoundTrip([&](proto::ReplyWriter* w) { WriteMembers(v, w); }));
+    CHECK(heard.sealed == sealed);
+    REQUIRE(heard.members.size() == 2);
+    CHECK(heard.members[1].name == "b");
+    CHECK(heard.members[1].cport == 17002);
+    // States travel only once sealed; an open answer says nothing about them.
+    CHECK(heard.members[1].joining() == sealed);
+  }
+}
+
+TEST_CASE("a malformed MEET entry drops the states of the whole answer", "[verbs]") {
+  cluster::ClusterView v = View(true);
+  proto::Reply r = RoundTrip([&](proto::ReplyWriter* w) {
+    w->Array(3);
+    w->Array(5);
+    w->Bulk("a");
+    w->Bulk("127.0.0.1");
+    w->Bulk("17001");
+    w->Bulk("7001");
+    w->Bulk("member");
+    w->Array(5);
+    w->Bulk("b");
+    w->Bulk("127.0.0.1");
+    w->Bulk("17002");
+    w->Bulk("7002");
+    w->Bulk("joining");
+    w->Array(2);
+    w->Bulk("c");
+    w->Bulk("broken");
+  });
+  cluster::Membership heard = ParseMembers(r);
+  CHECK_FALSE(heard.sealed);  // a founding set missing a member would demote it
+  CHECK(heard.members.size() == 2);
+}
+
+}  // namespace
+}  // namespace dynis::transport
