@@ -292,6 +292,7 @@ void Worker::RunEffects(replication::CommandEffects* fx) {
       auto it = coordinating_.find(e.command);
       if (it == coordinating_.end()) continue;
       if (e.kind == Kind::kRun) {
+        cluster_view();  // what it stores is replicated along the current ring
         const Message& m = it->second;
         coordinator_->Run(
             NowMs(), e.command,

@@ -627,6 +627,7 @@ class Sim {
         Trace(Tr::kSendFailed, e.node, Index(e.env.msg.to), e.env.msg.op);
         ++result_.stats.send_failed;
         CommandEffects fx;
+        event_key_ = e.env.msg.key;
         n.coord->OnSendFailed(now_, e.env.msg.op, e.env.msg.to, &fx);
         RunEffects(e.node, &fx);
         EndTurn(e.node);
@@ -880,6 +881,7 @@ class Sim {
     Node& n = node(ni);
     if (!n.up) {
       turn_keys_.clear();
+      event_key_.clear();
       return;
     }
     // Worker::OnPrepare: commit, then tell the coordinator how the batch holding the turn's
@@ -897,12 +899,13 @@ class Sim {
       n.coord->ReportLocalCommits(now_, &fx);
       RunEffects(ni, &fx);
     } while (n.ks->HasPending());
-    // Stores here never fail and records always decode, so a replica put the keyspace refused
-    // (its own read's merge; peers' puts are reported as delivered) reused a dot.
-    if (const uint64_t c = n.shared->dot_conflicts.load(); c != n.conflicts_seen) {
-      n.conflicts_seen = c;
-      RefusedPut(ni, "", 0, "of its own read's merge");
+    // Stores here never fail and records always decode, so a merge the keyspace refused (the
+    // coordinator's own read's merge; peers' puts are reported as delivered) reused a dot. The
+    // merge was for the key of the reply or failure this turn handled (a deadline's: unknown).
+    for (uint64_t c = n.shared->dot_conflicts.load(); n.conflicts_seen < c; ++n.conflicts_seen) {
+      RefusedPut(ni, event_key_, 0, "of its own read's merge");
     }
+    event_key_.clear();
     for (const std::string& key : turn_keys_) {
       if (p_.lww) CollapseToLww(ni, key);
       if (p_.fragile >= 0 && ni != p_.fragile && !IsRegister(key)) NoteStable(ni, key);
@@ -1080,6 +1083,7 @@ class Sim {
       Send(env.to, std::move(resp), env.from_inc);
     } else {
       CommandEffects fx;
+      event_key_ = msg.key;
       dst.coord->OnMessage(now_, msg, &fx);
       RunEffects(env.to, &fx);
       EndTurn(env.to);
@@ -1633,6 +1637,7 @@ class Sim {
   std::map<std::string, KeyModel> model_;
   std::map<std::string, RegisterModel> registers_;
   std::set<std::string> turn_keys_;  // keys the current turn wrote or read
+  std::string event_key_;            // the key of the reply (or failure) the turn handles
   // Per set key, per actor: the highest counter a store that never loses data has held.
   std::map<std::string, std::map<version::Actor, uint64_t>> stable_;
   // Per key: the write each minted dot was minted for.
