@@ -9,6 +9,7 @@ namespace {
 // Distinct owners clockwise from `partition`, at most `want` of them, one turn at most.
 std::vector<NodeId> Walk(const Ring& ring, uint32_t partition, size_t want) {
   std::vector<NodeId> out;
+  out.reserve(want);
   const std::vector<NodeId>& owners = ring.owners();
   const uint32_t q_parts = static_cast<uint32_t>(owners.size());
   for (uint32_t i = 0; i < q_parts && out.size() < want; i++) {
@@ -44,7 +45,9 @@ Preflist PreflistOf(const Ring& ring, uint32_t partition, uint32_t n,
                     const std::function<bool(NodeId)>& up) {
   Preflist out;
   if (ring.empty() || n == 0) return out;
-  const std::vector<NodeId> walk = Walk(ring, partition, ring.members().size());
+  // Without a judgement nobody is down: the walk stops at the primaries.
+  const std::vector<NodeId> walk = Walk(ring, partition, up ? ring.members().size() : n);
+  out.entries.reserve(std::min<size_t>(n, walk.size()));
   const size_t primaries = std::min<size_t>(n, walk.size());
   std::vector<NodeId> down;
   for (size_t i = 0; i < primaries; i++) {

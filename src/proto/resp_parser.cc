@@ -203,9 +203,11 @@ RequestParser::Step RequestParser::ParseBulks(const char* data, size_t* pos, siz
 }
 
 // Consumes one complete "$<len>\r\n" header and stores <len> in *blen (kDone), or consumes
-// nothing (kIncomplete / kError).
-RequestParser::Step RequestParser::ReadBulkHeader(const char* data, size_t* pos, size_t end,
-                                                  bool authenticated, int64_t* blen) {
+// nothing (kIncomplete / kError). This and StartBulk run once per argument of every request:
+// forced inline, the split into steps costs nothing (outlined, callgrind counted about 100
+// more instructions per GET).
+[[gnu::always_inline]] inline RequestParser::Step RequestParser::ReadBulkHeader(
+    const char* data, size_t* pos, size_t end, bool authenticated, int64_t* blen) {
   const char* start = data + *pos;
   const size_t avail = end - *pos;
   const size_t max_line = ClampToSize(limits_.inline_max_size);
@@ -239,7 +241,8 @@ RequestParser::Step RequestParser::ReadBulkHeader(const char* data, size_t* pos,
 // Begins the argument whose header announced blen bytes. Returns true when its payload and
 // trailing 2 bytes were all buffered and have been taken in one exact-size copy; otherwise
 // switches to kBulkPayload with nothing of the payload consumed yet.
-bool RequestParser::StartBulk(const char* data, size_t* pos, size_t end, int64_t blen) {
+[[gnu::always_inline]] inline bool RequestParser::StartBulk(const char* data, size_t* pos,
+                                                            size_t end, int64_t blen) {
   bulk_left_ = blen;
   crlf_left_ = 2;
   std::string& arg = NextArgSlot();
@@ -260,7 +263,7 @@ bool RequestParser::StartBulk(const char* data, size_t* pos, size_t end, int64_t
 // Partial payload: copies what has arrived, then skips what has arrived of the trailing 2
 // bytes. Capacity follows received bytes (doubling, capped at the final size), never the
 // claimed length. Returns true once the argument is complete (back to kBulkHeader).
-bool RequestParser::ReadBulkPayload(const char* data, size_t* pos, size_t end) {
+inline bool RequestParser::ReadBulkPayload(const char* data, size_t* pos, size_t end) {
   std::string& arg = argv_[argc_];
   size_t avail = end - *pos;
   if (bulk_left_ > 0 && avail > 0) {

@@ -12,32 +12,21 @@ namespace dynis::replication {
 
 namespace {
 
-CommandEffect RunEffect(uint64_t id) {
-  CommandEffect e;
+// Effects are built in place: a CommandEffect holds several strings, so a temporary would cost
+// a move and a destruction of each on the hot path.
+void PushRun(uint64_t id, CommandEffects* out) {
+  CommandEffect& e = out->emplace_back();
   e.kind = CommandEffect::Kind::kRun;
   e.command = id;
-  return e;
 }
 
-CommandEffect SendEffect(Message msg) {
-  CommandEffect e;
+void PushSend(Message* msg, CommandEffects* out) {
+  CommandEffect& e = out->emplace_back();
   e.kind = CommandEffect::Kind::kSend;
-  e.msg = std::move(msg);
-  return e;
+  e.msg = std::move(*msg);
 }
 
 }  // namespace
-
-// One command being coordinated.
-struct Coordinator::Command {
-  CommandPlan plan;
-  int waiting = 0;           // engine operations not complete yet
-  bool ran = false;          // the command ran locally: its puts are what it waits for
-  bool quorum_failed = false;
-  std::string error;         // the first failure: replied instead of the command's reply
-  std::string local_error;   // a local copy's commit failed: why
-  std::string reply;         // the command's reply, sent once its puts completed
-};
 
 Coordinator::Coordinator(CoordinatorOptions opts, kv::Keyspace* ks)
     : opts_(opts), ks_(ks), engine_(opts.self, opts.engine) {}
@@ -51,16 +40,14 @@ std::vector<NodeId> Coordinator::PreflistOf(std::string_view key) const {
 
 uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* out) {
   const uint64_t id = next_command_++;
-  auto owned = std::make_unique<Command>();
-  Command& c = *owned;
+  Command& c = commands_[id];
   c.plan = std::move(plan);
-  commands_[id] = std::move(owned);
   if (!c.plan.read_first || c.plan.keys.empty()) {
-    out->push_back(RunEffect(id));
+    PushRun(id, out);
     return id;
   }
-  Effects fx;
-  for (const std::string& key : c.plan.keys) {
+  Effects& fx = Scratch();
+  for (std::string& key : c.plan.keys) {
     std::optional<std::string> local;
     Status s = ks_->VnodeOf(key).Get(key, &local);
     if (!s.ok()) {
@@ -68,7 +55,8 @@ uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* ou
       continue;
     }
     c.waiting++;
-    uint64_t op = engine_.StartGet(now_ms, key, PreflistOf(key), c.plan.r, std::move(local), &fx);
+    std::vector<NodeId> pref = PreflistOf(key);
+    uint64_t op = engine_.StartGet(now_ms, std::move(key), pref, c.plan.r, std::move(local), &fx);
     op_command_[op] = id;
   }
   if (c.waiting == 0) {
@@ -83,10 +71,10 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
                       const std::vector<std::string>& written, CommandEffects* out) {
   auto it = commands_.find(id);
   if (it == commands_.end()) return;
-  Command& c = *it->second;
+  Command& c = it->second;
   c.ran = true;
   c.reply = std::move(reply);
-  Effects fx;
+  Effects& fx = Scratch();
   const int w = std::max(1, c.plan.w);
   for (const std::string& key : written) {
     std::optional<std::string> record;
@@ -104,13 +92,13 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
 }
 
 void Coordinator::OnMessage(int64_t now_ms, const Message& m, CommandEffects* out) {
-  Effects fx;
+  Effects& fx = Scratch();
   engine_.OnMessage(now_ms, m, &fx);
   Drain(&fx, out);
 }
 
 void Coordinator::OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, CommandEffects* out) {
-  Effects fx;
+  Effects& fx = Scratch();
   engine_.OnSendFailed(now_ms, op, to, &fx);
   Drain(&fx, out);
 }
@@ -126,13 +114,13 @@ void Coordinator::ReportLocalCommits(int64_t now_ms, CommandEffects* out) {
   if (committed_puts_.empty()) return;
   std::vector<std::pair<uint64_t, Status>> committed;
   committed.swap(committed_puts_);
-  Effects fx;
+  Effects& fx = Scratch();
   for (const auto& [op, status] : committed) {
     if (!status.ok()) {
       auto it = op_command_.find(op);
       auto c = it == op_command_.end() ? commands_.end() : commands_.find(it->second);
-      if (c != commands_.end() && c->second->local_error.empty()) {
-        c->second->local_error = std::string(err::kIoError) + " " + status.message();
+      if (c != commands_.end() && c->second.local_error.empty()) {
+        c->second.local_error = std::string(err::kIoError) + " " + status.message();
       }
     }
     engine_.OnLocalStored(now_ms, op, status.ok(), &fx);
@@ -141,7 +129,7 @@ void Coordinator::ReportLocalCommits(int64_t now_ms, CommandEffects* out) {
 }
 
 void Coordinator::OnTick(int64_t now_ms, CommandEffects* out) {
-  Effects fx;
+  Effects& fx = Scratch();
   engine_.OnTick(now_ms, &fx);
   Drain(&fx, out);
 }
@@ -154,16 +142,22 @@ void Coordinator::Reset() {
   committed_puts_.clear();
 }
 
+Effects& Coordinator::Scratch() {
+  fx_.clear();  // keeps its capacity: no allocation per reply on the hot path
+  return fx_;
+}
+
 void Coordinator::Drain(Effects* fx, CommandEffects* out) {
-  // Completing a get may start nothing here (the run is an effect), but a local merge may
-  // not be the last effect: take them in order until none is left.
+  // In order; the two buffers trade places and keep their capacity. (Handling an effect adds
+  // none today: a run is a command effect, a local merge only stores.)
+  Effects& batch = batch_;
   while (!fx->empty()) {
-    Effects batch;
+    batch.clear();
     batch.swap(*fx);
     for (Effect& e : batch) {
       switch (e.kind) {
         case Effect::Kind::kSend:
-          out->push_back(SendEffect(std::move(e.msg)));
+          PushSend(&e.msg, out);
           break;
         case Effect::Kind::kStoreLocal: {
           // The coordinator is a replica too: its own store takes the merge like a peer's.
@@ -178,6 +172,7 @@ void Coordinator::Drain(Effects* fx, CommandEffects* out) {
       }
     }
   }
+  batch.clear();
 }
 
 void Coordinator::Completed(const Effect& e, CommandEffects* out) {
@@ -187,7 +182,7 @@ void Coordinator::Completed(const Effect& e, CommandEffects* out) {
   op_command_.erase(op);
   auto it = commands_.find(id);
   if (it == commands_.end()) return;
-  Command& c = *it->second;
+  Command& c = it->second;
   if (!e.outcome.ok && c.error.empty()) {
     const Outcome& o = e.outcome;
     c.quorum_failed = true;
@@ -197,14 +192,14 @@ void Coordinator::Completed(const Effect& e, CommandEffects* out) {
   }
   if (--c.waiting > 0) return;
   if (c.error.empty() && !c.ran) {
-    out->push_back(RunEffect(id));  // the reads are in: run it
+    PushRun(id, out);  // the reads are in: run it
     return;
   }
   Reply(id, c, out);
 }
 
 void Coordinator::Reply(uint64_t id, Command& c, CommandEffects* out) {
-  CommandEffect r;
+  CommandEffect& r = out->emplace_back();
   r.kind = CommandEffect::Kind::kReply;
   r.command = id;
   r.quorum_failed = c.quorum_failed;
@@ -213,7 +208,6 @@ void Coordinator::Reply(uint64_t id, Command& c, CommandEffects* out) {
   } else {
     r.error = std::move(c.error);
   }
-  out->push_back(std::move(r));
   commands_.erase(id);
 }
 

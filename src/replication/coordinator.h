@@ -25,9 +25,9 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cluster/preflist.h"
@@ -106,7 +106,16 @@ class Coordinator {
   void Reset();
 
  private:
-  struct Command;
+  // One command being coordinated.
+  struct Command {
+    CommandPlan plan;
+    int waiting = 0;   // engine operations not complete yet
+    bool ran = false;  // the command ran locally: its puts are what it waits for
+    bool quorum_failed = false;
+    std::string error;        // the first failure: replied instead of the command's reply
+    std::string local_error;  // a local copy's commit failed: why
+    std::string reply;        // the command's reply, sent once its puts completed
+  };
   void Ran(int64_t now_ms, uint64_t command, std::string reply,
            const std::vector<std::string>& written, CommandEffects* out);
   // Turns engine effects into command effects: sends pass through, local merges are stored,
@@ -115,19 +124,22 @@ class Coordinator {
   void Completed(const Effect& e, CommandEffects* out);
   void Reply(uint64_t id, Command& c, CommandEffects* out);
   std::vector<NodeId> PreflistOf(std::string_view key) const;
+  // The engine's effects of one input, in a buffer reused from call to call.
+  Effects& Scratch();
 
   CoordinatorOptions opts_;
   kv::Keyspace* ks_;
   const cluster::Ring* ring_ = nullptr;
   Engine engine_;
   uint64_t next_command_ = 1;
-  std::map<uint64_t, std::unique_ptr<Command>> commands_;
-  std::map<uint64_t, uint64_t> op_command_;  // engine op -> command
+  std::unordered_map<uint64_t, Command> commands_;
+  std::unordered_map<uint64_t, uint64_t> op_command_;  // engine op -> command
   // Engine puts whose local copy is in the batch not committed yet, and the outcomes of
   // committed batches not reported to the engine yet.
   std::vector<uint64_t> uncommitted_puts_;
   std::vector<std::pair<uint64_t, Status>> committed_puts_;
   uint64_t local_merges_ = 0;
+  Effects fx_, batch_;  // Scratch() and Drain's buffers
 };
 
 }  // namespace dynis::replication

@@ -73,7 +73,7 @@ Admission Worker::Refuse(Client* c, const std::string& msg) {
 
 // A browser or an HTTP proxy talking to us: Redis closes at once (cross-protocol scripting).
 // About the raw input, not a command: decided by the first word.
-Admission Worker::RefuseHttp(Client* c, const std::vector<std::string>& argv) {
+inline Admission Worker::RefuseHttp(Client* c, const std::vector<std::string>& argv) {
   if (!EqualsIgnoreCase(argv[0], "post") && !EqualsIgnoreCase(argv[0], "host:")) {
     return Admission::kRun;
   }
@@ -86,7 +86,7 @@ Admission Worker::RefuseHttp(Client* c, const std::vector<std::string>& argv) {
 }
 
 // A node on the cluster port proves the cluster secret before anything else is served.
-Admission Worker::GatePeer(Client* c, const std::vector<std::string>& argv) {
+inline Admission Worker::GatePeer(Client* c, const std::vector<std::string>& argv) {
   if (!c->peer_port || c->peer_authenticated || HasFlag(argv[0], kCmdPeerHandshake)) {
     return Admission::kRun;
   }
@@ -97,7 +97,7 @@ Admission Worker::GatePeer(Client* c, const std::vector<std::string>& argv) {
 
 // The command, and its subcommand when it has them: a client does not see the node-to-node
 // verbs.
-Admission Worker::LookUp(Client* c, const std::vector<std::string>& argv, const CommandSpec** out) {
+inline Admission Worker::LookUp(Client* c, const std::vector<std::string>& argv, const CommandSpec** out) {
   const CommandSpec* spec = c->peer_port ? LookupCommand(argv[0]) : LookupClientCommand(argv[0]);
   if (spec == nullptr) return Refuse(c, UnknownCommandError(argv));
   if (!spec->subcommands.empty() && argv.size() >= 2) {
@@ -109,7 +109,7 @@ Admission Worker::LookUp(Client* c, const std::vector<std::string>& argv, const 
   return Admission::kRun;
 }
 
-Admission Worker::CheckArity(Client* c, const CommandSpec& spec,
+inline Admission Worker::CheckArity(Client* c, const CommandSpec& spec,
                              const std::vector<std::string>& argv) {
   int argc = static_cast<int>(argv.size());
   if ((spec.arity > 0 && argc != spec.arity) || argc < -spec.arity) {
@@ -122,14 +122,14 @@ Admission Worker::CheckArity(Client* c, const CommandSpec& spec,
   return Admission::kRun;
 }
 
-Admission Worker::CheckAuth(Client* c, const CommandSpec& spec) {
+inline Admission Worker::CheckAuth(Client* c, const CommandSpec& spec) {
   if (c->authenticated || (spec.flags & kCmdNoAuth)) return Admission::kRun;
   if (!server_->config().requirepass().empty()) return Refuse(c, err::kNoAuth);
   c->authenticated = true;  // the password was removed by CONFIG SET
   return Admission::kRun;
 }
 
-Admission Worker::QueueInMulti(Client* c, const CommandSpec& spec,
+inline Admission Worker::QueueInMulti(Client* c, const CommandSpec& spec,
                                const std::vector<std::string>& argv) {
   if (!c->in_multi) return Admission::kRun;
   if (spec.flags & kCmdNoMulti) {
@@ -141,7 +141,7 @@ Admission Worker::QueueInMulti(Client* c, const CommandSpec& spec,
   return Admission::kAnswered;
 }
 
-Admission Worker::AnswerQuit(Client* c, const CommandSpec& spec) {
+inline Admission Worker::AnswerQuit(Client* c, const CommandSpec& spec) {
   if (!(spec.flags & kCmdQuit)) return Admission::kRun;
   AppendReply(c, "+OK\r\n");
   c->close_after_reply = true;

@@ -250,6 +250,7 @@ void Worker::Coordinate(Message m) {
   replication::CommandPlan plan = PlanCommand(*m.spec, m.argv, cfg.read_quorum(),
                                               cfg.write_quorum(), cfg.replicas());
   replication::CommandEffects fx;
+  fx.reserve(4);
   uint64_t id = coordinator_->Start(NowMs(), std::move(plan), &fx);
   coordinating_[id] = std::move(m);
   RunEffects(&fx);
@@ -326,11 +327,17 @@ void Worker::SendToReplica(const replication::Message& msg, replication::Command
     coordinator_->OnSendFailed(NowMs(), msg.op, msg.to, fx);
     return;
   }
-  replication::Message req = msg;
-  req.record.clear();  // the reply's decoding needs the request's identity, not its record
+  // The reply's decoding needs the request's identity, not its record.
+  replication::Message req;
+  req.type = msg.type;
+  req.from = msg.from;
+  req.to = msg.to;
+  req.op = msg.op;
+  req.key = msg.key;
+  req.repair = msg.repair;
   link->Send(transport::RequestArgv(msg), [this, req](const proto::Reply* reply, std::string_view) {
     if (!coordinator_) return;
-    replication::CommandEffects fx;
+    replication::CommandEffects fx;  // often none: a reply after the quorum completes nothing
     if (reply == nullptr) {
       coordinator_->OnSendFailed(NowMs(), req.op, req.to, &fx);
     } else {
