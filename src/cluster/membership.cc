@@ -303,6 +303,7 @@ void ClusterState::Publish(const MergeResult& r, bool restoring) {
   view->version = view_->version + 1;
   view->members = ms.members;
   view->sealed = ms.sealed;
+  view->down = view_->down;
   std::vector<NodeId> ring_ids = ms.RingMembers();
   if (ring_ids != view_->ring.members()) {
     if (ring_ids.size() < n_val_) {
@@ -335,6 +336,51 @@ bool ClusterState::Formed(int64_t now_ms, size_t* reached) const {
   }
   formed_.store(true, std::memory_order_relaxed);
   return true;
+}
+
+bool ClusterView::Up(NodeId id) const {
+  return down.empty() || !std::binary_search(down.begin(), down.end(), id);
+}
+
+void ClusterState::PeerAnswered(int64_t now_ms, NodeId peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t since = detector_.Of(peer).since_ms;
+  if (!detector_.Answered(now_ms, peer)) return;
+  const Member* m = membership_.Find(peer);
+  LOG_NOTICE("Cluster: node %s is up again (answered after %.1f s down)",
+             m != nullptr ? m->name.c_str() : std::to_string(peer).c_str(),
+             static_cast<double>(now_ms - since) / 1000.0);
+  PublishHealth();
+}
+
+void ClusterState::PeerFailed(int64_t now_ms, NodeId peer, std::string_view why) {
+  if (peer == self_.id) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!detector_.Failed(now_ms, peer, why)) return;
+  const Member* m = membership_.Find(peer);
+  LOG_WARNING("Cluster: node %s is down (%.*s): its keys go to fallbacks with hints",
+              m != nullptr ? m->name.c_str() : std::to_string(peer).c_str(),
+              static_cast<int>(why.size()), why.data());
+  PublishHealth();
+}
+
+PeerJudgement ClusterState::Judgement(NodeId peer) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return detector_.Of(peer);
+}
+
+std::vector<NodeId> ClusterState::TakeProbesDue(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return detector_.TakeProbesDue(now_ms);
+}
+
+void ClusterState::PublishHealth() {
+  auto view = std::make_shared<ClusterView>(*view_);
+  view->version = view_->version + 1;
+  view->down = detector_.Down();
+  view_ = std::move(view);
+  transitions_.store(detector_.transitions(), std::memory_order_relaxed);
+  version_.store(view_->version, std::memory_order_release);
 }
 
 std::shared_ptr<const ClusterView> ClusterState::View() const {

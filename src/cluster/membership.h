@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/failure_detector.h"
 #include "cluster/ring.h"
 
 namespace dynis::cluster {
@@ -94,8 +95,8 @@ Membership DecodeMembership(std::string_view text);
 // Members come from `cluster-nodes` (seed addresses) and from the peers themselves: every
 // second worker 0 sends DYNIS.MEET (its own identity) to each seed and member, and each answer
 // lists the members the peer knows (with their states once the peer's membership is sealed), so
-// a node that names only one seed learns the others. Membership only grows here; failure
-// detection is local to each link (transport/peer_link.h), and explicit join/leave comes later.
+// a node that names only one seed learns the others. Membership only grows here, and explicit
+// join/leave comes later; a member judged down (PeerFailed) stays in the ring.
 //
 // The merging rule is Merge above: a node's membership is open until it first holds
 // data (SealBeforeData, called before a worker commits its first data batch), and ids met after
@@ -119,7 +120,9 @@ struct ClusterView {
   std::vector<Member> members;  // sorted by id; joining ones included (state)
   bool sealed = false;          // this node's membership is sealed (cluster/membership.h)
   Ring ring;           // of the members that are not joining
+  std::vector<NodeId> down;  // sorted: the peers this node judges down (FailureDetector)
   const Member* Find(NodeId id) const;
+  bool Up(NodeId id) const;
   // Whether a known member listens at the seed's address.
   bool Knows(const Seed& seed) const;
 };
@@ -162,11 +165,23 @@ class ClusterState {
   std::shared_ptr<const ClusterView> View() const;
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
+  // Failure detection (cluster/failure_detector.h), node-wide: every worker reports what its
+  // requests, links and probes saw. A change of judgement is logged once, counted, and
+  // published in a new view (its `down`), so every worker's next preference list follows it.
+  void PeerAnswered(int64_t now_ms, NodeId peer);
+  void PeerFailed(int64_t now_ms, NodeId peer, std::string_view why);
+  PeerJudgement Judgement(NodeId peer) const;
+  // Peers held down that are due a probe (they count as probed now).
+  std::vector<NodeId> TakeProbesDue(int64_t now_ms);
+  uint64_t health_transitions() const { return transitions_.load(std::memory_order_relaxed); }
+
  private:
   // Under mu_: logs what changed, publishes a new view, runs on_change.
   void Publish(const MergeResult& r, bool restoring = false);
   // What the operator needs to know about a change (under mu_; sticky states log once).
   void LogChanges(const MergeResult& r, bool restoring);
+  // Under mu_: a new view with the detector's judgement, nothing else changed.
+  void PublishHealth();
 
   Member self_;
   std::vector<Seed> seeds_;
@@ -176,6 +191,8 @@ class ClusterState {
   Membership membership_;                    // guarded by mu_
   std::vector<std::vector<NodeId>> diverged_logged_;  // founding sets reported; guarded by mu_
   std::shared_ptr<const ClusterView> view_;           // guarded by mu_
+  FailureDetector detector_;                          // guarded by mu_
+  std::atomic<uint64_t> transitions_{0};
   std::atomic<uint64_t> version_{0};
   std::atomic<bool> sealed_{false};
   mutable std::atomic<bool> formed_{false};

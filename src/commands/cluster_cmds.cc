@@ -118,7 +118,7 @@ void RegisterClusterCommands(std::vector<CommandSpec>* out) {
   out->push_back({"dynis.getrec", 2, kCmdInternal | kCmdNoMulti | kCmdReadOnly | kCmdFast, 1, 1,
                   1, CmdPeerRecord, "dynis", "Read this replica's record of a key", "0.1.0",
                   "O(1)"});
-  out->push_back({"dynis.putrec", 3, kCmdInternal | kCmdNoMulti | kCmdWrite | kCmdFast, 1, 1,
+  out->push_back({"dynis.putrec", -3, kCmdInternal | kCmdNoMulti | kCmdWrite | kCmdFast, 1, 1,
                   1, CmdPeerRecord, "dynis", "Merge a record into this replica", "0.1.0", "O(1)"});
   out->push_back({"dynis.fwd", -4, peer | kCmdPeerForward, 0, 0, 0, CmdPeerFwd, "dynis",
                   "Run a client command forwarded by another node", "0.1.0", "O(1)"});

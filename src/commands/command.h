@@ -133,11 +133,17 @@ std::vector<int> CommandKeyPositions(const CommandSpec& spec, const std::vector<
 // key with its key_step-1 following arguments (MSET a 1 b 2, part 1 -> MSET b 2).
 std::vector<std::string> CommandKeyPart(const CommandSpec& spec,
                                         const std::vector<std::string>& argv, size_t i);
-// The R or W a GETCTX / SETCTX / DELCTX asks for with its trailing "R n" / "W n" (checked
-// against `replicas`); 0 when the command has none (other commands always). The error is
-// the reply the command's handler sends for a malformed option.
-StatusOr<int> CommandQuorumOption(const CommandSpec& spec, const std::vector<std::string>& argv,
-                                  int replicas);
+// The quorum a GETCTX / SETCTX / DELCTX asks for with its trailing options, in any order, each
+// at most once: "R n" and "PR n" (kCmdQuorumR), or "W n" and "PW n" (kCmdQuorumW): how many
+// replicas must answer, and how many of them must be primaries (Riak's PR/PW). Each is checked
+// against `replicas`; 0 when not given (other commands always). The error is the reply the
+// command's handler sends for a malformed option.
+struct QuorumOption {
+  int q = 0;   // R or W
+  int pq = 0;  // PR or PW
+};
+StatusOr<QuorumOption> CommandQuorumOption(const CommandSpec& spec,
+                                           const std::vector<std::string>& argv, int replicas);
 
 // Each family registers its commands (commands/*.cc).
 void RegisterConnectionCommands(std::vector<CommandSpec>* out);

@@ -14,11 +14,12 @@ namespace dynis {
 
 namespace {
 
-// Checks the optional trailing "R n" / "W n". Returns false after replying an error. The
+// Checks the optional trailing "R n" / "PR n" / "W n" / "PW n". Returns false after replying an
+// error. The
 // coordinator (server/cluster.cc) has already waited for that many replicas; a standalone node
 // is its own only replica, so any quorum is met by its one answer.
 bool CheckQuorumOption(CommandContext& c) {
-  StatusOr<int> q = CommandQuorumOption(*c.spec, c.argv, c.node.config().replicas());
+  StatusOr<QuorumOption> q = CommandQuorumOption(*c.spec, c.argv, c.node.config().replicas());
   return !ReplyIfError(c, q.status());
 }
 
@@ -41,24 +42,32 @@ void CmdDelCtx(CommandContext& c) {
 
 }  // namespace
 
-StatusOr<int> CommandQuorumOption(const CommandSpec& spec, const std::vector<std::string>& argv,
-                                  int replicas) {
-  // The option follows the command's fixed arguments.
-  if (!(spec.flags & (kCmdQuorumR | kCmdQuorumW))) return 0;
+StatusOr<QuorumOption> CommandQuorumOption(const CommandSpec& spec,
+                                           const std::vector<std::string>& argv, int replicas) {
+  QuorumOption out;
+  // The options follow the command's fixed arguments.
+  if (!(spec.flags & (kCmdQuorumR | kCmdQuorumW))) return out;
+  const bool read = spec.flags & kCmdQuorumR;
+  const char* letter = read ? "R" : "W";
+  const char* primary_letter = read ? "PR" : "PW";
   const size_t first = static_cast<size_t>(std::abs(spec.arity));
-  const char* letter = (spec.flags & kCmdQuorumR) ? "R" : "W";
-  if (argv.size() == first) return 0;
-  if (argv.size() != first + 2 || !EqualsIgnoreCase(argv[first], letter)) {
-    return Status::Error(err::kSyntax);
+  if ((argv.size() - first) % 2 != 0) return Status::Error(err::kSyntax);
+  for (size_t i = first; i < argv.size(); i += 2) {
+    const bool primary = EqualsIgnoreCase(argv[i], primary_letter);
+    if (!primary && !EqualsIgnoreCase(argv[i], letter)) return Status::Error(err::kSyntax);
+    int& slot = primary ? out.pq : out.q;
+    const char* name = primary ? primary_letter : letter;
+    if (slot != 0) return Status::Error(err::kSyntax);  // given twice
+    int64_t n;
+    if (!ParseInt64(argv[i + 1], &n) || n < 1) {
+      return Status::Error(err::QuorumNotPositive(name));
+    }
+    if (n > replicas) {
+      return Status::Error(err::QuorumAboveReplicas(name, n, replicas));
+    }
+    slot = static_cast<int>(n);
   }
-  int64_t n;
-  if (!ParseInt64(argv[first + 1], &n) || n < 1) {
-    return Status::Error(err::QuorumNotPositive(letter));
-  }
-  if (n > replicas) {
-    return Status::Error(err::QuorumAboveReplicas(letter, n, replicas));
-  }
-  return static_cast<int>(n);
+  return out;
 }
 
 void ReplySiblings(CommandContext& c, const std::string& key) {
@@ -78,7 +87,8 @@ void RegisterContextCommands(std::vector<CommandSpec>* out) {
                   "Get every concurrent value (sibling) of a key and the causal context that "
                   "names them",
                   "0.1.0", "O(S) where S is the number of siblings",
-                  {{"key", "key"}, {"r", "integer", "R", true}}, {}, "@read @string @fast"});
+                  {{"key", "key"}, {"r", "integer", "R", true}, {"pr", "integer", "PR", true}}, {},
+                  "@read @string @fast"});
   out->push_back({"setctx", -4, kCmdWrite | kCmdBlindWrite | kCmdQuorumW, 1, 1, 1, CmdSetCtx, "dynis",
                   "Set a key's value, superseding exactly the versions named by a context from "
                   "GETCTX (an empty context supersedes nothing)",
@@ -86,13 +96,17 @@ void RegisterContextCommands(std::vector<CommandSpec>* out) {
                   {{"key", "key"},
                    {"context", "string"},
                    {"value", "string"},
-                   {"w", "integer", "W", true}},
+                   {"w", "integer", "W", true},
+                   {"pw", "integer", "PW", true}},
                   {}, "@write @string @slow"});
   out->push_back({"delctx", -3, kCmdWrite | kCmdBlindWrite | kCmdQuorumW, 1, 1, 1, CmdDelCtx, "dynis",
                   "Delete a key, superseding exactly the versions named by a context from GETCTX",
                   "0.1.0", "O(S) where S is the number of siblings",
-                  {{"key", "key"}, {"context", "string"}, {"w", "integer", "W", true}}, {},
-                  "@write @string @slow"});
+                  {{"key", "key"},
+                   {"context", "string"},
+                   {"w", "integer", "W", true},
+                   {"pw", "integer", "PW", true}},
+                  {}, "@write @string @slow"});
 }
 // clang-format on
 

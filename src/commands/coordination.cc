@@ -34,10 +34,11 @@ bool CommandReadsFirst(const CommandSpec& spec, const std::vector<std::string>& 
 replication::CommandPlan PlanCommand(const CommandSpec& spec, const std::vector<std::string>& argv,
                                      int read_quorum, int write_quorum, int replicas) {
   replication::CommandPlan plan;
-  StatusOr<int> q = CommandQuorumOption(spec, argv, replicas);
-  int asked = q.ok() ? *q : 0;
-  plan.r = asked != 0 ? asked : read_quorum;
-  plan.w = asked != 0 ? asked : write_quorum;
+  StatusOr<QuorumOption> q = CommandQuorumOption(spec, argv, replicas);
+  const QuorumOption asked = q.ok() ? *q : QuorumOption{};
+  plan.r = asked.q != 0 ? asked.q : read_quorum;
+  plan.w = asked.q != 0 ? asked.q : write_quorum;
+  (spec.flags & kCmdQuorumR ? plan.pr : plan.pw) = asked.pq;
   plan.read_first = q.ok() && CommandReadsFirst(spec, argv);
   if (!plan.read_first) return plan;
   for (int k : CommandKeyPositions(spec, argv)) {

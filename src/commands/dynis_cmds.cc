@@ -7,7 +7,9 @@
 #include "commands/node_context.h"
 #include "common/hash.h"
 #include "config/config.h"
+#include "kv/hints.h"
 #include "kv/keyspace.h"
+#include "storage/store.h"
 
 namespace dynis {
 
@@ -55,8 +57,12 @@ std::shared_ptr<const cluster::ClusterView> RingView(CommandContext& c) {
 
 uint32_t Replicas(CommandContext& c) { return static_cast<uint32_t>(c.node.config().replicas()); }
 
-void ReplyMember(CommandContext& c, const cluster::Member& m, uint32_t owned) {
-  c.reply.Map(7);
+// entry: the member's place in a preference list (DYNIS PREFLIST, with `view`), else nullptr.
+void ReplyMember(CommandContext& c, const cluster::Member& m, uint32_t owned,
+                 const cluster::PreflistEntry* entry = nullptr,
+                 const cluster::ClusterView* view = nullptr) {
+  const bool self = m.name == c.node.node_id();
+  c.reply.Map(entry != nullptr ? 11 : 9);
   c.reply.Bulk("node-id");
   c.reply.Bulk(m.name);
   c.reply.Bulk("addr");
@@ -71,7 +77,21 @@ void ReplyMember(CommandContext& c, const cluster::Member& m, uint32_t owned) {
   c.reply.Bulk("partitions");
   c.reply.Integer(owned);
   c.reply.Bulk("self");
-  c.reply.Bool(m.name == c.node.node_id());
+  c.reply.Bool(self);
+  // This node's failure detector's judgement (cluster/failure_detector.h), and since when
+  // (unix ms; 0: never changed since this node started).
+  cluster::PeerJudgement j = self || !c.node.in_cluster() ? cluster::PeerJudgement{}
+                                                          : c.node.Judgement(m.id);
+  c.reply.Bulk("health");
+  c.reply.Bulk(self ? "self" : cluster::HealthName(j.health));
+  c.reply.Bulk("health-since");
+  c.reply.Integer(j.since_ms);
+  if (entry == nullptr) return;
+  c.reply.Bulk("role");
+  c.reply.Bulk(entry->primary ? "primary" : "fallback");
+  c.reply.Bulk("stands-in-for");
+  const cluster::Member* primary = entry->primary ? nullptr : view->Find(entry->stands_in_for);
+  c.reply.Bulk(primary != nullptr ? primary->name : std::string());
 }
 
 void CmdDynisRing(CommandContext& c) {
@@ -100,16 +120,60 @@ void CmdDynisRing(CommandContext& c) {
 void CmdDynisPreflist(CommandContext& c) {
   auto view = RingView(c);
   uint32_t p = c.ks.PartitionOf(c.argv[2]);
-  std::vector<cluster::NodeId> pref = cluster::PreflistOf(view->ring, p, Replicas(c)).Nodes();
+  // As this node's coordinator would use it: fallbacks for members it holds down (sloppy).
+  const cluster::NodeId self = KeyHash(c.node.node_id());
+  cluster::Preflist pref =
+      c.node.config().sloppy_quorum()
+          ? cluster::PreflistOf(view->ring, p, Replicas(c),
+                                [&view, self](cluster::NodeId n) { return n == self || view->Up(n); })
+          : cluster::PreflistOf(view->ring, p, Replicas(c));
   auto counts = view->ring.OwnershipCounts();
   c.reply.Array(pref.size());
-  for (cluster::NodeId id : pref) {
-    const cluster::Member* m = view->Find(id);
+  for (const cluster::PreflistEntry& e : pref.entries) {
+    const cluster::Member* m = view->Find(e.node);
     uint32_t owned = 0;
     for (const auto& [n, k] : counts) {
-      if (n == id) owned = k;
+      if (n == e.node) owned = k;
     }
-    ReplyMember(c, *m, owned);
+    ReplyMember(c, *m, owned, &e, view.get());
+  }
+}
+
+// Pending hints per target: count and bytes from the tally, the oldest from the column family
+// (bounded by hints-max-bytes per target).
+void CmdDynisHints(CommandContext& c) {
+  const kv::HintLedger* ledger = c.node.keyspace_shared().hints;
+  std::map<uint64_t, kv::HintTotals> totals;
+  if (ledger != nullptr) totals = ledger->All();
+  std::map<uint64_t, int64_t> oldest;
+  for (const auto& [target, t] : totals) {
+    auto it = c.node.store().NewRangeIterator(storage::Cf::kHints, storage::HintTargetStart(target),
+                                              storage::HintTargetEnd(target));
+    int64_t min = 0;
+    for (; it->Valid(); it->Next()) {
+      kv::HintValue v;
+      if (kv::DecodeHintValue(it->value(), &v) && (min == 0 || v.stored_ms < min)) {
+        min = v.stored_ms;
+      }
+    }
+    oldest[target] = min;
+  }
+  auto view = RingView(c);
+  c.reply.Array(totals.size());
+  for (const auto& [target, t] : totals) {
+    const cluster::Member* m = view->Find(target);
+    c.reply.Map(5);
+    c.reply.Bulk("node-id");
+    c.reply.Bulk(m != nullptr ? m->name : std::to_string(target));
+    c.reply.Bulk("hints");
+    c.reply.Integer(static_cast<int64_t>(t.count));
+    c.reply.Bulk("bytes");
+    c.reply.Integer(static_cast<int64_t>(t.bytes));
+    c.reply.Bulk("oldest");  // unix ms the oldest pending hint was first stored
+    c.reply.Integer(oldest[target]);
+    c.reply.Bulk("health");
+    c.reply.Bulk(c.node.in_cluster() ? cluster::HealthName(c.node.Judgement(target).health)
+                                     : "up");
   }
 }
 
@@ -138,10 +202,14 @@ void CmdDynisHelp(CommandContext& c) {
       "RING",
       "    Return the ring: partitions, replicas, nodes and partitions owned per node.",
       "PREFLIST <key>",
-      "    Return the key's preference list: the nodes holding its replicas, in order.",
+      "    Return the key's preference list as this node uses it: its primaries held up, then",
+      "    fallbacks standing in for the ones held down (sloppy quorum).",
       "NODES",
-      "    Return the nodes this node knows: the state of its link to each, and whether it is a",
-      "    member or joining (met after the cluster held data: takes no partitions).",
+      "    Return the nodes this node knows: the state of its link to each, whether it is a",
+      "    member or joining (met after the cluster held data: takes no partitions), and",
+      "    whether this node holds it up or down (failure detection) since when.",
+      "HINTS",
+      "    Return the hints this node keeps for others, per node: count, bytes, oldest.",
       "LOCALCTX <key>",
       "    Like GETCTX, from this node's replica only (no quorum, no repair).",
       "HELP",
@@ -174,8 +242,12 @@ void RegisterDynisCommands(std::vector<CommandSpec>* out) {
        "Show the preference list of a key: the nodes holding its replicas, in order", "0.1.0",
        "O(N)", {{"key", "string"}}, {}, "@slow"},
       {"dynis|nodes", 2, conn, 0, 0, 0, CmdDynisNodes, "dynis",
-       "Show the members this node knows and the state of its link to each", "0.1.0",
+       "Show the members this node knows, the state of its link to each and its health",
+       "0.1.0",
        "O(nodes)", {}, {}, "@slow"},
+      {"dynis|hints", 2, conn, 0, 0, 0, CmdDynisHints, "dynis",
+       "Show the hints this node keeps for other nodes: count, bytes and oldest per node",
+       "0.1.0", "O(H) where H is the number of hints", {}, {}, "@slow"},
       {"dynis|localctx", 3, conn, 0, 0, 0, CmdDynisLocalCtx, "dynis",
        "Get a key's siblings and context from this node's replica only", "0.1.0",
        "O(S) where S is the number of siblings", {{"key", "string"}}, {}, "@read @slow"},

@@ -45,6 +45,7 @@ struct NodeStats {
   uint64_t cluster_coordinated = 0;
   uint64_t cluster_quorum_failures = 0;
   uint64_t cluster_read_repairs = 0;
+  uint64_t peer_health_transitions = 0;  // up -> down and down -> up, by the failure detector
 };
 
 class NodeContext {
@@ -107,6 +108,8 @@ class NodeContext {
   virtual std::shared_ptr<const cluster::ClusterView> Meet(const cluster::Member& m) = 0;
   // State of this loop's link to a member: "self", "connected", "connecting", "down".
   virtual std::string LinkState(cluster::NodeId node) = 0;
+  // This node's failure detector's judgement of a member. Cluster only.
+  virtual cluster::PeerJudgement Judgement(cluster::NodeId node) const = 0;
 };
 
 }  // namespace dynis

@@ -234,6 +234,28 @@ void InfoDynis(NodeContext& node, std::string* s) {
   Field(s, "cluster_quorum_failures", st.cluster_quorum_failures);
   Field(s, "cluster_read_repairs", st.cluster_read_repairs);
   Field(s, "cluster_dot_conflicts", node.keyspace_shared().dot_conflicts.load());
+  // Failure detection and hinted handoff.
+  uint64_t down = 0;
+  if (view != nullptr) down = view->down.size();
+  Field(s, "peers_down", down);
+  Field(s, "peer_health_transitions", st.peer_health_transitions);
+  Field(s, "sloppy_quorum", cfg.sloppy_quorum() ? "yes" : "no");
+  const kv::HintLedger* hints = node.keyspace_shared().hints;
+  uint64_t pending = 0, pending_bytes = 0;
+  if (hints != nullptr) {
+    for (const auto& [target, t] : hints->All()) {
+      pending += t.count;
+      pending_bytes += t.bytes;
+    }
+  }
+  Field(s, "hints_stored", hints != nullptr ? hints->stored.load() : 0);
+  Field(s, "hints_pending", pending);
+  Field(s, "hints_pending_bytes", pending_bytes);
+  Field(s, "hints_replayed", hints != nullptr ? hints->replayed.load() : 0);
+  Field(s, "hints_dropped", hints != nullptr ? hints->dropped.load() : 0);
+  Field(s, "hints_replay_failures", hints != nullptr ? hints->replay_failures.load() : 0);
+  Field(s, "hint_replay_rate", hints != nullptr ? hints->replay_rate.load() : 0);
+  Field(s, "hint_replay_rate_limit", static_cast<uint64_t>(cfg.hint_replay_rate()));
   Field(s, "write_batches", st.write_batches);
   Field(s, "max_object_size", static_cast<uint64_t>(cfg.max_object_size()));
   Field(s, "sibling_warn", static_cast<uint64_t>(cfg.sibling_warn()));

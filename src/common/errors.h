@@ -62,27 +62,53 @@ inline constexpr char kNoReplicaAnswered[] = "NOQUORUM no replica of this key an
 inline std::string ForwardUnanswered(const std::string& where) {
   return "NOQUORUM the replica at " + where + " coordinating this key did not answer";
 }
-// "NOQUORUM read: 1 of 2 required replicas answered (R=2, N=3)", and for a write "... stored it
-// (W=2, N=3); it may still be applied".
-inline std::string NoQuorum(bool read, int answered, int required, int replicas) {
+// What an operation that missed its quorum counted (replication/engine.h's Outcome).
+struct QuorumCounts {
+  int answered = 0;          // replicas that answered (read) or stored it (write)
+  int required = 0;          // R or W
+  int replicas = 0;          // N: the preference list's size
+  int primaries = 0;         // of `answered`, primaries; the rest are fallbacks
+  int primary_required = 0;  // PR or PW (0: none asked)
+};
+// "NOQUORUM read: 1 of 2 required replicas answered (R=2, N=3): 1 primary, 0 fallbacks", for
+// a write "... stored it (W=2, N=3): ...; it may still be applied". When PR/PW was missed while
+// R/W was met: "NOQUORUM write: 1 of 2 required primaries stored it (PW=2, W=2, N=3): 1
+// primary, 1 fallback; ...".
+inline std::string NoQuorum(bool read, const QuorumCounts& c) {
+  const int fallbacks = c.answered - c.primaries;
+  const bool primaries_missed = c.primary_required > 0 && c.primaries < c.primary_required &&
+                                c.answered >= c.required;
   std::string s = read ? "NOQUORUM read: " : "NOQUORUM write: ";
-  s += std::to_string(answered) + " of " + std::to_string(required) + " required replicas ";
-  s += read ? "answered" : "stored it";
-  s += std::string(" (") + (read ? "R" : "W") + "=" + std::to_string(required) +
-       ", N=" + std::to_string(replicas) + ")";
+  s += primaries_missed
+           ? std::to_string(c.primaries) + " of " + std::to_string(c.primary_required) +
+                 " required primaries "
+           : std::to_string(c.answered) + " of " + std::to_string(c.required) +
+                 " required replicas ";
+  s += read ? "answered (" : "stored it (";
+  if (c.primary_required > 0) {
+    s += std::string(read ? "PR" : "PW") + "=" + std::to_string(c.primary_required) + ", ";
+  }
+  s += std::string(read ? "R" : "W") + "=" + std::to_string(c.required) +
+       ", N=" + std::to_string(c.replicas) + "): " + std::to_string(c.primaries) +
+       (c.primaries == 1 ? " primary, " : " primaries, ") + std::to_string(fallbacks) +
+       (fallbacks == 1 ? " fallback" : " fallbacks");
   if (!read) s += "; it may still be applied";
   return s;
 }
 // A write whose local copy failed to commit and that did not reach W elsewhere: the storage
 // error, then the counts NOQUORUM gives ("IOERR ...; 1 of 2 required replicas stored it ...").
-inline std::string LocalStoreFailed(const std::string& io_error, int answered, int required,
-                                    int replicas) {
-  std::string counts = NoQuorum(false, answered, required, replicas);
+inline std::string LocalStoreFailed(const std::string& io_error, const QuorumCounts& c) {
+  std::string counts = NoQuorum(false, c);
   return io_error + "; " + counts.substr(sizeof("NOQUORUM write: ") - 1);
 }
+// A fallback refusing a hint (kv/vnode.h): the primary's hints are over hints-max-bytes, or it
+// has been down longer than hint-window.
+inline constexpr char kHintsFull[] = "HINTSFULL the hints kept for that replica are at hints-max-bytes";
+inline constexpr char kHintWindowPassed[] =
+    "HINTSFULL that replica has been down longer than hint-window; anti-entropy will repair it";
 inline constexpr char kReplicaReadFailed[] = "ERR the replica could not read its record";
 inline constexpr char kReplicaMergeFailed[] = "ERR the replica could not merge the record";
-// GETCTX's "R n", SETCTX's / DELCTX's "W n".
+// GETCTX's "R n" / "PR n", SETCTX's / DELCTX's "W n" / "PW n".
 inline std::string QuorumNotPositive(const char* letter) {
   return std::string("ERR ") + letter + " must be a positive integer";
 }

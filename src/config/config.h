@@ -149,6 +149,10 @@ class Config {
   int write_quorum() const { return static_cast<int>(Num(kWriteQuorum)); }
   int64_t cluster_request_timeout_ms() const { return Num(kClusterRequestTimeout); }
   int64_t cluster_connect_timeout_ms() const { return Num(kClusterConnectTimeout); }
+  bool sloppy_quorum() const { return Num(kSloppyQuorum) != 0; }
+  int64_t hint_window_ms() const { return Num(kHintWindow) * 1000; }  // 0: no hints
+  int64_t hint_replay_rate() const { return Num(kHintReplayRate); }  // keys/s, 0: unlimited
+  int64_t hints_max_bytes() const { return Num(kHintsMaxBytes); }    // per target, 0: unlimited
 
  private:
   // Option ids: index into the table and into the storage arrays.
@@ -192,6 +196,10 @@ class Config {
     kWriteQuorum,
     kClusterRequestTimeout,
     kClusterConnectTimeout,
+    kSloppyQuorum,
+    kHintWindow,
+    kHintReplayRate,
+    kHintsMaxBytes,
     kNumOptions
   };
   static constexpr int kObufClasses = 3;  // normal, replica, pubsub

@@ -168,6 +168,16 @@ const std::vector<Config::Def>& Config::Table() {
              "Milliseconds a coordinator waits for R or W replicas (then read repair)."),
       IntOpt(kClusterConnectTimeout, "cluster-connect-timeout", "1000", 1, 3600000, kMutable,
              "Milliseconds to connect and authenticate to a peer before backing off."),
+      BoolOpt(kSloppyQuorum, "sloppy-quorum", "yes", kMutable,
+              "Replace replicas judged down by fallbacks that keep hints (Dynamo's sloppy "
+              "quorum); no: only the N primaries count."),
+      IntOpt(kHintWindow, "hint-window", "10800", 0, INT_MAX, kMutable,
+             "Seconds a replica may be down and still get hints; 0 stores none."),
+      IntOpt(kHintReplayRate, "hint-replay-rate", "10000", 0, INT_MAX, kMutable,
+             "Hints replayed per second to replicas that are back; 0 means unlimited."),
+      MemOpt(kHintsMaxBytes, "hints-max-bytes", "1gb", 0, INT64_MAX, kMutable,
+             "Bytes of hints kept for one replica; new hints over it are dropped; 0 means "
+             "unlimited."),
   };
   return table;
 }

@@ -263,12 +263,76 @@ Status Keyspace::PutWithContext(std::string_view key, std::string_view context,
 }
 
 Status Keyspace::Commit() {
-  if (pending_.empty()) return Status::OK();
-  Status s = shared_->store->Write([this](const storage::Store::WriteVisitor& put) {
-    for (const auto& [k, v] : pending_) put(k, v ? &*v : nullptr);
-  });
+  if (pending_.empty() && pending_hints_.empty()) return Status::OK();
+  storage::Store::Batch batch = shared_->store->NewBatch();
+  for (const auto& [k, v] : pending_) {
+    if (v) {
+      batch.Put(storage::Cf::kData, k, *v);
+    } else {
+      batch.Delete(storage::Cf::kData, k);
+    }
+  }
+  for (const auto& [k, v] : pending_hints_) {
+    if (v) {
+      batch.Put(storage::Cf::kHints, k, *v);
+    } else {
+      batch.Delete(storage::Cf::kHints, k);
+    }
+  }
+  Status s = shared_->store->Write(batch);
   pending_.clear();
+  pending_hints_.clear();
   return s;
+}
+
+Status Keyspace::LoadHint(uint64_t target, std::string_view key, std::optional<std::string>* out) {
+  std::string hk = storage::HintKey(target, PartitionOf(key), key);
+  auto it = pending_hints_.find(hk);
+  if (it != pending_hints_.end()) {
+    *out = it->second;
+    return Status::OK();
+  }
+  std::string stored;
+  Status s = shared_->store->Get(storage::Cf::kHints, hk, &stored);
+  if (s.IsNotFound()) {
+    out->reset();
+    return Status::OK();
+  }
+  RETURN_IF_ERROR(s);
+  *out = std::move(stored);
+  return Status::OK();
+}
+
+void Keyspace::StoreHint(uint64_t target, std::string_view key, std::optional<std::string> value) {
+  pending_hints_[storage::HintKey(target, PartitionOf(key), key)] = std::move(value);
+}
+
+Status Keyspace::ScanHints(uint64_t target, const std::string& after, size_t limit,
+                           std::vector<StoredHint>* out, bool* end) {
+  out->clear();
+  *end = false;
+  const std::string start = after.empty() ? storage::HintTargetStart(target) : after;
+  auto it = shared_->store->NewRangeIterator(storage::Cf::kHints, start,
+                                             storage::HintTargetEnd(target));
+  for (; it->Valid() && out->size() < limit; it->Next()) {
+    std::string_view k = it->key();
+    if (k.size() < 10 || (!after.empty() && k == after)) continue;
+    std::string_view dk = storage::HintDataKeyOf(k);
+    if (storage::PartitionOfDataKey(dk) % shared_->workers != id_) continue;  // another loop's
+    std::string hint_key(k);
+    auto p = pending_hints_.find(hint_key);
+    if (p != pending_hints_.end() && !p->second) continue;  // deleted in this turn
+    StoredHint h;
+    h.user_key.assign(storage::UserKeyOf(dk));
+    h.value = p != pending_hints_.end() ? *p->second : std::string(it->value());
+    h.hint_key = std::move(hint_key);
+    out->push_back(std::move(h));
+  }
+  if (!it->Valid()) {
+    RETURN_IF_ERROR(it->status());
+    *end = true;
+  }
+  return Status::OK();
 }
 
 storage::CompactDecision Keyspace::Compact(std::string_view encoded, int64_t now_ms,

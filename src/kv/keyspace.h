@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "kv/hints.h"
 #include "kv/vnode.h"
 #include "storage/store.h"
 #include "version/dvvset.h"
@@ -58,6 +60,13 @@ struct KeyspaceShared {
   // The simulator's broken-merge negative control: replicas keep only the LWW sibling of what
   // they merge. Never set in a server.
   bool lww_merge = false;
+  // Hinted handoff (kv/hints.h): the node's tally of the hints it holds (nullptr: a node that
+  // keeps none, e.g. standalone), the bound per target (hints-max-bytes, 0 = none), and whether
+  // a target still gets new hints (false once it has been down longer than hint-window; unset:
+  // always).
+  HintLedger* hints = nullptr;
+  std::atomic<uint64_t> hints_max_bytes{0};
+  std::function<bool(uint64_t target)> hint_window_open;
 };
 
 // The value a plain GET sees: the last-write-wins winner among live siblings.
@@ -131,7 +140,21 @@ class Keyspace {
     shared_->dot_conflicts.fetch_add(1, std::memory_order_relaxed);
   }
   bool lww() const { return shared_->lww_merge; }
+  const KeyspaceShared& shared() const { return *shared_; }
 
+  // Hints (kv/hints.h), for vnodes: the stored hint value of (target, key), nullopt when none;
+  // buffers a new value (nullopt: delete) in this turn's batch. The caller keeps the ledger.
+  Status LoadHint(uint64_t target, std::string_view key, std::optional<std::string>* out);
+  void StoreHint(uint64_t target, std::string_view key, std::optional<std::string> value);
+  // Up to `limit` hints of `target` in partitions this loop owns, in key order, from the first
+  // hint key above `after` ("" = from the start); *end is set when the range is exhausted.
+  struct StoredHint {
+    std::string hint_key;
+    std::string user_key;
+    std::string value;  // EncodeHintValue
+  };
+  Status ScanHints(uint64_t target, const std::string& after, size_t limit,
+                   std::vector<StoredHint>* out, bool* end);
   // The coordinator replicates what a command wrote: between BeginTracking and TakeTracked the
   // keys stored with a record (plain, context and merged writes; not lazy expiry removal) are
   // collected, once each, in first-write order.
@@ -145,11 +168,14 @@ class Keyspace {
   }
 
   // Buffered writes of this turn.
-  bool HasPending() const { return !pending_.empty(); }
+  bool HasPending() const { return !pending_.empty() || !pending_hints_.empty(); }
   // The user keys of this turn's buffered writes (the simulator inspects what a turn stored).
   std::vector<std::string> PendingKeys() const;
   Status Commit();
-  void DropPending() { pending_.clear(); }
+  void DropPending() {
+    pending_.clear();
+    pending_hints_.clear();
+  }
 
   // The compaction filter's decision for a stored record. Standalone: dropped once its values
   // are all gone (expired, or tombstones older than the grace period). With keep_clocks:
@@ -180,6 +206,8 @@ class Keyspace {
   std::vector<std::string> tracked_;
   // data key -> encoded record (nullopt = delete), written by Commit().
   std::unordered_map<std::string, std::optional<std::string>> pending_;
+  // hint key -> hint value (nullopt = delete), written by Commit() in the same batch.
+  std::unordered_map<std::string, std::optional<std::string>> pending_hints_;
   std::unordered_map<uint32_t, std::unique_ptr<Vnode>> vnodes_;  // by partition
 };
 

@@ -33,9 +33,24 @@ Coordinator::Coordinator(CoordinatorOptions opts, kv::Keyspace* ks)
 
 Coordinator::~Coordinator() = default;
 
-std::vector<NodeId> Coordinator::PreflistOf(std::string_view key) const {
+cluster::Preflist Coordinator::PreflistOf(std::string_view key) const {
   if (ring_ == nullptr) return {};
-  return cluster::PreflistOf(*ring_, ks_->PartitionOf(key), opts_.n_val).Nodes();
+  const uint32_t partition = ks_->PartitionOf(key);
+  if (!opts_.sloppy || health_ == nullptr) return cluster::PreflistOf(*ring_, partition, opts_.n_val);
+  const PeerHealth* health = health_;
+  const NodeId self = opts_.self;
+  return cluster::PreflistOf(*ring_, partition, opts_.n_val,
+                             [health, self](NodeId n) { return n == self || health->Up(n); });
+}
+
+std::vector<Replica> Coordinator::ReplicasOf(std::string_view key) const {
+  cluster::Preflist pref = PreflistOf(key);
+  std::vector<Replica> out;
+  out.reserve(pref.size());
+  for (const cluster::PreflistEntry& e : pref.entries) {
+    out.push_back(Replica{e.node, e.primary, e.stands_in_for});
+  }
+  return out;
 }
 
 uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* out) {
@@ -49,21 +64,30 @@ uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* ou
   Effects& fx = Scratch();
   for (std::string& key : c.plan.keys) {
     std::optional<std::string> local;
-    Status s = ks_->VnodeOf(key).Get(key, &local);
+    bool with_hints = false;
+    kv::Vnode& vnode = ks_->VnodeOf(key);
+    Status s = vnode.Get(key, &local, &with_hints);
     if (!s.ok()) {
       c.error = std::string(err::kIoError) + " " + s.message();
       continue;
     }
+    if (with_hints) {
+      // A fallback coordinating: the command runs against the stored record, so what this
+      // node holds for others joins it first.
+      local_merges_++;
+      kv::ReplicaPut put = vnode.Put(key, *local);
+      if (!put.ok) LOG_WARNING("Storing a merged record locally failed: %s", put.error.c_str());
+    }
     c.waiting++;
-    std::vector<NodeId> pref = PreflistOf(key);
-    uint64_t op = engine_.StartGet(now_ms, std::move(key), pref, c.plan.r, std::move(local), &fx);
+    uint64_t op = engine_.StartGet(now_ms, key, ReplicasOf(key), Quorum{c.plan.r, c.plan.pr},
+                                   std::move(local), &fx);
     op_command_[op] = id;
   }
   if (c.waiting == 0) {
     Reply(id, c, out);
     return id;
   }
-  Drain(&fx, out);
+  Drain(now_ms, &fx, out);
   return id;
 }
 
@@ -75,12 +99,20 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
   c.ran = true;
   c.reply = std::move(reply);
   Effects& fx = Scratch();
-  const int w = std::max(1, c.plan.w);
+  const Quorum w{std::max(1, c.plan.w), c.plan.pw};
   for (const std::string& key : written) {
     std::optional<std::string> record;
     if (!ks_->LoadRecord(key, &record).ok() || !record) continue;
+    std::vector<Replica> replicas = ReplicasOf(key);
+    for (const Replica& r : replicas) {
+      // This node stands in for a primary held down: its copy is that primary's hint too (in
+      // the same batch, so it counts toward W on the same commit).
+      if (r.node != opts_.self || r.primary) continue;
+      kv::ReplicaPut hint = ks_->VnodeOf(key).PutHint(r.hint_for, key, *record);
+      if (!hint.ok) LOG_WARNING("Keeping a hint of a local write failed: %s", hint.error.c_str());
+    }
     c.waiting++;
-    uint64_t op = engine_.StartPut(now_ms, key, PreflistOf(key), w, std::move(*record), &fx);
+    uint64_t op = engine_.StartPut(now_ms, key, replicas, w, std::move(*record), &fx);
     op_command_[op] = id;
     uncommitted_puts_.push_back(op);  // counted once the batch holding it is committed
   }
@@ -88,19 +120,21 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
     Reply(id, c, out);
     return;
   }
-  Drain(&fx, out);
+  Drain(now_ms, &fx, out);
 }
 
 void Coordinator::OnMessage(int64_t now_ms, const Message& m, CommandEffects* out) {
+  if (health_ != nullptr) health_->Answered(now_ms, m.from);
   Effects& fx = Scratch();
   engine_.OnMessage(now_ms, m, &fx);
-  Drain(&fx, out);
+  Drain(now_ms, &fx, out);
 }
 
 void Coordinator::OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, CommandEffects* out) {
+  if (health_ != nullptr) health_->Failed(now_ms, to, "a request could not be delivered");
   Effects& fx = Scratch();
   engine_.OnSendFailed(now_ms, op, to, &fx);
-  Drain(&fx, out);
+  Drain(now_ms, &fx, out);
 }
 
 bool Coordinator::OnLocalCommit(const Status& s) {
@@ -125,13 +159,13 @@ void Coordinator::ReportLocalCommits(int64_t now_ms, CommandEffects* out) {
     }
     engine_.OnLocalStored(now_ms, op, status.ok(), &fx);
   }
-  Drain(&fx, out);
+  Drain(now_ms, &fx, out);
 }
 
 void Coordinator::OnTick(int64_t now_ms, CommandEffects* out) {
   Effects& fx = Scratch();
   engine_.OnTick(now_ms, &fx);
-  Drain(&fx, out);
+  Drain(now_ms, &fx, out);
 }
 
 void Coordinator::Reset() {
@@ -147,7 +181,7 @@ Effects& Coordinator::Scratch() {
   return fx_;
 }
 
-void Coordinator::Drain(Effects* fx, CommandEffects* out) {
+void Coordinator::Drain(int64_t now_ms, Effects* fx, CommandEffects* out) {
   // In order; the two buffers trade places and keep their capacity. (Handling an effect adds
   // none today: a run is a command effect, a local merge only stores.)
   Effects& batch = batch_;
@@ -169,6 +203,11 @@ void Coordinator::Drain(Effects* fx, CommandEffects* out) {
         case Effect::Kind::kComplete:
           Completed(e, out);
           break;
+        case Effect::Kind::kUnanswered:
+          if (health_ != nullptr) {
+            health_->Failed(now_ms, e.msg.to, "no answer within cluster-request-timeout");
+          }
+          break;
       }
     }
   }
@@ -186,9 +225,10 @@ void Coordinator::Completed(const Effect& e, CommandEffects* out) {
   if (!e.outcome.ok && c.error.empty()) {
     const Outcome& o = e.outcome;
     c.quorum_failed = true;
-    c.error = c.local_error.empty()
-                  ? err::NoQuorum(!c.ran, o.answered, o.required, o.replicas)
-                  : err::LocalStoreFailed(c.local_error, o.answered, o.required, o.replicas);
+    const err::QuorumCounts counts{o.answered, o.required, o.replicas, o.primaries_answered,
+                                   o.primary_required};
+    c.error = c.local_error.empty() ? err::NoQuorum(!c.ran, counts)
+                                    : err::LocalStoreFailed(c.local_error, counts);
   }
   if (--c.waiting > 0) return;
   if (c.error.empty() && !c.ran) {

@@ -14,6 +14,11 @@
 //     ReportLocalCommits), so W is only ever reached by durable copies;
 //  4. reply: the command's reply once every put reached W, or an error saying how many replicas
 //     answered (NOQUORUM), or the storage error when the local copy failed and W was missed.
+// Preference lists are sloppy (Dynamo §4.6): the primaries this node holds up, then fallbacks
+// for the ones held down (cluster/preflist.h); R and W count fallbacks, PR and PW only
+// primaries. When this node is itself a fallback for a key it writes, it keeps a hint of what
+// it stored for the primary it stands in for (kv/vnode.h), like a fallback replica does. Every
+// answer, failed send and unanswered request is evidence for the failure detector (PeerHealth).
 //
 // Sans-IO, like the engine: time, peer replies, transport failures and commit results are
 // inputs; sends, local runs and replies are effects. The libuv worker (server/) and the seeded
@@ -43,11 +48,27 @@ struct CommandPlan {
   bool read_first = false;        // quorum-read every key before running
   int r = 0;                      // R (the request's own, or the default)
   int w = 1;                      // W
+  int pr = 0;                     // PR: of the R answers, from primaries (GETCTX's PR n)
+  int pw = 0;                     // PW: of the W stores, on primaries (SETCTX's PW n)
+};
+
+// The node's judgement of its peers (cluster/failure_detector.h) as the coordinator uses it:
+// whom preference lists skip, and where the evidence of its requests goes. The worker
+// implements it over the node's ClusterState, the simulator over each node's detector.
+class PeerHealth {
+ public:
+  virtual ~PeerHealth() = default;
+  virtual bool Up(NodeId node) const = 0;
+  virtual void Answered(int64_t now_ms, NodeId node) = 0;
+  virtual void Failed(int64_t now_ms, NodeId node, const char* why) = 0;
 };
 
 struct CoordinatorOptions {
   NodeId self = 0;
   uint32_t n_val = 3;
+  // Sloppy quorum (`sloppy-quorum yes`): primaries held down are replaced by fallbacks that
+  // keep the write as a hint. Off: the preference list is the N primaries, down or not.
+  bool sloppy = true;
   Options engine;  // the engine's timeout (and the simulator's lww control)
 };
 
@@ -73,7 +94,15 @@ class Coordinator {
   // The ring preference lists are computed from; it must outlive every later call until the
   // next set_ring (the worker calls it whenever it loads a new cluster view).
   void set_ring(const cluster::Ring* ring) { ring_ = ring; }
+  // Who is up, and where the evidence goes; without it every peer is up. Must outlive the
+  // coordinator.
+  void set_health(PeerHealth* health) { health_ = health; }
   void set_timeout_ms(int64_t ms) { engine_.set_timeout_ms(ms); }
+  void set_sloppy(bool sloppy) { opts_.sloppy = sloppy; }
+
+  // The preference list this coordinator uses for key: sloppy (fallbacks for primaries held
+  // down) or strict, as configured.
+  cluster::Preflist PreflistOf(std::string_view key) const;
 
   // Starts coordinating one command; its effects end with a kReply carrying the returned id.
   uint64_t Start(int64_t now_ms, CommandPlan plan, CommandEffects* out);
@@ -120,16 +149,17 @@ class Coordinator {
            const std::vector<std::string>& written, CommandEffects* out);
   // Turns engine effects into command effects: sends pass through, local merges are stored,
   // completions advance their command.
-  void Drain(Effects* fx, CommandEffects* out);
+  void Drain(int64_t now_ms, Effects* fx, CommandEffects* out);
   void Completed(const Effect& e, CommandEffects* out);
   void Reply(uint64_t id, Command& c, CommandEffects* out);
-  std::vector<NodeId> PreflistOf(std::string_view key) const;
+  std::vector<Replica> ReplicasOf(std::string_view key) const;
   // The engine's effects of one input, in a buffer reused from call to call.
   Effects& Scratch();
 
   CoordinatorOptions opts_;
   kv::Keyspace* ks_;
   const cluster::Ring* ring_ = nullptr;
+  PeerHealth* health_ = nullptr;
   Engine engine_;
   uint64_t next_command_ = 1;
   std::unordered_map<uint64_t, Command> commands_;

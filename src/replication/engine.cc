@@ -15,12 +15,21 @@ using version::DVVSet;
 
 // A member list without duplicates, in preference order: a node that appears twice is still
 // one replica and answers once.
-std::vector<NodeId> Distinct(const std::vector<NodeId>& preflist) {
-  std::vector<NodeId> out;
+std::vector<Replica> Distinct(const std::vector<Replica>& preflist) {
+  std::vector<Replica> out;
   out.reserve(preflist.size());
-  for (NodeId n : preflist) {
-    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  for (const Replica& r : preflist) {
+    bool seen = false;
+    for (const Replica& o : out) seen = seen || o.node == r.node;
+    if (!seen) out.push_back(r);
   }
+  return out;
+}
+
+std::vector<Replica> AllPrimaries(const std::vector<NodeId>& nodes) {
+  std::vector<Replica> out;
+  out.reserve(nodes.size());
+  for (NodeId n : nodes) out.push_back(Replica{n, true, 0});
   return out;
 }
 
@@ -48,6 +57,10 @@ struct Engine::Op {
   int required = 0;
   int successes = 0;
   int failures = 0;
+  int primaries = 0;
+  int primary_required = 0;
+  int primary_successes = 0;
+  int primary_failures = 0;
   int64_t deadline = 0;
   bool completed = false;
 
@@ -69,8 +82,54 @@ struct Engine::Op {
     return std::all_of(answers.begin(), answers.end(),
                        [](const MemberAnswer& a) { return a.kind != MemberAnswer::Kind::kNone; });
   }
-  QuorumState Decide() const { return DecideQuorum(replicas(), required, successes, failures); }
-
+  QuorumState Decide() const {
+    return DecideTally(QuorumTally{replicas(), required, successes, failures, primaries,
+                                   primary_required, primary_successes, primary_failures});
+  }
+  void Succeeded(MemberAnswer* a, MemberAnswer::Kind kind) {
+    a->kind = kind;
+    ++successes;
+    if (a->primary) ++primary_successes;
+  }
+  void FailedMember(MemberAnswer* a) {
+    a->kind = MemberAnswer::Kind::kFailed;
+    ++failures;
+    if (a->primary) ++primary_failures;
+  }
+  // The members and their requirement, from the caller's list.
+  void Members(const std::vector<Replica>& preflist, Quorum q) {
+    for (const Replica& r : Distinct(preflist)) {
+      MemberAnswer a;
+      a.node = r.node;
+      a.primary = r.primary;
+      a.hint_for = r.primary ? 0 : r.hint_for;
+      answers.push_back(std::move(a));
+      if (r.primary) ++primaries;
+    }
+    required = QuorumRequired(replicas(), q.q);
+    primary_required = q.pq > 0 ? QuorumRequired(replicas(), q.pq) : 0;
+  }
+  // A request to member `a`.
+  Message Request(NodeId self, Message::Type type, const MemberAnswer& a) const {
+    Message m;
+    m.type = type;
+    m.from = self;
+    m.to = a.node;
+    m.op = id;
+    m.key = key;
+    if (type == Message::Type::kPutReq) m.hint_for = a.hint_for;
+    return m;
+  }
+  // Members that never answered, at the deadline.
+  void ReportUnanswered(NodeId self, Effects* out) const {
+    for (const MemberAnswer& a : answers) {
+      if (a.kind != MemberAnswer::Kind::kNone || a.node == self) continue;
+      Effect& e = out->emplace_back();
+      e.kind = Effect::Kind::kUnanswered;
+      e.op = id;
+      e.msg.to = a.node;
+    }
+  }
   // Folds one encoded record into a get's merge. False when it does not decode (the caller
   // counts the answer as failed).
   bool MergeAnswer(std::string_view record, bool lww) {
@@ -109,6 +168,8 @@ struct Engine::Op {
     e.outcome.answered = successes;
     e.outcome.required = required;
     e.outcome.replicas = replicas();
+    e.outcome.primaries_answered = primary_successes;
+    e.outcome.primary_required = primary_required;
     if (type == Type::kGet && merged.has_value()) {
       e.outcome.found = true;
       e.outcome.record = *merged;
@@ -119,13 +180,11 @@ struct Engine::Op {
 
   void Repair(NodeId self, Effects* out) const {
     for (NodeId to : RepairTargets(self, answers, merged)) {
+      const MemberAnswer* a = nullptr;
+      for (const MemberAnswer& m : answers) a = m.node == to ? &m : a;
       Effect e;
       e.kind = Effect::Kind::kSend;
-      e.msg.type = Message::Type::kPutReq;
-      e.msg.from = self;
-      e.msg.to = to;
-      e.msg.op = id;
-      e.msg.key = key;
+      e.msg = Request(self, Message::Type::kPutReq, *a);
       e.msg.record = *merged;
       e.msg.repair = true;
       out->push_back(std::move(e));
@@ -137,14 +196,25 @@ Engine::Engine(NodeId self, Options opts) : self_(self), opts_(opts) {}
 Engine::~Engine() = default;
 
 uint64_t Engine::StartGet(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist,
-                               int r, std::optional<std::string> local, Effects* out) {
+                          int r, std::optional<std::string> local, Effects* out) {
+  return StartGet(now_ms, std::move(key), AllPrimaries(preflist), Quorum{r, 0}, std::move(local),
+                  out);
+}
+
+uint64_t Engine::StartPut(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist,
+                          int w, std::string record, Effects* out) {
+  return StartPut(now_ms, std::move(key), AllPrimaries(preflist), Quorum{w, 0}, std::move(record),
+                  out);
+}
+
+uint64_t Engine::StartGet(int64_t now_ms, std::string key, const std::vector<Replica>& preflist,
+                          Quorum r, std::optional<std::string> local, Effects* out) {
   auto op = std::make_unique<Op>();
   op->type = Op::Type::kGet;
   op->id = next_op_++;
   op->key = std::move(key);
   op->deadline = now_ms + opts_.timeout_ms;
-  for (NodeId n : Distinct(preflist)) op->answers.push_back(MemberAnswer{n, {}, {}});
-  op->required = QuorumRequired(op->replicas(), r);
+  op->Members(preflist, r);
   op->local = local;
 
   // The local record always joins the merge (data the coordinator holds is never dropped), but
@@ -152,25 +222,19 @@ uint64_t Engine::StartGet(int64_t now_ms, std::string key, const std::vector<Nod
   const bool local_ok = !local.has_value() || op->MergeAnswer(*local, opts_.lww_merge);
   if (MemberAnswer* self = op->Member(self_)) {
     if (!local_ok) {
-      self->kind = MemberAnswer::Kind::kFailed;
-      ++op->failures;
+      op->FailedMember(self);
     } else {
-      self->kind = local.has_value() ? MemberAnswer::Kind::kRecord : MemberAnswer::Kind::kAbsent;
+      op->Succeeded(self,
+                    local.has_value() ? MemberAnswer::Kind::kRecord : MemberAnswer::Kind::kAbsent);
       if (local.has_value()) self->record = *local;
-      ++op->successes;
     }
   }
 
   for (const MemberAnswer& a : op->answers) {
     if (a.node == self_) continue;
-    Effect e;
+    Effect& e = out->emplace_back();
     e.kind = Effect::Kind::kSend;
-    e.msg.type = Message::Type::kGetReq;
-    e.msg.from = self_;
-    e.msg.to = a.node;
-    e.msg.op = op->id;
-    e.msg.key = op->key;
-    out->push_back(std::move(e));
+    e.msg = op->Request(self_, Message::Type::kGetReq, a);
   }
   const uint64_t id = op->id;
   ops_.emplace(id, std::move(op));
@@ -178,28 +242,22 @@ uint64_t Engine::StartGet(int64_t now_ms, std::string key, const std::vector<Nod
   return id;
 }
 
-uint64_t Engine::StartPut(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist,
-                               int w, std::string record, Effects* out) {
+uint64_t Engine::StartPut(int64_t now_ms, std::string key, const std::vector<Replica>& preflist,
+                          Quorum w, std::string record, Effects* out) {
   auto op = std::make_unique<Op>();
   op->type = Op::Type::kPut;
   op->id = next_op_++;
   op->key = std::move(key);
   op->deadline = now_ms + opts_.timeout_ms;
-  for (NodeId n : Distinct(preflist)) op->answers.push_back(MemberAnswer{n, {}, {}});
-  op->required = QuorumRequired(op->replicas(), w);
+  op->Members(preflist, w);
   // The coordinator's own entry stays unanswered until OnLocalStored: the caller's write is
   // not durable before its batch is committed.
   for (const MemberAnswer& a : op->answers) {
     if (a.node == self_) continue;
-    Effect e;
+    Effect& e = out->emplace_back();
     e.kind = Effect::Kind::kSend;
-    e.msg.type = Message::Type::kPutReq;
-    e.msg.from = self_;
-    e.msg.to = a.node;
-    e.msg.op = op->id;
-    e.msg.key = op->key;
+    e.msg = op->Request(self_, Message::Type::kPutReq, a);
     e.msg.record = record;
-    out->push_back(std::move(e));
   }
   const uint64_t id = op->id;
   ops_.emplace(id, std::move(op));
@@ -224,21 +282,16 @@ void Engine::OnMessage(int64_t now_ms, const Message& m, Effects* out) {
   if (a == nullptr || a->kind != MemberAnswer::Kind::kNone) return;  // stranger or duplicate
 
   if (!m.ok) {
-    a->kind = MemberAnswer::Kind::kFailed;
-    ++op->failures;
+    op->FailedMember(a);
   } else if (op->type == Op::Type::kPut) {
-    a->kind = MemberAnswer::Kind::kRecord;
-    ++op->successes;
+    op->Succeeded(a, MemberAnswer::Kind::kRecord);
   } else if (!m.found) {
-    a->kind = MemberAnswer::Kind::kAbsent;
-    ++op->successes;
+    op->Succeeded(a, MemberAnswer::Kind::kAbsent);
   } else if (op->MergeAnswer(m.record, opts_.lww_merge)) {
-    a->kind = MemberAnswer::Kind::kRecord;
+    op->Succeeded(a, MemberAnswer::Kind::kRecord);
     a->record = m.record;
-    ++op->successes;
   } else {
-    a->kind = MemberAnswer::Kind::kFailed;  // its record is unreadable: repair overwrites it
-    ++op->failures;
+    op->FailedMember(a);  // its record is unreadable: repair overwrites it
   }
   Advance(m.op, out);
 }
@@ -254,8 +307,7 @@ void Engine::OnSendFailed(int64_t now_ms, uint64_t op_id, NodeId to, Effects* ou
   if (to == self_) return;
   MemberAnswer* a = op->Member(to);
   if (a == nullptr || a->kind != MemberAnswer::Kind::kNone) return;
-  a->kind = MemberAnswer::Kind::kFailed;
-  ++op->failures;
+  op->FailedMember(a);
   Advance(op_id, out);
 }
 
@@ -270,11 +322,9 @@ void Engine::OnLocalStored(int64_t now_ms, uint64_t op_id, bool ok, Effects* out
   MemberAnswer* self = op->Member(self_);
   if (self == nullptr || self->kind != MemberAnswer::Kind::kNone) return;
   if (ok) {
-    self->kind = MemberAnswer::Kind::kRecord;
-    ++op->successes;
+    op->Succeeded(self, MemberAnswer::Kind::kRecord);
   } else {
-    self->kind = MemberAnswer::Kind::kFailed;
-    ++op->failures;
+    op->FailedMember(self);
   }
   Advance(op_id, out);
 }
@@ -308,14 +358,11 @@ void Engine::Advance(uint64_t op_id, Effects* out) {
   } else if (op->type == Op::Type::kGet) {
     op->StoreLocalIfOlder(out);
   }
-  // A put has nothing left to do once decided; a get waits for every member (or the deadline)
-  // so that read repair knows who is stale.
-  if (op->type == Op::Type::kPut) {
-    ops_.erase(it);
-  } else if (op->AllAnswered()) {
-    op->Repair(self_, out);
-    ops_.erase(it);
-  }
+  // Both wait for every member (or the deadline): a get so that read repair knows who is
+  // stale, either so that a member that never answers is reported (kUnanswered).
+  if (!op->AllAnswered()) return;
+  if (op->type == Op::Type::kGet) op->Repair(self_, out);
+  ops_.erase(it);
 }
 
 void Engine::Expire(uint64_t op_id, Effects* out) {
@@ -323,6 +370,7 @@ void Engine::Expire(uint64_t op_id, Effects* out) {
   Op* op = it->second.get();
   if (!op->completed) op->Complete(false, out);
   if (op->type == Op::Type::kGet) op->Repair(self_, out);
+  op->ReportUnanswered(self_, out);
   ops_.erase(it);
 }
 

@@ -7,6 +7,12 @@
 // Records are encoded DVVSets (version/dvvset.h). Replicas merge what they receive with
 // DVVSet::Sync, so delivery may be lost, duplicated or reordered without losing a value.
 //
+// Sloppy quorum (Dynamo §4.6): a preference list may hold fallbacks, nodes standing in for a
+// primary held down. They count toward R and W like primaries; a request's PR/PW (Riak's
+// names) says how many of the answers must come from primaries. A put or read repair sent to
+// a fallback names the primary it stands in for (Message::hint_for): the fallback keeps it as a
+// hint for that primary (kv/vnode.h) until hinted handoff delivers it (replication/handoff.h).
+//
 // Get (Dynamo): the caller loads the local record and calls StartGet with the key's preference
 // list. The engine asks every other member, merges answers as they come, and completes once R
 // members (the coordinator counts when it is in the list) answered. Before completing it asks
@@ -19,7 +25,9 @@
 // (when the coordinator is in the list) only once the caller reports, with OnLocalStored,
 // that the batch holding it is committed; a failed local commit counts as a failed member, so
 // W is only ever reached by durable copies. Either completes with ok=false as soon as quorum
-// became impossible (failures) or at the deadline, saying how many answered.
+// became impossible (failures) or at the deadline, saying how many answered. Both stay open
+// after completing until every member answered or the deadline passed; a member that never
+// answered is reported with kUnanswered then (the failure detector's timeout evidence).
 #pragma once
 
 #include <cstdint>
@@ -39,7 +47,8 @@ using NodeId = uint64_t;
 
 // One message of the replica protocol.
 struct Message {
-  enum class Type : uint8_t { kGetReq, kGetResp, kPutReq, kPutResp };
+  // kProbeReq/kProbeResp: the failure detector's probe of a peer it holds down (PING).
+  enum class Type : uint8_t { kGetReq, kGetResp, kPutReq, kPutResp, kProbeReq, kProbeResp };
   Type type = Type::kGetReq;
   NodeId from = 0;
   NodeId to = 0;
@@ -49,6 +58,8 @@ struct Message {
   std::string record;   // kGetResp (when found): its encoded record; kPutReq: record to merge
   bool ok = true;       // responses: false when the replica failed the request
   bool repair = false;  // kPutReq sent by read repair; its response completes nothing
+  bool handoff = false;  // kPutReq replaying a hint (replication/handoff.h); echoed
+  NodeId hint_for = 0;   // kPutReq to a fallback: the primary it stands in for (0: a primary)
   std::string error;    // responses with ok=false: why, for the peer's reply and logs
 };
 
@@ -57,14 +68,18 @@ struct Outcome {
   int answered = 0;    // members that answered successfully (the coordinator included)
   int required = 0;    // R or W after capping at the preference list's size
   int replicas = 0;    // size of the preference list
+  int primaries_answered = 0;  // of `answered`: primaries (the rest are fallbacks)
+  int primary_required = 0;    // PR or PW (0: none)
   bool found = false;  // get: some answer (or the local record) held a record
   std::string record;  // get: the merged encoded record when found
 };
 
 struct Effect {
-  enum class Kind : uint8_t { kSend, kStoreLocal, kComplete };
+  // kUnanswered: msg.to did not answer op before its deadline (nothing to do for the op; the
+  // caller tells its failure detector).
+  enum class Kind : uint8_t { kSend, kStoreLocal, kComplete, kUnanswered };
   Kind kind = Kind::kSend;
-  Message msg;         // kSend
+  Message msg;         // kSend; kUnanswered: msg.to
   uint64_t op = 0;     // kStoreLocal, kComplete
   std::string key;     // kStoreLocal, kComplete
   std::string record;  // kStoreLocal: merge this into the local record of key
@@ -83,6 +98,18 @@ struct Options {
 // that does not decode is an error.
 StatusOr<std::string> MergeRecords(std::string_view a, std::string_view b, bool lww = false);
 
+// One member of an operation's preference list (cluster/preflist.h's entries).
+struct Replica {
+  NodeId node = 0;
+  bool primary = true;
+  NodeId hint_for = 0;  // a fallback: the primary it stands in for
+};
+// How many answers an operation needs: R (or W), and of them PR (or PW) from primaries.
+struct Quorum {
+  int q = 1;
+  int pq = 0;
+};
+
 class Engine {
  public:
   Engine(NodeId self, Options opts);
@@ -90,8 +117,14 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // `r`, `w` are capped at the preference list's size (N > number of nodes is allowed).
-  // Effects may include the completion itself (e.g. R=1 with the coordinator in the list).
+  // R/W and PR/PW are capped at the preference list's size and its primaries (N > number of
+  // nodes is allowed). Effects may include the completion itself (e.g. R=1 with the
+  // coordinator in the list).
+  uint64_t StartGet(int64_t now_ms, std::string key, const std::vector<Replica>& preflist,
+                    Quorum r, std::optional<std::string> local, Effects* out);
+  uint64_t StartPut(int64_t now_ms, std::string key, const std::vector<Replica>& preflist,
+                    Quorum w, std::string record, Effects* out);
+  // A list of primaries only, no PR/PW.
   uint64_t StartGet(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist, int r,
                     std::optional<std::string> local, Effects* out);
   uint64_t StartPut(int64_t now_ms, std::string key, const std::vector<NodeId>& preflist, int w,

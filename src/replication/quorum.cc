@@ -18,6 +18,20 @@ QuorumState DecideQuorum(int n, int required, int successes, int failures) {
   return QuorumState::kWait;
 }
 
+QuorumState DecideTally(const QuorumTally& t) {
+  const QuorumState all = DecideQuorum(t.replicas, t.required, t.successes, t.failures);
+  if (t.primary_required <= 0) return all;
+  const QuorumState primaries =
+      DecideQuorum(t.primaries, t.primary_required, t.primary_successes, t.primary_failures);
+  if (all == QuorumState::kImpossible || primaries == QuorumState::kImpossible) {
+    return QuorumState::kImpossible;
+  }
+  if (all == QuorumState::kReached && primaries == QuorumState::kReached) {
+    return QuorumState::kReached;
+  }
+  return QuorumState::kWait;
+}
+
 std::vector<NodeId> RepairTargets(NodeId self, const std::vector<MemberAnswer>& answers,
                                   const std::optional<std::string>& merged) {
   std::vector<NodeId> out;

@@ -27,6 +27,21 @@ int QuorumRequired(int n, int wanted);
 // reach a quorum.
 QuorumState DecideQuorum(int n, int required, int successes, int failures);
 
+// An operation's counts under sloppy quorum: all answers (R/W, fallbacks included) and those of
+// primaries (PR/PW). Reached when both are; impossible when either is; with primary_required 0
+// only the first counts.
+struct QuorumTally {
+  int replicas = 0;
+  int required = 0;
+  int successes = 0;
+  int failures = 0;
+  int primaries = 0;
+  int primary_required = 0;
+  int primary_successes = 0;
+  int primary_failures = 0;
+};
+QuorumState DecideTally(const QuorumTally& t);
+
 // One member's answer to a get, as read repair sees it.
 struct MemberAnswer {
   enum class Kind : uint8_t {
@@ -39,6 +54,8 @@ struct MemberAnswer {
   Kind kind = Kind::kNone;
   std::string record;  // kRecord: its encoded record (canonical: DVVSet::Decode accepts only
                        // canonical bytes, so equal sets have equal encodings)
+  bool primary = true;  // false: a fallback standing in for hint_for
+  NodeId hint_for = 0;
 };
 
 // The members read repair sends `merged` to: every member that answered with a record other

@@ -14,6 +14,7 @@ Message ServeReplica(kv::Vnode& vnode, const Message& req) {
   resp.op = req.op;
   resp.key = req.key;
   resp.repair = req.repair;  // lets the coordinator drop repair acks without a lookup
+  resp.handoff = req.handoff;
   switch (req.type) {
     case Message::Type::kGetReq: {
       // The stored bytes as they are: the coordinator decodes them and counts a record that
@@ -31,13 +32,18 @@ Message ServeReplica(kv::Vnode& vnode, const Message& req) {
     }
     case Message::Type::kPutReq: {
       resp.type = Message::Type::kPutResp;
-      kv::ReplicaPut put = vnode.Put(req.key, req.record);
+      kv::ReplicaPut put = req.hint_for != 0 ? vnode.PutHint(req.hint_for, req.key, req.record)
+                                             : vnode.Put(req.key, req.record);
       resp.ok = put.ok;
       resp.error = std::move(put.error);
       return resp;
     }
+    case Message::Type::kProbeReq:
+      resp.type = Message::Type::kProbeResp;
+      return resp;
     case Message::Type::kGetResp:
     case Message::Type::kPutResp:
+    case Message::Type::kProbeResp:
       break;
   }
   // Not a request: a failure of the same type, so a confused peer learns nothing was done.

@@ -106,8 +106,8 @@ void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
   }
   std::optional<uint32_t> partition = PartitionOfPart(argv, keys, forwarded, &slot->parts[part]);
   if (!partition) return;
-  std::vector<NodeId> pref =
-      cluster::PreflistOf(cluster_view().ring, *partition, server_->cluster()->n_val()).Nodes();
+  // The preference list the coordinator will use (sloppy: fallbacks for members held down).
+  std::vector<NodeId> pref = coordinator().PreflistOf(argv[keys[0]]).Nodes();
   NodeId self = server_->cluster()->self().id;
   slot->remaining++;
   if (forwarded || std::find(pref.begin(), pref.end(), self) != pref.end()) {
@@ -235,18 +235,41 @@ void Worker::PartDone(uint64_t client_id, const std::shared_ptr<Slot>& slot) {
 // ---------------------------------------------------------------------------------------------
 // Worker: coordination.
 
-void Worker::Coordinate(Message m) {
-  server_->stats().cluster_coordinated.fetch_add(1, std::memory_order_relaxed);
+replication::Coordinator& Worker::coordinator() {
   const Config& cfg = server_->config();
   if (!coordinator_) {
     replication::CoordinatorOptions opts;
     opts.self = server_->cluster()->self().id;
     opts.n_val = server_->cluster()->n_val();
     coordinator_ = std::make_unique<replication::Coordinator>(opts, &keyspace_);
+    coordinator_->set_health(&health_);
     coordinator_->set_ring(&cluster_view().ring);
   }
-  cluster_view();  // the coordinator routes with the current ring
+  cluster_view();  // the coordinator routes with the current ring and judgement
   coordinator_->set_timeout_ms(cfg.cluster_request_timeout_ms());
+  coordinator_->set_sloppy(cfg.sloppy_quorum());
+  return *coordinator_;
+}
+
+bool Worker::Health::Up(NodeId node) const {
+  return w_->view_ == nullptr || w_->view_->Up(node);
+}
+
+void Worker::Health::Answered(int64_t now_ms, NodeId node) {
+  // The hot path: one empty-vector check while every peer is up.
+  if (Up(node)) return;
+  w_->server_->cluster()->PeerAnswered(now_ms, node);
+}
+
+void Worker::Health::Failed(int64_t now_ms, NodeId node, const char* why) {
+  if (!Up(node)) return;
+  w_->server_->cluster()->PeerFailed(now_ms, node, why);
+}
+
+void Worker::Coordinate(Message m) {
+  server_->stats().cluster_coordinated.fetch_add(1, std::memory_order_relaxed);
+  const Config& cfg = server_->config();
+  coordinator();
   replication::CommandPlan plan = PlanCommand(*m.spec, m.argv, cfg.read_quorum(),
                                               cfg.write_quorum(), cfg.replicas());
   replication::CommandEffects fx;
@@ -356,10 +379,99 @@ transport::PeerLink* Worker::LinkTo(NodeId node) {
   if (stopping_ || node == server_->cluster()->self().id) return nullptr;
   const Member* m = cluster_view().Find(node);
   if (m == nullptr) return nullptr;
-  auto link = std::make_unique<transport::PeerLink>(&loop_, PeerOptions(m->host, m->cport));
+  auto link = std::make_unique<transport::PeerLink>(
+      &loop_, PeerOptions(m->host, m->cport),
+      [this, node](transport::PeerLink::State state) { OnLinkState(node, state); });
   transport::PeerLink* raw = link.get();
   links_[node] = std::move(link);
   return raw;
+}
+
+void Worker::OnLinkState(NodeId node, transport::PeerLink::State state) {
+  if (stopping_) return;
+  // A completed handshake is an answer: the peer's loop runs and knows the secret. A link that
+  // failed (refused, reset, handshake or request timeout) is a failed request.
+  if (state == transport::PeerLink::State::kReady) {
+    health_.Answered(NowMs(), node);
+  } else if (state == transport::PeerLink::State::kBackoff) {
+    health_.Failed(NowMs(), node, "its link failed");
+  }
+}
+
+void Worker::DetectFailures(int64_t now_ms) {
+  const int64_t timeout = server_->config().cluster_request_timeout_ms();
+  // A request unanswered for the request timeout: a paused or wedged peer, long before its
+  // link gives up on it (3x) and whatever the engine's operations waited for.
+  for (auto& [node, link] : links_) {
+    if (link->state() == transport::PeerLink::State::kReady &&
+        link->OldestRequestAgeMs() >= timeout) {
+      health_.Failed(now_ms, node, "no answer within cluster-request-timeout");
+    }
+  }
+  // Probes of the peers held down, from one loop: a PING on its link (a link in backoff
+  // reconnects by itself, and its handshake is the answer).
+  if (id_ != 0) return;
+  for (NodeId node : server_->cluster()->TakeProbesDue(now_ms)) {
+    transport::PeerLink* link = LinkTo(node);
+    if (link == nullptr || link->state() == transport::PeerLink::State::kBackoff) continue;
+    replication::Message probe;
+    probe.type = replication::Message::Type::kProbeReq;
+    link->Send(transport::RequestArgv(probe), [this, node](const proto::Reply* reply,
+                                                           std::string_view) {
+      if (reply != nullptr && reply->type != proto::Reply::Type::kError) {
+        health_.Answered(NowMs(), node);
+      }
+    });
+  }
+}
+
+void Worker::ReplayHints(int64_t now_ms) {
+  kv::HintLedger* ledger = server_->keyspace_shared().hints;
+  if (ledger == nullptr) return;
+  const Config& cfg = server_->config();
+  if (id_ == 0 && now_ms - last_rate_ms_ >= 1000) {
+    const uint64_t replayed = ledger->replayed.load(std::memory_order_relaxed);
+    ledger->replay_rate.store(
+        last_rate_ms_ == 0 ? 0 : (replayed - last_replayed_) * 1000 / (now_ms - last_rate_ms_),
+        std::memory_order_relaxed);
+    last_replayed_ = replayed;
+    last_rate_ms_ = now_ms;
+  }
+  if (!ledger->Any() && (!replay_ || replay_->inflight() == 0)) return;
+  if (!replay_) {
+    replication::HandoffOptions o;
+    o.self = server_->cluster()->self().id;
+    replay_ = std::make_unique<replication::HintReplay>(o, &keyspace_);
+  }
+  // The node's rate, shared by its loops.
+  const int64_t rate = cfg.hint_replay_rate();
+  replay_->set_rate(rate == 0 ? 0 : std::max<int64_t>(1, rate / server_->worker_count()));
+  replay_->set_timeout_ms(std::max<int64_t>(3 * cfg.cluster_request_timeout_ms(), 1000));
+  cluster_view();
+  std::vector<replication::Message> sends;
+  replay_->OnTick(now_ms, &health_, &sends);
+  for (replication::Message& m : sends) {
+    transport::PeerLink* link = LinkTo(m.to);
+    if (link == nullptr || link->state() != transport::PeerLink::State::kReady) {
+      replay_->OnSendFailed(now_ms, m.op, &health_);
+      continue;
+    }
+    replication::Message req;
+    req.type = m.type;
+    req.from = m.from;
+    req.to = m.to;
+    req.op = m.op;
+    req.key = m.key;
+    req.handoff = true;
+    link->Send(transport::RequestArgv(m), [this, req](const proto::Reply* reply, std::string_view) {
+      if (!replay_) return;
+      if (reply == nullptr) {
+        replay_->OnSendFailed(NowMs(), req.op, &health_);
+      } else {
+        replay_->OnResponse(NowMs(), transport::ResponseOf(req, *reply), &health_);
+      }
+    });
+  }
 }
 
 transport::PeerLinkOptions Worker::PeerOptions(const std::string& host, int port) const {
@@ -372,6 +484,8 @@ transport::PeerLinkOptions Worker::PeerOptions(const std::string& host, int port
   o.connect_timeout_ms = cfg.cluster_connect_timeout_ms();
   // A request unanswered this long means a paused or wedged peer: drop the link.
   o.request_timeout_ms = std::max<int64_t>(3 * cfg.cluster_request_timeout_ms(), 1000);
+  // A peer that comes back is reconnected to (and judged up) within half a second.
+  o.backoff_max_ms = 500;
   return o;
 }
 
@@ -405,7 +519,13 @@ void Worker::ClusterCron(int64_t now_ms) {
     coordinator_->OnTick(now_ms, &fx);
     RunEffects(&fx);
   }
-  if (now_ms - last_meet_ms_ < kMeetIntervalMs) return;
+  DetectFailures(now_ms);
+  ReplayHints(now_ms);
+  // MEET doubles as the heartbeat of idle links: at least every half request timeout, so that
+  // a paused peer nobody sends to is still judged down within twice the timeout.
+  const int64_t interval =
+      std::clamp<int64_t>(server_->config().cluster_request_timeout_ms() / 2, 100, kMeetIntervalMs);
+  if (now_ms - last_meet_ms_ < interval) return;
   last_meet_ms_ = now_ms;
   ClusterState* cl = server_->cluster();
   cluster_view();
@@ -435,6 +555,7 @@ void Worker::ClusterCron(int64_t now_ms) {
 
 void Worker::CloseLinks() {
   if (coordinator_) coordinator_->Reset();
+  if (replay_) replay_->Reset();
   coordinating_.clear();
   links_.clear();  // ~PeerLink closes; the loop frees the handles
   seed_links_.clear();

@@ -148,11 +148,35 @@ Status Server::JoinCluster() {
                                             static_cast<uint32_t>(cfg.partitions()),
                                             static_cast<uint32_t>(cfg.replicas()), NowMs());
   RETURN_IF_ERROR(RestoreMembership());
+  RETURN_IF_ERROR(KeepHints());
   for (auto& w : workers_) RETURN_IF_ERROR(w->ListenPeers());
   LOG_NOTICE("Cluster '%s': this node at %s:%d (cluster port), N=%d R=%d W=%d, %zu seeds",
              cfg.cluster_name().c_str(), self.host.c_str(), self.cport, cfg.replicas(),
              cfg.read_quorum(), cfg.write_quorum(), cfg.cluster_nodes().size());
   return Status::OK();
+}
+
+// Hinted handoff: the tally of the hints this node holds for others (counted from the column
+// family, so replay resumes after a restart), and the rules for new ones.
+Status Server::KeepHints() {
+  hints_ = std::make_unique<kv::HintLedger>(static_cast<uint32_t>(config_->partitions()));
+  RETURN_IF_ERROR(hints_->Rebuild(store_.get()));
+  for (const auto& [target, totals] : hints_->All()) {
+    LOG_NOTICE("Hinted handoff: %llu hints (%llu bytes) kept for node %llu, to replay",
+               static_cast<unsigned long long>(totals.count),
+               static_cast<unsigned long long>(totals.bytes),
+               static_cast<unsigned long long>(target));
+  }
+  ks_shared_.hints = hints_.get();
+  const Config* cfg = config_;
+  ClusterState* cl = cluster_.get();
+  ks_shared_.hint_window_open = [cfg, cl](uint64_t target) {
+    const int64_t window = cfg->hint_window_ms();
+    if (window <= 0) return false;
+    cluster::PeerJudgement j = cl->Judgement(target);
+    return j.health == cluster::Health::kUp || NowMs() - j.since_ms < window;
+  };
+  return config_->OnChange("hints-max-bytes", [this] { ApplyConfig(); });
 }
 
 Status Server::RestoreMembership() {

@@ -47,6 +47,7 @@ NodeStats WorkerNodeContext::stats() const {
   n.cluster_coordinated = st.cluster_coordinated.load();
   n.cluster_quorum_failures = st.cluster_quorum_failures.load();
   n.cluster_read_repairs = st.cluster_read_repairs.load();
+  if (server_.cluster() != nullptr) n.peer_health_transitions = server_.cluster()->health_transitions();
   return n;
 }
 
@@ -95,5 +96,8 @@ std::shared_ptr<const cluster::ClusterView> WorkerNodeContext::Meet(const cluste
 }
 
 std::string WorkerNodeContext::LinkState(cluster::NodeId node) { return worker_.LinkState(node); }
+cluster::PeerJudgement WorkerNodeContext::Judgement(cluster::NodeId node) const {
+  return server_.cluster()->Judgement(node);
+}
 
 }  // namespace dynis::server

@@ -50,6 +50,7 @@ class WorkerNodeContext final : public NodeContext {
   std::shared_ptr<const cluster::ClusterView> cluster_view() const override;
   std::shared_ptr<const cluster::ClusterView> Meet(const cluster::Member& m) override;
   std::string LinkState(cluster::NodeId node) override;
+  cluster::PeerJudgement Judgement(cluster::NodeId node) const override;
 
  private:
   Server& server_;

@@ -113,12 +113,14 @@ class Server {
   Status CreateWorkers();  // and their listeners
   Status JoinCluster();    // with cluster-nodes: the cluster state and the peer listeners
   Status RestoreMembership();
+  Status KeepHints();
   void WalSyncLoop();
   // Applies the mutable config values that lower layers cache (at start and on CONFIG SET).
   void ApplyConfig();
 
   Config* config_;
   std::unique_ptr<cluster::ClusterState> cluster_;
+  std::unique_ptr<kv::HintLedger> hints_;  // in a cluster
   std::unique_ptr<storage::Store> store_;
   HybridClock clock_;
   Stats stats_;

@@ -30,6 +30,7 @@
 #include "kv/keyspace.h"
 #include "proto/reply.h"
 #include "replication/coordinator.h"
+#include "replication/handoff.h"
 #include "server/admission.h"
 #include "server/connection.h"
 #include "server/message.h"
@@ -179,6 +180,25 @@ class Worker {
   void SendToReplica(const replication::Message& msg, replication::CommandEffects* fx);
   void ClusterCron(int64_t now_ms);
   void SendMeet(transport::PeerLink* link);
+  // Failure detection's inputs beyond the coordinator's: links, old requests, probes.
+  void DetectFailures(int64_t now_ms);
+  void OnLinkState(NodeId node, transport::PeerLink::State state);
+  // Hinted handoff: replays this loop's hints to primaries that are back.
+  void ReplayHints(int64_t now_ms);
+  // The coordinator, made on first use with this node's options.
+  replication::Coordinator& coordinator();
+  // The node's judgement of its peers as this loop's coordinator and replay use it: the loaded
+  // view's, with evidence passed to ClusterState only when it would change the judgement.
+  class Health final : public replication::PeerHealth {
+   public:
+    explicit Health(Worker* w) : w_(w) {}
+    bool Up(NodeId node) const override;
+    void Answered(int64_t now_ms, NodeId node) override;
+    void Failed(int64_t now_ms, NodeId node, const char* why) override;
+
+   private:
+    Worker* w_;
+  };
   transport::PeerLinkOptions PeerOptions(const std::string& host, int port) const;
   void CloseLinks();
 
@@ -188,6 +208,10 @@ class Worker {
   std::vector<uv_tcp_t*> listeners_;
   std::vector<uv_tcp_t*> peer_listeners_;  // the cluster port
   std::unique_ptr<replication::Coordinator> coordinator_;
+  std::unique_ptr<replication::HintReplay> replay_;
+  Health health_{this};
+  int64_t last_rate_ms_ = 0;
+  uint64_t last_replayed_ = 0;
   std::unordered_map<NodeId, std::unique_ptr<transport::PeerLink>> links_;
   std::unordered_map<std::string, std::unique_ptr<transport::PeerLink>> seed_links_;  // worker 0
   std::unordered_map<uint64_t, Message> coordinating_;  // by the coordinator's command id

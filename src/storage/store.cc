@@ -158,6 +158,29 @@ std::string PartitionEnd(uint32_t partition) {
   return DataKey(partition + 1, "");
 }
 
+std::string HintKey(uint64_t target, uint32_t partition, std::string_view key) {
+  std::string k = HintTargetStart(target);
+  k.append(DataKey(partition, key));
+  return k;
+}
+
+std::string HintTargetStart(uint64_t target) {
+  std::string k(8, '\0');
+  for (int i = 0; i < 8; i++) k[i] = static_cast<char>((target >> (56 - 8 * i)) & 0xff);
+  return k;
+}
+
+std::string HintTargetEnd(uint64_t target) {
+  if (target == UINT64_MAX) return "";
+  return HintTargetStart(target + 1);
+}
+
+uint64_t HintTargetOf(std::string_view hint_key) {
+  uint64_t t = 0;
+  for (int i = 0; i < 8; i++) t = (t << 8) | static_cast<uint8_t>(hint_key[i]);
+  return t;
+}
+
 namespace {
 
 rocksdb::DBOptions DbOptions() {

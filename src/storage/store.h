@@ -1,8 +1,9 @@
 // Store: the node's one RocksDB, the only unit that includes RocksDB.
 //
 // Column families (named by `Cf`): `data` (key = 2-byte big-endian partition id + user key ->
-// encoded DVVSet), `hints` (writes held for an unreachable replica until hinted handoff delivers
-// them; empty until handoff lands) and `meta` (node id, actor epoch). Open creates whichever
+// encoded DVVSet), `hints` (HintKey = target node + DataKey -> the record a fallback holds for
+// an unreachable primary until hinted handoff delivers it, kv/vnode.h) and `meta` (node id,
+// actor epoch). Open creates whichever
 // column family a DB lacks, so an older DB gains `hints` on its first start. Partition-prefixed
 // keys make one partition a range: RangeIterator walks one column family in [start, end),
 // optionally at a Snapshot, and PartitionStart/PartitionEnd give a partition's bounds (handoff,
@@ -53,6 +54,16 @@ constexpr uint32_t kMaxPartitions = 1u << 16;
 // as a RangeIterator's end means unbounded.
 std::string PartitionStart(uint32_t partition);
 std::string PartitionEnd(uint32_t partition);
+
+// The hints-CF key of a hint: 8-byte big-endian target node id + the DataKey of the user key,
+// so one target's hints are one range ([HintTargetStart, HintTargetEnd)) and, within it, one
+// partition's are too.
+std::string HintKey(uint64_t target, uint32_t partition, std::string_view key);
+std::string HintTargetStart(uint64_t target);
+std::string HintTargetEnd(uint64_t target);  // "" (unbounded) for the largest id
+// The parts of a HintKey (which must be at least 10 bytes).
+uint64_t HintTargetOf(std::string_view hint_key);
+inline std::string_view HintDataKeyOf(std::string_view hint_key) { return hint_key.substr(8); }
 
 enum class Fsync { kAlways, kEverySec, kNo };
 

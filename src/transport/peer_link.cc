@@ -366,5 +366,9 @@ PeerLink::State PeerLink::state() const { return impl_->state; }
 const PeerLinkOptions& PeerLink::options() const { return impl_->opts; }
 size_t PeerLink::pending() const { return impl_->waiting.size() + impl_->inflight.size(); }
 uint64_t PeerLink::failures() const { return impl_->failures; }
+int64_t PeerLink::OldestRequestAgeMs() const {
+  if (impl_->inflight.empty()) return 0;
+  return static_cast<int64_t>(uv_now(impl_->loop) - impl_->inflight.front().sent_ms);
+}
 
 }  // namespace dynis::transport

@@ -59,6 +59,9 @@ class PeerLink {
   const PeerLinkOptions& options() const;
   size_t pending() const;     // requests waiting for a reply or a connection
   uint64_t failures() const;  // connections lost or refused so far
+  // How long the oldest request written and not answered yet has waited (0: none): the
+  // failure detector's evidence of a paused peer, long before the link gives up on it.
+  int64_t OldestRequestAgeMs() const;
 
  private:
   struct Impl;

@@ -12,17 +12,24 @@ using replication::Message;
 
 std::vector<std::string> RequestArgv(const Message& req) {
   if (req.type == Message::Type::kGetReq) return {"DYNIS.GETREC", req.key};
+  if (req.type == Message::Type::kProbeReq) return {"PING"};
+  if (req.hint_for != 0) {
+    return {"DYNIS.PUTREC", req.key, req.record, "HINT", std::to_string(req.hint_for)};
+  }
   return {"DYNIS.PUTREC", req.key, req.record};
 }
 
 Message ResponseOf(const Message& req, const proto::Reply& reply) {
   Message r;
-  r.type = req.type == Message::Type::kGetReq ? Message::Type::kGetResp : Message::Type::kPutResp;
+  r.type = req.type == Message::Type::kGetReq     ? Message::Type::kGetResp
+           : req.type == Message::Type::kProbeReq ? Message::Type::kProbeResp
+                                                  : Message::Type::kPutResp;
   r.from = req.to;
   r.to = req.from;
   r.op = req.op;
   r.key = req.key;
   r.repair = req.repair;
+  r.handoff = req.handoff;
   r.ok = reply.type != proto::Reply::Type::kError;
   if (!r.ok) r.error = reply.str;
   if (r.type == Message::Type::kGetResp && r.ok) {
@@ -35,9 +42,19 @@ Message ResponseOf(const Message& req, const proto::Reply& reply) {
 bool ParseRequest(const std::vector<std::string>& argv, Message* req) {
   if (argv.size() == 2 && strcasecmp(argv[0].c_str(), "dynis.getrec") == 0) {
     req->type = Message::Type::kGetReq;
-  } else if (argv.size() == 3 && strcasecmp(argv[0].c_str(), "dynis.putrec") == 0) {
+  } else if ((argv.size() == 3 || argv.size() == 5) &&
+             strcasecmp(argv[0].c_str(), "dynis.putrec") == 0) {
     req->type = Message::Type::kPutReq;
     req->record = argv[2];
+    if (argv.size() == 5) {
+      // HINT <primary id>: this node is a fallback keeping the record for that primary.
+      uint64_t target = 0;
+      if (strcasecmp(argv[3].c_str(), "hint") != 0 || !ParseUint64(argv[4], &target) ||
+          target == 0) {
+        return false;
+      }
+      req->hint_for = target;
+    }
   } else {
     return false;
   }

@@ -2,7 +2,10 @@
 // replication/engine.h; membership, cluster/membership.h) and what travels on a peer link.
 //
 //   DYNIS.GETREC key          -> the stored record (bulk), nil when absent, or an error
-//   DYNIS.PUTREC key record   -> +OK once the merge is committed, or an error saying why
+//   DYNIS.PUTREC key record [HINT primary-id]
+//                             -> +OK once the merge is committed, or an error saying why; with
+//                                HINT, kept as a hint for that primary (the peer is a fallback)
+//   PING                      -> the failure detector's probe of a peer it holds down
 //   DYNIS.MEET name host cport port
 //                             -> the members the peer knows: [name, host, cport, port] each,
 //                                with a fifth element (member|joining) once it is sealed

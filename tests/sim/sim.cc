@@ -78,6 +78,10 @@ const char* TypeName(Message::Type t) {
       return "PutReq";
     case Message::Type::kPutResp:
       return "PutResp";
+    case Message::Type::kProbeReq:
+      return "ProbeReq";
+    case Message::Type::kProbeResp:
+      return "ProbeResp";
   }
   return "?";
 }
@@ -393,6 +397,9 @@ class SimNodeContext final : public NodeContext {
     return Unused<std::shared_ptr<const cluster::ClusterView>>("Meet");
   }
   std::string LinkState(cluster::NodeId) override { return Unused<std::string>("LinkState"); }
+  cluster::PeerJudgement Judgement(cluster::NodeId) const override {
+    return Unused<cluster::PeerJudgement>("Judgement");
+  }
 
  private:
   template <class T>

@@ -270,7 +270,8 @@ TEST_CASE("a failed local commit counts as a failed replica and its error is rep
   CHECK(Reply(fx) == nullptr);  // both peers can still make W=2
 
   const char* want =
-      "IOERR disk full; 0 of 2 required replicas stored it (W=2, N=3); it may still be applied";
+      "IOERR disk full; 0 of 2 required replicas stored it (W=2, N=3): 0 primaries, 0 fallbacks; it "
+      "may still be applied";
   SECTION("a peer's failure makes W=2 impossible at once") {
     n.coord->OnSendFailed(kT0 + 2, To(puts, 2).op, 2, &fx);
     const CommandEffect* r = Reply(fx);
@@ -289,8 +290,8 @@ TEST_CASE("a failed local commit counts as a failed replica and its error is rep
     const CommandEffect* r = Reply(fx);
     REQUIRE(r != nullptr);
     CHECK(r->error ==
-          "IOERR disk full; 1 of 2 required replicas stored it (W=2, N=3); it may still be "
-          "applied");
+          "IOERR disk full; 1 of 2 required replicas stored it (W=2, N=3): 1 primary, 0 fallbacks; it "
+          "may still be applied");
   }
   SECTION("two peers' stores still reach W=2: the command succeeded elsewhere") {
     n.coord->OnMessage(kT0 + 2, PutResp(To(puts, 2)), &fx);
@@ -372,7 +373,7 @@ TEST_CASE("a read quorum not reached replies NOQUORUM and never runs the command
   const CommandEffect* r = Reply(all);
   REQUIRE(r != nullptr);
   CHECK(r->command == id);
-  CHECK(r->error == "NOQUORUM read: 1 of 2 required replicas answered (R=2, N=3)");
+  CHECK(r->error == "NOQUORUM read: 1 of 2 required replicas answered (R=2, N=3): 1 primary, 0 fallbacks");
   CHECK(r->quorum_failed);
   n.coord->OnTick(kT0 + 10 * kTimeoutMs, &all);
   CHECK(Count(all, Kind::kRun) == 0);
@@ -398,7 +399,8 @@ TEST_CASE("a write quorum not reached by the deadline replies NOQUORUM write", "
   REQUIRE(r != nullptr);
   CHECK(r->command == id);
   CHECK(r->error ==
-        "NOQUORUM write: 1 of 2 required replicas stored it (W=2, N=3); it may still be applied");
+        "NOQUORUM write: 1 of 2 required replicas stored it (W=2, N=3): 1 primary, 0 fallbacks; it may "
+        "still be applied");
   CHECK(r->quorum_failed);
   CHECK(r->reply.empty());
   CHECK(n.coord->inflight() == 0);
