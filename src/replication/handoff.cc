@@ -113,6 +113,11 @@ void HintReplay::Failed(int64_t now_ms, uint64_t op, bool unreachable, PeerHealt
   }
 }
 
+bool HintReplay::Idle(NodeId target) const {
+  auto it = targets_.find(target);
+  return it == targets_.end() || it->second.inflight == 0;
+}
+
 void HintReplay::Reset() {
   inflight_.clear();
   targets_.clear();

@@ -1,7 +1,8 @@
 // Hinted handoff, the replaying side (Dynamo §4.6): a fallback delivers the hints it holds
 // (kv/hints.h) to their primary once the failure detector holds that primary up again.
 //
-// Per loop (each loop replays the hints of the partitions it owns). Every tick, for each
+// Per loop (each loop replays the hints of the partitions it owns). Every tick (the loop's
+// cron, and at once when a target's batch was answered), for each
 // target with hints that is held up and not backing off, the next hints in key order are sent
 // as plain replica puts (DYNIS.PUTREC, Message::handoff set), at most `rate_per_s` keys per
 // second for this loop and one batch in flight per target. A hint is deleted only when the
@@ -53,6 +54,9 @@ class HintReplay {
   void OnSendFailed(int64_t now_ms, uint64_t op, PeerHealth* health);
 
   size_t inflight() const { return inflight_.size(); }
+  // Whether nothing is in flight to target: the caller ticks again at once, so that replay
+  // runs at the rate limit (or the target's speed) rather than one batch per cron tick.
+  bool Idle(NodeId target) const;
   // Forgets what is in flight (shutdown; a crashed node in the simulator).
   void Reset();
 

@@ -467,9 +467,11 @@ void Worker::ReplayHints(int64_t now_ms) {
       if (!replay_) return;
       if (reply == nullptr) {
         replay_->OnSendFailed(NowMs(), req.op, &health_);
-      } else {
-        replay_->OnResponse(NowMs(), transport::ResponseOf(req, *reply), &health_);
+        return;
       }
+      replay_->OnResponse(NowMs(), transport::ResponseOf(req, *reply), &health_);
+      // The target's batch is answered: the next one goes out now, not at the next cron.
+      if (replay_->Idle(req.to)) ReplayHints(NowMs());
     });
   }
 }
