@@ -104,6 +104,15 @@ def clean_leftovers():
             continue
         log(f"removing leftover link {name}")
         sh("ip", "link", "del", name, check=False)
+    # Run dirs of killed runs (a failed run's dir is marked KEPT and stays for inspection).
+    tmp = tempfile.gettempdir()
+    for d in os.listdir(tmp):
+        m = re.match(r"^dynis-chaos-(\d+)-", d)
+        path = os.path.join(tmp, d)
+        if (m and not run_alive(m.group(1)) and os.path.isdir(path)
+                and not os.path.exists(os.path.join(path, "KEPT"))):
+            log(f"removing leftover run dir {path}")
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def free_subnet():
@@ -614,7 +623,7 @@ def main():
     signal.alarm(int(budget))
 
     clean_leftovers()
-    rundir = tempfile.mkdtemp(prefix="dynis-chaos-")
+    rundir = tempfile.mkdtemp(prefix=f"dynis-chaos-{os.getpid()}-")
     cluster = None
     stop = threading.Event()
     ok = False
@@ -697,6 +706,7 @@ def main():
         else:
             for n in (cluster.nodes if cluster else []):
                 shutil.rmtree(os.path.join(n.dir, "data"), ignore_errors=True)
+            open(os.path.join(rundir, "KEPT"), "w").close()
             log(f"run dir kept: {rundir}")
     return 0 if ok else 1
 
