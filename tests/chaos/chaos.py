@@ -504,10 +504,13 @@ def accept_shares(history, phases):
     for p in phases:
         per = {}
         errors = {}
+        last_fail = None
         for t, node, outcome, _, error in history.ops:
             if p["start"] <= t < p["end"]:
                 if error:
                     errors[error] = errors.get(error, 0) + 1
+                if outcome != "ok":
+                    last_fail = max(last_fail or 0.0, t - p["start"])
                 side = p["sides"][node]
                 s = per.setdefault(side, [0, 0, 0])
                 s[0] += 1
@@ -516,6 +519,7 @@ def accept_shares(history, phases):
         top = sorted(errors.items(), key=lambda kv: -kv[1])[:3]
         rows.append({"phase": p["name"], "seconds": round(p["end"] - p["start"], 1),
                      "errors": dict(top),
+                     "last_failure_s": round(last_fail, 1) if last_fail is not None else None,
                      "sides": {k: {"ops": v[0], "ok": v[1], "read_err": v[2],
                                    "share": round(v[1] / v[0], 3) if v[0] else None}
                                for k, v in sorted(per.items())}})
@@ -591,7 +595,9 @@ def print_report(s):
     for r in s["phases"]:
         sides = "  ".join(f"{k} {v['ok']}/{v['ops']}={v['share']} [r {v['read_err']}]"
                           for k, v in r["sides"].items())
-        print(f"  {r['phase']:<16} {r['seconds']:>5}s  {sides}")
+        last = (f"  (last failure at +{r['last_failure_s']}s)"
+                if r["last_failure_s"] is not None else "")
+        print(f"  {r['phase']:<16} {r['seconds']:>5}s  {sides}{last}")
         for k, v in r["errors"].items():
             print(f"  {'':<16}   {v:>6} x {k}")
     print("accepted share per phase kind over the run:")
