@@ -3,8 +3,10 @@
 #
 #   make run     install deps, build release, start a node with conf/dynis.conf
 #   make test    install deps, build, run every test suite (unit, integration, clients,
-#                sanitizers, fuzz) and print "N passed, N failed"
+#                sanitizers, chaos smoke as root, fuzz) and print "N passed, N failed"
 #   make bench   dynis vs redis-server side by side, writes docs/BENCHMARKS.md
+#   make chaos   five nodes in network namespaces under a random fault schedule (root;
+#                CHAOS_SECONDS, CHAOS_SEED, CHAOS_MIN_ACCEPT), summary in build/chaos-summary.json
 #   make fuzz    build the libFuzzer targets (clang-14)
 
 BUILD ?= release
@@ -42,7 +44,7 @@ UNIT := $(OUT)/tests/unit-tests
 INTEG := $(OUT)/tests/integration-tests
 SIM := $(OUT)/tests/sim-tests
 
-.PHONY: all deps build run test test-only unit integration asan fuzz bench clean format
+.PHONY: all deps build run test test-only unit integration asan fuzz bench chaos clean format
 
 all: build
 
@@ -117,6 +119,12 @@ $(FUZZ_OUT)/%: tests/fuzz/%.cc $(FUZZ_OUT)/libdynis.a
 bench: deps
 	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
 	bash utils/bench
+
+# The long chaos schedule (tests/chaos/chaos.py); `make test` runs its two-minute smoke schedule.
+chaos: deps
+	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
+	/usr/bin/python3 tests/chaos/chaos.py --schedule long --server build/release/dynis-server \
+	  --summary build/chaos-summary.json
 
 format:
 	clang-format -i $$(find src tests -name '*.h' -o -name '*.cc')

@@ -10,6 +10,7 @@ PKGS=(
   libhiredis-dev catch2                     # tests and tools
   clang-14 libclang-rt-14-dev               # libFuzzer target (make fuzz)
   redis-server redis-tools python3-redis    # reference server and real clients
+  iproute2 nftables                         # chaos suite: ip netns, veths, link cuts
 )
 
 missing=()

@@ -1,0 +1,743 @@
+#!/usr/bin/python3
+"""Chaos on real processes: the start of a Jepsen-style suite for dynis.
+
+Five dynis-server processes, each in a network namespace this script creates (a veth pair per
+node on one bridge in the root namespace; the bridge holds .254 so clients here reach every
+node). Client threads add globally unique elements to set-valued keys with GETCTX / union of
+siblings / SETCTX through every node, while a nemesis partitions the nodes into halves,
+isolates one, kills -9 and restarts one, pauses one (SIGSTOP), and heals between faults.
+Links are cut with nftables inside the nodes' namespaces (drop to/from the peers on the other
+side); client traffic from .254 is never cut, so the figures say how the cluster serves the
+clients that reach a node.
+
+Checker, after healing and settling: every acknowledged (+OK) element is in every node's
+final GETCTX ... R 3 (no loss), no element is there that was never attempted (no phantom);
+the share of writes accepted per phase and per side is reported, and enforced only when
+CHAOS_MIN_ACCEPT is set (sloppy quorum is not built yet: a partition refuses writes whose
+preference list lacks W replicas on the client's side).
+
+  chaos.py [--schedule smoke|long] [--server PATH] [--summary PATH]
+
+Environment: DYNIS_SERVER (server binary), CHAOS_SECONDS (length of the long schedule's fault
+part, default 300), CHAOS_SEED (its random seed, printed), CHAOS_MIN_ACCEPT (e.g. 0.99: fail
+when a phase kind accepts a smaller share; not applied to the killed, paused and isolated
+nodes' own clients, which no quorum design can serve), CHAOS_KEEP=1 (keep the run dir on success),
+CHAOS_CONTROL=lww (negative control: clients write with plain SET, which overwrites concurrent
+writers' elements; the checker must report losses).
+
+Cleanup is unconditional (finally + SIGINT/SIGTERM/SIGHUP handlers + a deadline alarm):
+servers killed, namespaces and the bridge deleted, the run dir removed on success and kept
+(its path printed) on failure. Leftovers of earlier runs (names carry the pid of the run that
+made them) are removed first, only when that pid is no longer a running chaos.py.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import redis
+
+NODES = 5
+CLIENT_PORT = 7000
+CLUSTER_PORT = 17000
+SECRET = "dynis-chaos-secret"
+KEYS = 20  # few keys: writers through different nodes contend, making siblings
+# Sides whose clients cannot be served by any quorum design: their node is down, stopped, or
+# alone (one node cannot gather W=2 replicas, sloppy or not). Reported, never enforced.
+UNREACHABLE_SIDES = {"killed", "paused", "isolated"}
+CLIENTS_PER_NODE = 2
+OP_TIMEOUT = 3.0  # socket timeout: a paused node must not hold a client for long
+NS_PREFIX = "dynchaos-"
+BR_PREFIX = "dyn-br-"
+VETH_PREFIX = "dyn-v"
+ELEMENT = re.compile(rb"^c\d+-\d+$")
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def sh(*cmd, check=True, input=None):
+    r = subprocess.run(list(cmd), input=input, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: rc {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+class Deadline(Exception):
+    pass
+
+
+# --- leftovers -------------------------------------------------------------------------------
+
+def run_alive(run):
+    """Whether the run id (the pid of the chaos.py that made the names) is still running."""
+    try:
+        with open(f"/proc/{run}/cmdline", "rb") as f:
+            return b"chaos.py" in f.read()
+    except OSError:
+        return False
+
+
+def clean_leftovers():
+    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+        ns = line.split()[0] if line.split() else ""
+        m = re.match(rf"^{NS_PREFIX}(\d+)-\d+$", ns)
+        if not m or run_alive(m.group(1)):
+            continue
+        log(f"removing leftover namespace {ns}")
+        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+        sh("ip", "netns", "del", ns, check=False)
+    for line in sh("ip", "-o", "link", "show", check=False).stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        m = re.match(rf"^(?:{BR_PREFIX}|{VETH_PREFIX})(\d+)(?:-\d+)?$", name)
+        if not m or run_alive(m.group(1)):
+            continue
+        log(f"removing leftover link {name}")
+        sh("ip", "link", "del", name, check=False)
+    # Run dirs of killed runs (a failed run's dir is marked KEPT and stays for inspection).
+    tmp = tempfile.gettempdir()
+    for d in os.listdir(tmp):
+        m = re.match(r"^dynis-chaos-(\d+)-", d)
+        path = os.path.join(tmp, d)
+        if (m and not run_alive(m.group(1)) and os.path.isdir(path)
+                and not os.path.exists(os.path.join(path, "KEPT"))):
+            log(f"removing leftover run dir {path}")
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def free_subnet():
+    used = sh("ip", "-o", "addr", "show").stdout
+    start = os.getpid() % 200
+    for k in range(200):
+        x = 20 + (start + k) % 200
+        if f"10.77.{x}." not in used:
+            return f"10.77.{x}"
+    raise RuntimeError("no free 10.77.x.0/24")
+
+
+# --- the cluster -----------------------------------------------------------------------------
+
+class Node:
+    def __init__(self, cluster, i):
+        self.i = i
+        self.ns = f"{NS_PREFIX}{cluster.run}-{i}"
+        self.veth = f"{VETH_PREFIX}{cluster.run}-{i}"
+        self.ip = f"{cluster.subnet}.{i + 1}"
+        self.dir = os.path.join(cluster.dir, f"node{i}")
+        self.proc = None
+        self.paused = False
+        self.cluster = cluster
+
+    def args(self):
+        seeds = " ".join(f"{n.ip}:{CLUSTER_PORT}" for n in self.cluster.nodes)
+        return [self.cluster.server, "--bind", self.ip, "--port", str(CLIENT_PORT),
+                "--cluster-port", str(CLUSTER_PORT), "--cluster-nodes", seeds,
+                "--cluster-secret", SECRET, "--cluster-name", "dynis-chaos",
+                "--replicas", "3", "--read-quorum", "2", "--write-quorum", "2",
+                "--cluster-request-timeout", "1000", "--protected-mode", "no",
+                "--io-threads", "2", "--dir", os.path.join(self.dir, "data"),
+                "--logfile", os.path.join(self.dir, "server.log")]
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        err = open(os.path.join(self.dir, "stderr.log"), "ab")
+        # ip netns exec execs the command: the Popen pid is the server's own.
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns] + self.args(),
+                                     stdout=err, stderr=err, stdin=subprocess.DEVNULL)
+        self.paused = False
+
+    def signal(self, sig):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+        if self.proc:
+            self.proc.wait()
+
+    def pause(self):
+        self.signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        self.signal(signal.SIGCONT)
+        self.paused = False
+
+    def client(self, timeout=OP_TIMEOUT):
+        return redis.Redis(host=self.ip, port=CLIENT_PORT, socket_timeout=timeout,
+                           socket_connect_timeout=min(timeout, 2.0))
+
+    def nft(self, script):
+        sh("ip", "netns", "exec", self.ns, "nft", "-f", "-", input=script)
+
+    def cut(self, peers):
+        """Drops all traffic between this node and the given peers (both directions)."""
+        script = "flush chain inet chaos input\nflush chain inet chaos output\n"
+        if peers:
+            ips = ", ".join(p.ip for p in peers)
+            script += (f"add rule inet chaos input ip saddr {{ {ips} }} drop\n"
+                       f"add rule inet chaos output ip daddr {{ {ips} }} drop\n")
+        self.nft(script)
+
+
+class Cluster:
+    def __init__(self, server, rundir):
+        self.run = str(os.getpid())
+        self.server = server
+        self.dir = rundir
+        self.subnet = free_subnet()
+        self.bridge = f"{BR_PREFIX}{self.run}"
+        self.nodes = [Node(self, i) for i in range(NODES)]
+        self.made_bridge = False
+        self.made_ns = []
+
+    def create_network(self):
+        sh("ip", "link", "add", self.bridge, "type", "bridge")
+        self.made_bridge = True
+        sh("ip", "addr", "add", f"{self.subnet}.254/24", "dev", self.bridge)
+        sh("ip", "link", "set", self.bridge, "up")
+        for n in self.nodes:
+            sh("ip", "netns", "add", n.ns)
+            self.made_ns.append(n.ns)
+            peer = f"dyn-p{self.run}-{n.i}"
+            sh("ip", "link", "add", n.veth, "type", "veth", "peer", "name", peer)
+            sh("ip", "link", "set", n.veth, "master", self.bridge)
+            sh("ip", "link", "set", n.veth, "up")
+            sh("ip", "link", "set", peer, "netns", n.ns)
+            ex = ["ip", "netns", "exec", n.ns]
+            sh(*ex, "ip", "link", "set", peer, "name", "eth0")
+            sh(*ex, "ip", "addr", "add", f"{n.ip}/24", "dev", "eth0")
+            sh(*ex, "ip", "link", "set", "eth0", "up")
+            sh(*ex, "ip", "link", "set", "lo", "up")
+            n.nft("table inet chaos {\n"
+                  " chain input { type filter hook input priority 0; policy accept; }\n"
+                  " chain output { type filter hook output priority 0; policy accept; }\n"
+                  "}\n")
+        log(f"network: bridge {self.bridge} {self.subnet}.254/24, namespaces "
+            f"{self.nodes[0].ns}..{self.nodes[-1].ns}")
+
+    def start(self):
+        for n in self.nodes:
+            n.start()
+
+    def formed(self, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            if all(self.node_ready(n) for n in self.nodes):
+                return True
+            time.sleep(0.3)
+        return False
+
+    def node_ready(self, n):
+        try:
+            c = n.client(2)
+            members = c.execute_command("DYNIS", "NODES")
+            if len(members) != NODES:
+                return False
+            for m in members:
+                fields = dict(zip(m[0::2], m[1::2]))
+                state = fields.get(b"state")
+                if state is not None and state not in (b"connected", b"self", b"myself"):
+                    return False
+            c.execute_command("EXISTS", "chaos-probe")  # -CLUSTERDOWN while forming
+            c.close()
+            return True
+        except (redis.RedisError, OSError):
+            return False
+
+    def heal(self):
+        for n in self.nodes:
+            n.cut([])
+
+    def partition(self, groups):
+        for g in groups:
+            others = [n for n in self.nodes if n not in g]
+            for n in g:
+                n.cut(others)
+
+    def destroy(self):
+        for n in self.nodes:
+            if n.proc and n.proc.poll() is None:
+                n.signal(signal.SIGCONT)
+                n.signal(signal.SIGTERM)
+        end = time.time() + 3
+        for n in self.nodes:
+            if n.proc:
+                try:
+                    n.proc.wait(max(0.1, end - time.time()))
+                except subprocess.TimeoutExpired:
+                    n.kill()
+        for ns in self.made_ns:
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
+            sh("ip", "netns", "del", ns, check=False)
+        if self.made_bridge:
+            sh("ip", "link", "del", self.bridge, check=False)
+        for n in self.nodes:  # veths die with their namespace; make sure
+            if sh("ip", "link", "show", n.veth, check=False).returncode == 0:
+                sh("ip", "link", "del", n.veth, check=False)
+
+
+# --- workload --------------------------------------------------------------------------------
+
+def parse_set(value):
+    return set(e for e in value.split(b",") if e) if value else set()
+
+
+class History:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ops = []  # (t_start, node, outcome, element or None, error or None)
+        self.attempted = set()  # elements sent in a SETCTX
+        self.acked = set()
+
+    def add(self, t, node, outcome, element, error=None):
+        with self.lock:
+            self.ops.append((t, node, outcome, element, error))
+            if element is not None:
+                self.attempted.add(element)
+                if outcome == "ok":
+                    self.acked.add(element)
+
+
+class Client(threading.Thread):
+    def __init__(self, cid, node, keys, history, stop, seed):
+        super().__init__(daemon=True)
+        self.cid, self.node, self.keys, self.history, self.stop = cid, node, keys, history, stop
+        self.rng = random.Random(seed)
+        self.seq = 0
+        self.conn = None
+        self.errors = {}
+        self.lww = os.environ.get("CHAOS_CONTROL") == "lww"
+
+    def note(self, e):
+        # "NOQUORUM read: 1 of 2 required replicas answered" without the address some carry.
+        msg = re.sub(r"\d+\.\d+\.\d+\.\d+:\d+", "<addr>", str(e))
+        k = type(e).__name__ + (": " + " ".join(msg.split()[:8])
+                                if isinstance(e, redis.ResponseError) else "")
+        self.errors[k] = self.errors.get(k, 0) + 1
+        return k
+
+    def run(self):
+        while not self.stop.is_set():
+            key = self.rng.choice(self.keys)
+            t = time.time()
+            if self.conn is None:
+                self.conn = self.node.client()
+            try:
+                ctx, values = self.conn.execute_command("GETCTX", key)
+            except redis.RedisError as e:
+                self.history.add(t, self.node.i, "read_err", None, self.note(e))
+                if not isinstance(e, redis.ResponseError):
+                    self.reconnect()
+                continue
+            elements = set()
+            for v in values:
+                elements |= parse_set(v)
+            self.seq += 1
+            element = f"c{self.cid}-{self.seq}".encode()
+            elements.add(element)
+            value = b",".join(sorted(elements))
+            error = None
+            try:
+                if self.lww:  # negative control: a blind overwrite drops concurrent elements
+                    r = self.conn.execute_command("SET", key, value)
+                else:
+                    r = self.conn.execute_command("SETCTX", key, ctx, value)
+                outcome = "ok" if r in (b"OK", True, "OK") else "indeterminate"
+            except redis.RedisError as e:
+                error = self.note(e)
+                outcome = "indeterminate"  # refused or timed out: it may still be stored
+                if not isinstance(e, redis.ResponseError):
+                    self.reconnect()
+            self.history.add(t, self.node.i, outcome, element, error)
+            time.sleep(0.01)
+
+    def reconnect(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        self.conn = None
+        self.stop.wait(0.2)
+
+
+# --- nemesis ---------------------------------------------------------------------------------
+
+class Nemesis:
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.phases = []  # {name, start, end, sides: {node index: side label}}
+
+    def begin(self, name, sides=None):
+        now = time.time()
+        if self.phases and self.phases[-1]["end"] is None:
+            self.phases[-1]["end"] = now
+        sides = sides or {i: "all" for i in range(NODES)}
+        self.phases.append({"name": name, "start": now, "end": None, "sides": sides})
+        desc = ", ".join(f"{lbl}={sorted(i for i, s in sides.items() if s == lbl)}"
+                         for lbl in sorted(set(sides.values())))
+        log(f"phase {name}: {desc}")
+
+    def end(self):
+        if self.phases and self.phases[-1]["end"] is None:
+            self.phases[-1]["end"] = time.time()
+
+    def partition(self, minority, dur):
+        nodes = self.cluster.nodes
+        a = [nodes[i] for i in minority]
+        b = [n for n in nodes if n not in a]
+        self.begin(f"partition-{len(a)}+{len(b)}",
+                   {n.i: ("minority" if n in a else "majority") for n in nodes})
+        self.cluster.partition([a, b])
+        time.sleep(dur)
+
+    def isolate(self, i, dur):
+        nodes = self.cluster.nodes
+        self.begin("isolate", {n.i: ("isolated" if n.i == i else "rest") for n in nodes})
+        self.cluster.partition([[nodes[i]], [n for n in nodes if n.i != i]])
+        time.sleep(dur)
+
+    def kill(self, i, dur):
+        n = self.cluster.nodes[i]
+        self.begin("kill", {m.i: ("killed" if m.i == i else "rest") for m in self.cluster.nodes})
+        n.kill()
+        time.sleep(dur)
+        n.start()  # same data dir and config
+        self.begin("restarted", {m.i: ("restarted" if m.i == i else "rest")
+                                 for m in self.cluster.nodes})
+        end = time.time() + dur
+        while time.time() < end and not self.cluster.node_ready(n):
+            time.sleep(0.2)
+        time.sleep(max(0.0, end - time.time()))
+
+    def pause(self, i, dur):
+        self.begin("pause", {m.i: ("paused" if m.i == i else "rest") for m in self.cluster.nodes})
+        self.cluster.nodes[i].pause()
+        time.sleep(dur)
+
+    def heal(self, dur):
+        self.cluster.heal()
+        for n in self.cluster.nodes:
+            if n.paused:
+                n.resume()
+        self.begin("heal")
+        time.sleep(dur)
+
+
+def smoke_schedule(nem, rng):
+    nem.begin("healthy")
+    time.sleep(6)
+    nem.partition([0, 1], 8)
+    nem.heal(4)
+    nem.isolate(2, 8)
+    nem.heal(4)
+    nem.kill(3, 5)
+    nem.heal(4)
+    nem.pause(4, 8)
+    nem.heal(5)
+
+
+def long_schedule(nem, rng, seconds):
+    nem.begin("healthy")
+    time.sleep(10)
+    end = time.time() + seconds
+    while time.time() < end:
+        fault = rng.choice(["partition", "isolate", "kill", "pause"])
+        dur = rng.uniform(5, 20)
+        i = rng.randrange(NODES)
+        if fault == "partition":
+            nem.partition(sorted(rng.sample(range(NODES), 2)), dur)
+        elif fault == "isolate":
+            nem.isolate(i, dur)
+        elif fault == "kill":
+            nem.kill(i, dur / 2)
+        else:
+            nem.pause(i, dur)
+        nem.heal(rng.uniform(3, 10))
+
+
+# --- checker ---------------------------------------------------------------------------------
+
+def final_reads(cluster, keys):
+    """Per node, per key: the union of the siblings of GETCTX key R 3 (retried)."""
+    out = {}
+    for n in cluster.nodes:
+        out[n.i] = {}
+        for key in keys:
+            got = None
+            for attempt in range(10):
+                try:
+                    c = n.client(5)
+                    args = ["GETCTX", key, "R", "3"] if attempt < 8 else ["GETCTX", key]
+                    _, values = c.execute_command(*args)
+                    c.close()
+                    got = set()
+                    for v in values:
+                        got |= parse_set(v)
+                    break
+                except (redis.RedisError, OSError):
+                    time.sleep(0.5)
+            out[n.i][key] = got
+    return out
+
+
+def accept_shares(history, phases):
+    rows = []
+    for p in phases:
+        per = {}
+        errors = {}
+        last_fail = None
+        for t, node, outcome, _, error in history.ops:
+            if p["start"] <= t < p["end"]:
+                if error:
+                    errors[error] = errors.get(error, 0) + 1
+                if outcome != "ok":
+                    last_fail = max(last_fail or 0.0, t - p["start"])
+                side = p["sides"][node]
+                s = per.setdefault(side, [0, 0, 0])
+                s[0] += 1
+                s[1] += outcome == "ok"
+                s[2] += outcome == "read_err"
+        top = sorted(errors.items(), key=lambda kv: -kv[1])[:3]
+        rows.append({"phase": p["name"], "seconds": round(p["end"] - p["start"], 1),
+                     "errors": dict(top),
+                     "last_failure_s": round(last_fail, 1) if last_fail is not None else None,
+                     "sides": {k: {"ops": v[0], "ok": v[1], "read_err": v[2],
+                                   "share": round(v[1] / v[0], 3) if v[0] else None}
+                               for k, v in sorted(per.items())}})
+    return rows
+
+
+def aggregate(rows):
+    """Share per phase name and side over the whole run."""
+    agg = {}
+    for r in rows:
+        for side, s in r["sides"].items():
+            a = agg.setdefault(f"{r['phase']}/{side}", [0, 0, 0])
+            a[0] += s["ops"]
+            a[1] += s["ok"]
+            a[2] += s["read_err"]
+    return {k: {"ops": v[0], "ok": v[1], "read_err": v[2],
+                "share": round(v[1] / v[0], 3) if v[0] else None}
+            for k, v in agg.items()}
+
+
+def check(history, finals, phases, keys):
+    problems = []
+    lost_per_node = {}
+    union = set()
+    unread = []
+    for i, per_key in finals.items():
+        present = set()
+        for key, s in per_key.items():
+            if s is None:
+                unread.append((i, key))
+                continue
+            present |= s
+        union |= present
+        lost_per_node[i] = len(history.acked - present) if not any(
+            u[0] == i for u in unread) else None
+    lost = history.acked - union
+    phantom = set(e for e in union if e not in history.attempted or not ELEMENT.match(e))
+    if unread:
+        problems.append(f"{len(unread)} final reads failed: {unread[:5]}")
+    if lost:
+        problems.append(f"{len(lost)} acknowledged elements lost: {sorted(lost)[:10]}")
+    for i, nlost in lost_per_node.items():
+        if nlost:
+            problems.append(f"node {i}'s final reads miss {nlost} acknowledged elements")
+    if phantom:
+        problems.append(f"{len(phantom)} elements never written: {sorted(phantom)[:10]}")
+    ops = history.ops
+    summary = {
+        "ops": len(ops),
+        "read_errors": sum(1 for o in ops if o[2] == "read_err"),
+        "attempted": len(history.attempted),
+        "acknowledged": len(history.acked),
+        "indeterminate": len(history.attempted) - len(history.acked),
+        "indeterminate_present": len((history.attempted - history.acked) & union),
+        "lost": len(lost),
+        "lost_per_node": lost_per_node,
+        "phantom": len(phantom),
+        "phases": accept_shares(history, phases),
+    }
+    summary["by_phase"] = aggregate(summary["phases"])
+    return summary, problems
+
+
+def print_report(s):
+    print("\n=== chaos report ===")
+    print(f"ops {s['ops']} (GETCTX errors {s['read_errors']}), writes attempted "
+          f"{s['attempted']}, acknowledged {s['acknowledged']}, indeterminate "
+          f"{s['indeterminate']} (of which present at the end: {s['indeterminate_present']})")
+    print(f"acknowledged lost: {s['lost']} (per node {s['lost_per_node']}), "
+          f"never written but present: {s['phantom']}")
+    print("accepted share per phase (ok/ops, ops = GETCTX+SETCTX attempts by start time; "
+          "[r] = failed at GETCTX):")
+    for r in s["phases"]:
+        sides = "  ".join(f"{k} {v['ok']}/{v['ops']}={v['share']} [r {v['read_err']}]"
+                          for k, v in r["sides"].items())
+        last = (f"  (last failure at +{r['last_failure_s']}s)"
+                if r["last_failure_s"] is not None else "")
+        print(f"  {r['phase']:<16} {r['seconds']:>5}s  {sides}{last}")
+        for k, v in r["errors"].items():
+            print(f"  {'':<16}   {v:>6} x {k}")
+    print("accepted share per phase kind over the run:")
+    for k, v in sorted(s["by_phase"].items()):
+        note = "  (not enforced)" if k.split("/")[1] in UNREACHABLE_SIDES else ""
+        print(f"  {k:<28} {v['ok']:>6}/{v['ops']:<6} {v['share']}  [r {v['read_err']}]{note}")
+
+
+# --- main ------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--schedule", choices=["smoke", "long"], default="smoke")
+    ap.add_argument("--server", default=os.environ.get("DYNIS_SERVER", "build/release/dynis-server"))
+    ap.add_argument("--summary", default=None, help="also write the JSON summary here")
+    a = ap.parse_args()
+    server = os.path.abspath(a.server)
+    if not os.access(server, os.X_OK):
+        sys.exit(f"chaos: no server binary at {server}")
+    if os.geteuid() != 0:
+        sys.exit("chaos: needs root (ip netns, nft)")
+    for tool in ("ip", "nft"):
+        if not shutil.which(tool):
+            sys.exit(f"chaos: {tool} not found (deps/install.sh installs iproute2 and nftables)")
+
+    seconds = float(os.environ.get("CHAOS_SECONDS", "300"))
+    seed = int(os.environ.get("CHAOS_SEED", str(random.randrange(1 << 30))))
+    min_accept = os.environ.get("CHAOS_MIN_ACCEPT")
+    # The smoke run must end within 2 minutes whatever happens; the long one within its
+    # schedule plus setup and checking.
+    budget = 115 if a.schedule == "smoke" else seconds * 1.5 + 120
+    rng = random.Random(seed)
+    log(f"chaos: schedule {a.schedule}, seed {seed}, server {server}, budget {budget:.0f}s")
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    def on_alarm(_signum, _frame):
+        raise Deadline(f"deadline of {budget:.0f}s exceeded")
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(int(budget))
+
+    clean_leftovers()
+    rundir = tempfile.mkdtemp(prefix=f"dynis-chaos-{os.getpid()}-")
+    cluster = None
+    stop = threading.Event()
+    ok = False
+    summary = None
+    try:
+        cluster = Cluster(server, rundir)
+        cluster.create_network()
+        cluster.start()
+        t0 = time.time()
+        if not cluster.formed(30):
+            raise RuntimeError("cluster did not form within 30 s")
+        log(f"cluster of {NODES} formed in {time.time() - t0:.1f}s")
+
+        # A value holds every element of its key and every op moves it whole: long runs spread
+        # over more keys so values stay far below max-object-size (~9k elements per key).
+        nkeys = KEYS if a.schedule == "smoke" else max(KEYS, int(seconds // 15))
+        keys = [f"chaos:set:{k}" for k in range(nkeys)]
+        history = History()
+        clients = []
+        for n in cluster.nodes:
+            for _ in range(CLIENTS_PER_NODE):
+                cid = len(clients)
+                clients.append(Client(cid, n, keys, history, stop, seed * 1000 + cid))
+        for c in clients:
+            c.start()
+
+        nem = Nemesis(cluster)
+        if a.schedule == "smoke":
+            smoke_schedule(nem, rng)
+        else:
+            long_schedule(nem, rng, seconds)
+        stop.set()
+        for c in clients:
+            c.join(OP_TIMEOUT + 2)
+        nem.end()
+        errors = {}
+        for c in clients:
+            for k, v in c.errors.items():
+                errors[k] = errors.get(k, 0) + v
+        log("clients stopped; errors seen:")
+        for k, v in sorted(errors.items(), key=lambda kv: -kv[1]):
+            print(f"  {v:>6}  {k}")
+        log("settling 10 s (repair, reconnects)")
+        time.sleep(10)
+        finals = final_reads(cluster, keys)
+        summary, problems = check(history, finals, nem.phases, keys)
+        summary.update({"schedule": a.schedule, "seed": seed, "client_errors": errors})
+        print_report(summary)
+        if min_accept is not None:
+            for k, v in summary["by_phase"].items():
+                if k.split("/")[1] in UNREACHABLE_SIDES:
+                    continue
+                if v["share"] is not None and v["share"] < float(min_accept):
+                    problems.append(f"{k} accepted {v['share']} < CHAOS_MIN_ACCEPT {min_accept}")
+        for p in problems:
+            print(f"FAIL: {p}")
+        ok = not problems
+        print("chaos: PASS" if ok else "chaos: FAIL")
+    except BaseException as e:
+        stop.set()
+        print(f"chaos: aborted: {type(e).__name__}: {e}", flush=True)
+        if isinstance(e, (RuntimeError, Deadline)) and cluster:
+            for n in cluster.nodes:
+                print(f"--- node {n.i} server.log tail")
+                try:
+                    with open(os.path.join(n.dir, "server.log")) as f:
+                        print("".join(f.readlines()[-10:]))
+                except OSError:
+                    pass
+        if not isinstance(e, Exception):
+            raise
+    finally:
+        signal.alarm(0)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        if summary is not None:
+            text = json.dumps(summary, indent=1, default=str)
+            with open(os.path.join(rundir, "summary.json"), "w") as f:
+                f.write(text)
+            if a.summary:
+                with open(a.summary, "w") as f:
+                    f.write(text)
+        if cluster:
+            cluster.destroy()
+        if ok and not os.environ.get("CHAOS_KEEP"):
+            shutil.rmtree(rundir, ignore_errors=True)
+        else:
+            for n in (cluster.nodes if cluster else []):
+                shutil.rmtree(os.path.join(n.dir, "data"), ignore_errors=True)
+            open(os.path.join(rundir, "KEPT"), "w").close()
+            log(f"run dir kept: {rundir}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
