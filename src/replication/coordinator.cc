@@ -43,6 +43,12 @@ cluster::Preflist Coordinator::PreflistOf(std::string_view key) const {
                              [health, self](NodeId n) { return n == self || health->Up(n); });
 }
 
+int Coordinator::ReplicaCount() const {
+  if (ring_ == nullptr) return 0;
+  const size_t n = std::min<size_t>({opts_.n_val, ring_->members().size(), ring_->partitions()});
+  return static_cast<int>(n);
+}
+
 std::vector<Replica> Coordinator::ReplicasOf(std::string_view key) const {
   cluster::Preflist pref = PreflistOf(key);
   std::vector<Replica> out;
@@ -79,8 +85,9 @@ uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* ou
       if (!put.ok) LOG_WARNING("Storing a merged record locally failed: %s", put.error.c_str());
     }
     c.waiting++;
-    uint64_t op = engine_.StartGet(now_ms, key, ReplicasOf(key), Quorum{c.plan.r, c.plan.pr},
-                                   std::move(local), &fx);
+    uint64_t op = engine_.StartGet(now_ms, key, ReplicasOf(key),
+                                   Quorum{c.plan.r, c.plan.pr, ReplicaCount()}, std::move(local),
+                                   &fx);
     op_command_[op] = id;
   }
   if (c.waiting == 0) {
@@ -99,7 +106,7 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
   c.ran = true;
   c.reply = std::move(reply);
   Effects& fx = Scratch();
-  const Quorum w{std::max(1, c.plan.w), c.plan.pw};
+  const Quorum w{std::max(1, c.plan.w), c.plan.pw, ReplicaCount()};
   for (const std::string& key : written) {
     std::optional<std::string> record;
     if (!ks_->LoadRecord(key, &record).ok() || !record) continue;

@@ -153,6 +153,9 @@ class Coordinator {
   void Completed(const Effect& e, CommandEffects* out);
   void Reply(uint64_t id, Command& c, CommandEffects* out);
   std::vector<Replica> ReplicasOf(std::string_view key) const;
+  // How many replicas a key has: N, or the ring's members (or partitions) when fewer. R and W
+  // are capped at it, never at a sloppy list that came out shorter.
+  int ReplicaCount() const;
   // The engine's effects of one input, in a buffer reused from call to call.
   Effects& Scratch();
 

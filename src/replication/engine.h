@@ -104,10 +104,14 @@ struct Replica {
   bool primary = true;
   NodeId hint_for = 0;  // a fallback: the primary it stands in for
 };
-// How many answers an operation needs: R (or W), and of them PR (or PW) from primaries.
+// How many answers an operation needs: R (or W), and of them PR (or PW) from primaries, both
+// capped at n: the number of replicas a key has (N, or fewer when the ring has fewer members).
+// n = 0 caps at the list's size. A sloppy list can be shorter than n (too few nodes up to
+// stand in); the requirement stays, so W is never met by fewer distinct copies than asked.
 struct Quorum {
   int q = 1;
   int pq = 0;
+  int n = 0;
 };
 
 class Engine {

@@ -552,6 +552,33 @@ TEST_CASE("put fails fast when quorum became impossible", "[engine]") {
   }
 }
 
+TEST_CASE("a sloppy list shorter than N still needs W distinct stores", "[engine]") {
+  // An isolated node: every other member held down and no fallback left, so its list is
+  // itself. W=2 of N=3 must not shrink to the list's one member (found by the chaos suite:
+  // an isolated node acknowledged writes it alone held).
+  const Records r;
+  Engine c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op =
+      c.StartPut(0, "k", std::vector<Replica>{{kSelf, true, 0}}, Quorum{2, 0, 3}, r.a, &fx);
+  REQUIRE(Completion(fx) != nullptr);  // impossible at once: one member can never give two
+  CHECK_FALSE(Completion(fx)->outcome.ok);
+  CHECK(Completion(fx)->outcome.required == 2);
+  CHECK(Completion(fx)->outcome.replicas == 3);
+  fx.clear();
+  c.OnLocalStored(1, op, true, &fx);
+  CHECK(Completion(fx) == nullptr);
+  // Reads alike.
+  fx.clear();
+  c.StartGet(2, "k", std::vector<Replica>{{kSelf, true, 0}}, Quorum{2, 0, 3}, r.a, &fx);
+  REQUIRE(Completion(fx) != nullptr);
+  CHECK_FALSE(Completion(fx)->outcome.ok);
+  // Without n the list's size caps the requirement, as for N above the member count.
+  fx.clear();
+  c.StartPut(3, "k2", std::vector<Replica>{{kSelf, true, 0}}, Quorum{2, 0, 0}, r.a, &fx);
+  CHECK(Completion(fx) == nullptr);  // waits for its one member's commit
+}
+
 TEST_CASE("put fails at the deadline with the count of stores", "[engine]") {
   const Records r;
   Engine c(kSelf, Opts());
