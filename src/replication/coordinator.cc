@@ -137,8 +137,11 @@ void Coordinator::OnMessage(int64_t now_ms, const Message& m, CommandEffects* ou
   Drain(now_ms, &fx, out);
 }
 
-void Coordinator::OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, CommandEffects* out) {
-  if (health_ != nullptr) health_->Failed(now_ms, to, "a request could not be delivered");
+void Coordinator::OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, CommandEffects* out,
+                               bool not_sent) {
+  if (health_ != nullptr && !not_sent) {
+    health_->Failed(now_ms, to, "a request could not be delivered");
+  }
   Effects& fx = Scratch();
   engine_.OnSendFailed(now_ms, op, to, &fx);
   Drain(now_ms, &fx, out);

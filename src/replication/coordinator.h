@@ -118,7 +118,11 @@ class Coordinator {
 
   // A replica's response, or the transport's failure to deliver a request of engine op `op`.
   void OnMessage(int64_t now_ms, const Message& m, CommandEffects* out);
-  void OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, CommandEffects* out);
+  // `not_sent`: the request never left because this node's own link to `to` is still
+  // reconnecting after a failure the detector already heard of; it is no new evidence about
+  // the peer (another loop's link may have found it up meanwhile), so only the op counts it.
+  void OnSendFailed(int64_t now_ms, uint64_t op, NodeId to, CommandEffects* out,
+                    bool not_sent = false);
   // The batch holding every local copy stored since the last call was committed (or failed).
   // Only recorded: the caller reports with ReportLocalCommits where running more commands is
   // safe (their writes go into the next batch). True when something was recorded.

@@ -347,7 +347,7 @@ void Worker::SendToReplica(const replication::Message& msg, replication::Command
   // than waiting in the reconnecting link and arriving late.
   if (link == nullptr ||
       (link->state() != transport::PeerLink::State::kReady && link->failures() > 0)) {
-    coordinator_->OnSendFailed(NowMs(), msg.op, msg.to, fx);
+    coordinator_->OnSendFailed(NowMs(), msg.op, msg.to, fx, /*not_sent=*/link != nullptr);
     return;
   }
   // The reply's decoding needs the request's identity, not its record.
@@ -453,7 +453,8 @@ void Worker::ReplayHints(int64_t now_ms) {
   for (replication::Message& m : sends) {
     transport::PeerLink* link = LinkTo(m.to);
     if (link == nullptr || link->state() != transport::PeerLink::State::kReady) {
-      replay_->OnSendFailed(now_ms, m.op, &health_);
+      // Not sent: this loop's link is not back yet, no news about the peer (no health).
+      replay_->OnSendFailed(now_ms, m.op, nullptr);
       continue;
     }
     replication::Message req;
