@@ -119,6 +119,7 @@ $(FUZZ_OUT)/%: tests/fuzz/%.cc $(FUZZ_OUT)/libdynis.a
 bench: deps
 	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
 	bash utils/bench
+	/usr/bin/python3 utils/bench-handoff
 
 # The long chaos schedule (tests/chaos/chaos.py); `make test` runs its two-minute smoke schedule.
 chaos: deps
