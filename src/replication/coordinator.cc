@@ -36,7 +36,9 @@ Coordinator::~Coordinator() = default;
 cluster::Preflist Coordinator::PreflistOf(std::string_view key) const {
   if (ring_ == nullptr) return {};
   const uint32_t partition = ks_->PartitionOf(key);
-  if (!opts_.sloppy || health_ == nullptr) return cluster::PreflistOf(*ring_, partition, opts_.n_val);
+  if (!opts_.sloppy || health_ == nullptr || !health_->AnyDown()) {
+    return cluster::PreflistOf(*ring_, partition, opts_.n_val);
+  }
   const PeerHealth* health = health_;
   const NodeId self = opts_.self;
   return cluster::PreflistOf(*ring_, partition, opts_.n_val,

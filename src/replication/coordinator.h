@@ -59,6 +59,9 @@ class PeerHealth {
  public:
   virtual ~PeerHealth() = default;
   virtual bool Up(NodeId node) const = 0;
+  // False only when every peer is held up (the common case: preference lists are then the
+  // plain walk of the primaries). The default is the safe answer.
+  virtual bool AnyDown() const { return true; }
   virtual void Answered(int64_t now_ms, NodeId node) = 0;
   virtual void Failed(int64_t now_ms, NodeId node, const char* why) = 0;
 };

@@ -193,6 +193,7 @@ class Worker {
    public:
     explicit Health(Worker* w) : w_(w) {}
     bool Up(NodeId node) const override;
+    bool AnyDown() const override { return w_->view_ != nullptr && !w_->view_->down.empty(); }
     void Answered(int64_t now_ms, NodeId node) override;
     void Failed(int64_t now_ms, NodeId node, const char* why) override;
 
