@@ -43,8 +43,14 @@ cluster::Preflist Coordinator::PreflistOf(std::string_view key) const {
                              [health, self](NodeId n) { return n == self || health->Up(n); });
 }
 
-std::vector<Replica> Coordinator::ReplicasOf(std::string_view key) const {
+std::vector<Replica> Coordinator::ReplicasOf(std::string_view key, int* n) const {
   cluster::Preflist pref = PreflistOf(key);
+  *n = static_cast<int>(pref.size());
+  // Shorter than N: either the ring has fewer members (the cap stays there), or primaries are
+  // held down with nobody to stand in for them (they still count, as failed members).
+  if (ring_ != nullptr && pref.size() < opts_.n_val) {
+    *n = static_cast<int>(cluster::Primaries(*ring_, ks_->PartitionOf(key), opts_.n_val).size());
+  }
   std::vector<Replica> out;
   out.reserve(pref.size());
   for (const cluster::PreflistEntry& e : pref.entries) {
@@ -79,7 +85,9 @@ uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* ou
       if (!put.ok) LOG_WARNING("Storing a merged record locally failed: %s", put.error.c_str());
     }
     c.waiting++;
-    uint64_t op = engine_.StartGet(now_ms, key, ReplicasOf(key), Quorum{c.plan.r, c.plan.pr},
+    int n = 0;
+    std::vector<Replica> replicas = ReplicasOf(key, &n);
+    uint64_t op = engine_.StartGet(now_ms, key, replicas, Quorum{c.plan.r, c.plan.pr, n},
                                    std::move(local), &fx);
     op_command_[op] = id;
   }
@@ -99,11 +107,11 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
   c.ran = true;
   c.reply = std::move(reply);
   Effects& fx = Scratch();
-  const Quorum w{std::max(1, c.plan.w), c.plan.pw};
+  Quorum w{std::max(1, c.plan.w), c.plan.pw};
   for (const std::string& key : written) {
     std::optional<std::string> record;
     if (!ks_->LoadRecord(key, &record).ok() || !record) continue;
-    std::vector<Replica> replicas = ReplicasOf(key);
+    std::vector<Replica> replicas = ReplicasOf(key, &w.n);
     for (const Replica& r : replicas) {
       // This node stands in for a primary held down: its copy is that primary's hint too (in
       // the same batch, so it counts toward W on the same commit).

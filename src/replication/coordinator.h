@@ -152,7 +152,8 @@ class Coordinator {
   void Drain(int64_t now_ms, Effects* fx, CommandEffects* out);
   void Completed(const Effect& e, CommandEffects* out);
   void Reply(uint64_t id, Command& c, CommandEffects* out);
-  std::vector<Replica> ReplicasOf(std::string_view key) const;
+  // *n: the replicas the key has (its primaries, up or not), which R/W are capped at.
+  std::vector<Replica> ReplicasOf(std::string_view key, int* n) const;
   // The engine's effects of one input, in a buffer reused from call to call.
   Effects& Scratch();
 

@@ -106,8 +106,9 @@ struct Engine::Op {
       answers.push_back(std::move(a));
       if (r.primary) ++primaries;
     }
-    required = QuorumRequired(replicas(), q.q);
-    primary_required = q.pq > 0 ? QuorumRequired(replicas(), q.pq) : 0;
+    const int n = std::max(replicas(), q.n);
+    required = QuorumRequired(n, q.q);
+    primary_required = q.pq > 0 ? QuorumRequired(n, q.pq) : 0;
   }
   // A request to member `a`.
   Message Request(NodeId self, Message::Type type, const MemberAnswer& a) const {

@@ -108,6 +108,10 @@ struct Replica {
 struct Quorum {
   int q = 1;
   int pq = 0;
+  // The replicas the key has (0: the preference list's size). R/W and PR/PW are capped at it,
+  // not at a list that peers held down with nobody to stand in for left shorter: the members
+  // missing from it count as failed.
+  int n = 0;
 };
 
 class Engine {

@@ -758,5 +758,41 @@ TEST_CASE("the health hears answers, failed sends and requests unanswered at the
   }
 }
 
+TEST_CASE("peers held down with no fallback to take their place do not lower R or W",
+          "[coordinator][sloppy]") {
+  // Node 1 of {1, 2, 3}, N=3, 2 and 3 held down: nobody can stand in for them, so the list
+  // holds node 1 alone. W=2 and R=2 still need two replicas; one copy is not a quorum.
+  Node n;
+  FakeHealth health;
+  health.down = {2, 3};
+  n.coord->set_health(&health);
+  REQUIRE(n.coord->PreflistOf("k").Nodes() == std::vector<NodeId>{1});
+
+  SECTION("a write") {
+    uint64_t id = 0;
+    const CommandEffects ran = StartAndRunWrite(n, 2, &id);
+    CHECK(Sends(ran, Type::kPutReq).empty());
+    REQUIRE(n.ks->Commit().ok());
+    REQUIRE(n.coord->OnLocalCommit(Status::OK()));
+    CommandEffects fx = ran;
+    n.coord->ReportLocalCommits(kT0 + 1, &fx);
+    n.coord->OnTick(kT0 + kTimeoutMs, &fx);
+    const CommandEffect* reply = Reply(fx);
+    REQUIRE(reply != nullptr);
+    CHECK(reply->quorum_failed);
+    CHECK(reply->reply != kOk);
+  }
+  SECTION("a read") {
+    n.Write("k", "v");
+    CommandEffects fx;
+    n.coord->Start(kT0, Plan(true, 2, 2), &fx);
+    n.coord->OnTick(kT0 + kTimeoutMs, &fx);
+    CHECK(Count(fx, Kind::kRun) == 0);
+    const CommandEffect* reply = Reply(fx);
+    REQUIRE(reply != nullptr);
+    CHECK(reply->quorum_failed);
+  }
+}
+
 }  // namespace
 }  // namespace dynis::replication

@@ -843,5 +843,49 @@ TEST_CASE("members that never answered are reported at the deadline, never self"
   }
 }
 
+TEST_CASE("R/W cap at the key's replicas, not at a list shortened by peers held down",
+          "[engine][sloppy]") {
+  const Records r;
+  Engine c(kSelf, Opts());
+  Effects fx;
+  const std::vector<Replica> alone = {{1, true, 0}};  // 2 and 3 held down, no fallback
+  SECTION("a put needs W stores: impossible at once") {
+    const uint64_t op = c.StartPut(0, "k", alone, Quorum{2, 0, 3}, r.a, &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK_FALSE(done->outcome.ok);
+    CHECK(done->outcome.required == 2);
+    CHECK(done->outcome.replicas == 1);
+    fx.clear();
+    c.OnLocalStored(1, op, true, &fx);
+    CHECK(Completion(fx) == nullptr);
+  }
+  SECTION("a get needs R answers") {
+    c.StartGet(0, "k", alone, Quorum{2, 0, 3}, r.a, &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK_FALSE(done->outcome.ok);
+    CHECK(done->outcome.required == 2);
+  }
+  SECTION("PW too") {
+    const std::vector<Replica> list = {{1, true, 0}, {4, false, 3}};
+    c.StartPut(0, "k", list, Quorum{1, 3, 3}, r.a, &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK_FALSE(done->outcome.ok);
+    CHECK(done->outcome.primary_required == 3);
+  }
+  SECTION("n unset, or a ring smaller than N: capped at the list") {
+    c.StartPut(0, "k", alone, Quorum{2, 0, 0}, r.a, &fx);
+    CHECK(Completion(fx) == nullptr);
+    const uint64_t op = c.StartPut(0, "k", alone, Quorum{2, 0, 1}, r.a, &fx);
+    fx.clear();
+    c.OnLocalStored(1, op, true, &fx);
+    REQUIRE(Completion(fx) != nullptr);
+    CHECK(Completion(fx)->outcome.ok);
+    CHECK(Completion(fx)->outcome.required == 1);
+  }
+}
+
 }  // namespace
 }  // namespace dynis::replication
