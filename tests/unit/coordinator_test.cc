@@ -794,5 +794,34 @@ TEST_CASE("peers held down with no fallback to take their place do not lower R o
   }
 }
 
+TEST_CASE("a coordinator whose own hint is refused does not count its copy toward W",
+          "[coordinator][sloppy]") {
+  // It is the fallback for the key, and hints-max-bytes leaves no room: like a remote fallback
+  // that answers HINTSFULL, its copy will never reach the primary and is no store for W.
+  SloppyNode n;
+  n.shared.hints_max_bytes = 1;
+  const std::string key = n.KeyWhere(false);
+  const NodeId down = n.Primaries(key)[1];
+  n.health.down.insert(down);
+  REQUIRE(n.coord->PreflistOf(key).entries.back().node == kSelf);
+
+  uint64_t id = 0;
+  const CommandEffects ran = n.Write(key, 2, 0, &id);
+  const std::vector<Message> puts = Sends(ran, Type::kPutReq);
+  REQUIRE(puts.size() == 2);
+  REQUIRE(n.ks->Commit().ok());
+  CHECK_FALSE(n.ledger.Any());
+  CHECK(n.ledger.dropped == 1);
+  REQUIRE(n.coord->OnLocalCommit(Status::OK()));
+  CommandEffects fx;
+  n.coord->ReportLocalCommits(kT0 + 1, &fx);
+  n.coord->OnMessage(kT0 + 2, PutResp(puts[0]), &fx);
+  CHECK(Reply(fx) == nullptr);  // one store of two
+  n.coord->OnMessage(kT0 + 3, PutResp(puts[1]), &fx);
+  const CommandEffect* reply = Reply(fx);
+  REQUIRE(reply != nullptr);
+  CHECK(reply->reply == kOk);
+}
+
 }  // namespace
 }  // namespace dynis::replication
