@@ -113,12 +113,18 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
     std::optional<std::string> record;
     if (!ks_->LoadRecord(key, &record).ok() || !record) continue;
     std::vector<Replica> replicas = ReplicasOf(key);
-    for (const Replica& r : replicas) {
+    for (auto r = replicas.begin(); r != replicas.end(); ++r) {
       // This node stands in for a primary held down: its copy is that primary's hint too (in
       // the same batch, so it counts toward W on the same commit).
-      if (r.node != opts_.self || r.primary) continue;
-      kv::ReplicaPut hint = ks_->VnodeOf(key).PutHint(r.hint_for, key, *record);
-      if (!hint.ok) LOG_WARNING("Keeping a hint of a local write failed: %s", hint.error.c_str());
+      if (r->node != opts_.self || r->primary) continue;
+      kv::ReplicaPut hint = ks_->VnodeOf(key).PutHint(r->hint_for, key, *record);
+      if (!hint.ok) {
+        // Refused (hints-max-bytes, hint-window): like a remote fallback answering the error,
+        // this copy will never reach the primary, so it is no store toward W (w.n keeps W).
+        LOG_WARNING("Keeping a hint of a local write failed: %s", hint.error.c_str());
+        replicas.erase(r);
+        break;
+      }
     }
     c.waiting++;
     uint64_t op = engine_.StartPut(now_ms, key, replicas, w, std::move(*record), &fx);

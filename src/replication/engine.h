@@ -121,8 +121,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // R/W and PR/PW are capped at the preference list's size and its primaries (N > number of
-  // nodes is allowed). Effects may include the completion itself (e.g. R=1 with the
+  // R/W and PR/PW are capped at Quorum::n (or the list's size without it; N > number of nodes
+  // is allowed); PR/PW are not capped at the primaries present, so a list short of primaries
+  // cannot meet them. Effects may include the completion itself (e.g. R=1 with the
   // coordinator in the list).
   uint64_t StartGet(int64_t now_ms, std::string key, const std::vector<Replica>& preflist,
                     Quorum r, std::optional<std::string> local, Effects* out);

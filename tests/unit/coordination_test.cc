@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "commands/command.h"
+#include "common/errors.h"
+#include "common/status.h"
 
 namespace dynis {
 namespace {
@@ -88,6 +90,61 @@ TEST_CASE("commands that read, or write from the current value, read first", "[c
     CHECK(plan.w == row.w);
     if (row.read_first) CHECK(plan.keys == row.keys);
   }
+}
+
+TEST_CASE("PR and PW: in any order with R and W, each at most once", "[coordination]") {
+  struct Row {
+    std::vector<std::string> argv;
+    std::string error;  // "" when the option is well-formed
+    int q, pq;          // CommandQuorumOption's answer
+    bool read_first;
+    int r, w, pr, pw;  // the plan
+  };
+  const int R = kDefaultR;
+  const int W = kDefaultW;
+  const std::vector<Row> rows = {
+      {{"GETCTX", "k", "R", "2", "PR", "1"}, "", 2, 1, true, 2, 2, 1, 0},
+      {{"GETCTX", "k", "PR", "1", "R", "2"}, "", 2, 1, true, 2, 2, 1, 0},
+      {{"GETCTX", "k", "pr", "3"}, "", 0, 3, true, R, W, 3, 0},
+      {{"GETCTX", "k", "PR", "1", "PR", "1"}, "ERR syntax error", 0, 0, false, R, W, 0, 0},
+      {{"GETCTX", "k", "R", "1", "R", "2"}, "ERR syntax error", 0, 0, false, R, W, 0, 0},
+      {{"GETCTX", "k", "PR", "0"}, "ERR PR must be a positive integer", 0, 0, false, R, W, 0, 0},
+      {{"GETCTX", "k", "PR", "x"}, "ERR PR must be a positive integer", 0, 0, false, R, W, 0, 0},
+      {{"GETCTX", "k", "PR", "4"}, "ERR PR (4) is more than replicas (3)", 0, 0, false, R, W, 0,
+       0},
+      {{"GETCTX", "k", "PW", "1"}, "ERR syntax error", 0, 0, false, R, W, 0, 0},
+      {{"GETCTX", "k", "PR", "1", "R"}, "ERR syntax error", 0, 0, false, R, W, 0, 0},
+      {{"SETCTX", "k", "ctx", "v", "PW", "2"}, "", 0, 2, false, R, W, 0, 2},
+      {{"SETCTX", "k", "ctx", "v", "W", "3", "PW", "2"}, "", 3, 2, false, 3, 3, 0, 2},
+      {{"DELCTX", "k", "ctx", "pw", "1", "w", "2"}, "", 2, 1, false, 2, 2, 0, 1},
+      {{"SETCTX", "k", "ctx", "v", "PW", "0"}, "ERR PW must be a positive integer", 0, 0, false,
+       R, W, 0, 0},
+      {{"SETCTX", "k", "ctx", "v", "PR", "1"}, "ERR syntax error", 0, 0, false, R, W, 0, 0},
+      {{"SETCTX", "k", "ctx", "v", "PW", "5"}, "ERR PW (5) is more than replicas (3)", 0, 0,
+       false, R, W, 0, 0},
+  };
+  for (const Row& row : rows) {
+    INFO(Join(row.argv));
+    const CommandSpec* spec = LookupCommand(row.argv[0]);
+    REQUIRE(spec != nullptr);
+    StatusOr<QuorumOption> q = CommandQuorumOption(*spec, row.argv, kReplicas);
+    if (row.error.empty()) {
+      REQUIRE(q.ok());
+      CHECK(q->q == row.q);
+      CHECK(q->pq == row.pq);
+    } else {
+      REQUIRE_FALSE(q.ok());
+      CHECK(q.status().message() == row.error);
+    }
+    const replication::CommandPlan plan =
+        PlanCommand(*spec, row.argv, kDefaultR, kDefaultW, kReplicas);
+    CHECK(plan.read_first == row.read_first);
+    CHECK(plan.r == row.r);
+    CHECK(plan.w == row.w);
+    CHECK(plan.pr == row.pr);
+    CHECK(plan.pw == row.pw);
+  }
+  CHECK(err::QuorumAboveReplicas("PR", 4, 3) == "ERR PR (4) is more than replicas (3)");
 }
 
 }  // namespace

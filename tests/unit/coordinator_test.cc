@@ -10,6 +10,8 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "fixtures.h"
+#include "kv/hints.h"
 #include "kv/keyspace.h"
 #include "storage/store.h"
 #include "version/dvvset.h"
@@ -494,6 +497,330 @@ TEST_CASE("after a read-first command, a replica that answered an older record i
     n.coord->OnMessage(kT0 + 2, GetResp(To(gets, 3), newer), &repair);
     CHECK(Sends(repair, Type::kPutReq).empty());
   }
+}
+
+// ---- sloppy quorum ----------------------------------------------------------------------------
+
+// The node's judgement as a test controls it, recording the evidence it is given.
+struct FakeHealth : PeerHealth {
+  std::set<NodeId> down;
+  std::vector<NodeId> answered;
+  std::vector<std::pair<NodeId, std::string>> failed;
+  bool Up(NodeId node) const override { return down.count(node) == 0; }
+  void Answered(int64_t, NodeId node) override { answered.push_back(node); }
+  void Failed(int64_t, NodeId node, const char* why) override { failed.emplace_back(node, why); }
+  std::vector<NodeId> FailedNodes() const {
+    std::vector<NodeId> out;
+    for (const auto& f : failed) out.push_back(f.first);
+    return out;
+  }
+};
+
+// Node 1 of a ring {1, 2, 3, 4} with N=3, keeping hints: a key has a fourth node to fall back
+// on, and some keys have node 1 as that fourth node.
+struct SloppyNode {
+  std::unique_ptr<storage::Store> store;
+  HybridClock clock;
+  kv::HintLedger ledger{256};
+  kv::KeyspaceShared shared;
+  std::unique_ptr<kv::Keyspace> ks;
+  cluster::Ring ring{256, {1, 2, 3, 4}, 3};
+  FakeHealth health;
+  std::unique_ptr<Coordinator> coord;
+
+  SloppyNode() {
+    store = test::InMemoryStore("coordinator-sloppy-test");
+    shared.store = store.get();
+    shared.clock = &clock;
+    shared.actor = Actor{kSelf, 1};
+    shared.partitions = 256;
+    shared.keep_clocks = true;
+    shared.hints = &ledger;
+    ks = std::make_unique<kv::Keyspace>(&shared);
+    CoordinatorOptions opts;
+    opts.self = kSelf;
+    opts.n_val = 3;
+    opts.engine.timeout_ms = kTimeoutMs;
+    coord = std::make_unique<Coordinator>(opts, ks.get());
+    coord->set_ring(&ring);
+    coord->set_health(&health);
+  }
+  std::vector<NodeId> Primaries(const std::string& key) const {
+    return cluster::Primaries(ring, ks->PartitionOf(key), 3);
+  }
+  // A key whose primaries do (or do not) include this node.
+  std::string KeyWhere(bool self_primary) const {
+    for (int i = 0; i < 10000; i++) {
+      const std::string key = "key" + std::to_string(i);
+      const std::vector<NodeId> p = Primaries(key);
+      if ((std::find(p.begin(), p.end(), kSelf) != p.end()) == self_primary) return key;
+    }
+    FAIL("no such key");
+    return "";
+  }
+  // Starts a blind write of key=v with W=w and PW=pw and runs it; the effects of the run.
+  CommandEffects Write(const std::string& key, int w, int pw, uint64_t* id) {
+    CommandEffects fx;
+    CommandPlan plan = Plan(false, 2, w, {key});
+    plan.pw = pw;
+    *id = coord->Start(kT0, plan, &fx);
+    REQUIRE(fx.size() == 1);
+    REQUIRE(fx[0].kind == Kind::kRun);
+    CommandEffects ran;
+    coord->Run(
+        kT0, *id,
+        [&] {
+          REQUIRE(ks->Put(key, "v", 0).ok());
+          return kOk;
+        },
+        &ran);
+    return ran;
+  }
+};
+
+TEST_CASE("the preference list is strict without sloppy quorum or without health",
+          "[coordinator][sloppy]") {
+  SloppyNode n;
+  const std::string key = n.KeyWhere(true);
+  const std::vector<NodeId> primaries = n.Primaries(key);
+  REQUIRE(primaries.size() == 3);
+  const NodeId peer = primaries[0] == kSelf ? primaries[1] : primaries[0];
+  n.health.down.insert(peer);
+
+  n.coord->set_sloppy(false);
+  cluster::Preflist strict = n.coord->PreflistOf(key);
+  CHECK(strict.Nodes() == primaries);
+  for (const cluster::PreflistEntry& e : strict.entries) CHECK(e.primary);
+
+  n.coord->set_sloppy(true);
+  n.coord->set_health(nullptr);
+  CHECK(n.coord->PreflistOf(key).Nodes() == primaries);
+}
+
+TEST_CASE("a primary held down is replaced by a fallback that gets the write as a hint",
+          "[coordinator][sloppy]") {
+  SloppyNode n;
+  const std::string key = n.KeyWhere(true);
+  const std::vector<NodeId> primaries = n.Primaries(key);
+  const NodeId down = primaries[0] == kSelf ? primaries[1] : primaries[0];
+  NodeId spare = 0;
+  for (NodeId id : {1, 2, 3, 4}) {
+    if (std::find(primaries.begin(), primaries.end(), id) == primaries.end()) spare = id;
+  }
+  n.health.down.insert(down);
+
+  const cluster::Preflist pref = n.coord->PreflistOf(key);
+  REQUIRE(pref.size() == 3);
+  CHECK_FALSE(pref.Contains(down));
+  const cluster::PreflistEntry& fallback = pref.entries.back();
+  CHECK(fallback.node == spare);
+  CHECK_FALSE(fallback.primary);
+  CHECK(fallback.stands_in_for == down);
+
+  uint64_t id = 0;
+  const CommandEffects ran = n.Write(key, 2, 0, &id);
+  const std::vector<Message> puts = Sends(ran, Type::kPutReq);
+  REQUIRE(puts.size() == 2);
+  for (const Message& m : puts) {
+    CHECK(m.to != down);
+    CHECK(m.hint_for == (m.to == spare ? down : 0));
+  }
+  // This node is a primary here: it keeps no hint.
+  REQUIRE(n.ks->Commit().ok());
+  CHECK_FALSE(n.ledger.Any());
+
+  // The fallback's store counts toward W.
+  REQUIRE(n.coord->OnLocalCommit(Status::OK()));
+  CommandEffects fx;
+  n.coord->ReportLocalCommits(kT0 + 1, &fx);
+  n.coord->OnMessage(kT0 + 2, PutResp(To(puts, spare)), &fx);
+  const CommandEffect* reply = Reply(fx);
+  REQUIRE(reply != nullptr);
+  CHECK(reply->error.empty());
+  CHECK(reply->reply == kOk);
+  CHECK(n.health.answered == std::vector<NodeId>{spare});
+}
+
+TEST_CASE("PW counts only primaries: a fallback's store does not make it",
+          "[coordinator][sloppy]") {
+  SloppyNode n;
+  const std::string key = n.KeyWhere(true);
+  const std::vector<NodeId> primaries = n.Primaries(key);
+  const NodeId down = primaries[0] == kSelf ? primaries[1] : primaries[0];
+  n.health.down.insert(down);
+  uint64_t id = 0;
+  const CommandEffects ran = n.Write(key, 2, 2, &id);
+  std::vector<Message> puts = Sends(ran, Type::kPutReq);
+  REQUIRE(puts.size() == 2);
+  REQUIRE(n.ks->Commit().ok());
+  REQUIRE(n.coord->OnLocalCommit(Status::OK()));
+  CommandEffects fx;
+  n.coord->ReportLocalCommits(kT0 + 1, &fx);
+  for (const Message& m : puts) {
+    if (m.hint_for != 0) n.coord->OnMessage(kT0 + 2, PutResp(m), &fx);
+  }
+  CHECK(Reply(fx) == nullptr);  // W=2 met, PW=2 not yet
+  for (const Message& m : puts) {
+    if (m.hint_for == 0) n.coord->OnMessage(kT0 + 3, PutResp(m, /*ok=*/false), &fx);
+  }
+  const CommandEffect* reply = Reply(fx);
+  REQUIRE(reply != nullptr);
+  CHECK(reply->quorum_failed);
+  CHECK(reply->error ==
+        "NOQUORUM write: 1 of 2 required primaries stored it (PW=2, W=2, N=3): 1 primary, 1 "
+        "fallback; it may still be applied");
+}
+
+TEST_CASE("a coordinator that is the fallback keeps its own copy as a hint",
+          "[coordinator][sloppy]") {
+  SloppyNode n;
+  const std::string key = n.KeyWhere(false);
+  const std::vector<NodeId> primaries = n.Primaries(key);
+  REQUIRE(primaries.size() == 3);
+  const NodeId down = primaries[1];
+  n.health.down.insert(down);
+  const cluster::Preflist pref = n.coord->PreflistOf(key);
+  REQUIRE(pref.Contains(kSelf));
+  REQUIRE(pref.entries.back().node == kSelf);
+  REQUIRE(pref.entries.back().stands_in_for == down);
+
+  uint64_t id = 0;
+  const CommandEffects ran = n.Write(key, 2, 0, &id);
+  const std::vector<Message> puts = Sends(ran, Type::kPutReq);
+  REQUIRE(puts.size() == 2);
+  for (const Message& m : puts) CHECK(m.hint_for == 0);  // both others are primaries
+  REQUIRE(n.ks->Commit().ok());
+
+  std::optional<std::string> stored;
+  REQUIRE(n.ks->LoadHint(down, key, &stored).ok());
+  REQUIRE(stored.has_value());
+  kv::HintValue hint;
+  REQUIRE(kv::DecodeHintValue(*stored, &hint));
+  CHECK(hint.record == puts[0].record);
+  CHECK(test::ValuesOf(hint.record) == std::vector<std::string>{"v"});
+  CHECK(n.ledger.Totals(down).count == 1);
+  CHECK(n.ledger.stored == 1);
+  // Hints for nobody else.
+  CHECK(n.ledger.Targets() == std::vector<uint64_t>{down});
+
+  // Its own copy counts toward W with the commit of that batch.
+  REQUIRE(n.coord->OnLocalCommit(Status::OK()));
+  CommandEffects fx;
+  n.coord->ReportLocalCommits(kT0 + 1, &fx);
+  n.coord->OnMessage(kT0 + 2, PutResp(puts[0]), &fx);
+  const CommandEffect* reply = Reply(fx);
+  REQUIRE(reply != nullptr);
+  CHECK(reply->reply == kOk);
+}
+
+TEST_CASE("the health hears answers, failed sends and requests unanswered at the deadline",
+          "[coordinator][sloppy]") {
+  SloppyNode n;
+  const std::string key = n.KeyWhere(true);
+  uint64_t id = 0;
+  const CommandEffects ran = n.Write(key, 3, 0, &id);
+  const std::vector<Message> puts = Sends(ran, Type::kPutReq);
+  REQUIRE(puts.size() == 2);
+  CommandEffects fx;
+  SECTION("answers, even refusals, say the peer is up") {
+    n.coord->OnMessage(kT0 + 1, PutResp(puts[0], /*ok=*/false), &fx);
+    CHECK(n.health.answered == std::vector<NodeId>{puts[0].to});
+    CHECK(n.health.failed.empty());
+  }
+  SECTION("a failed send") {
+    n.coord->OnSendFailed(kT0 + 1, puts[1].op, puts[1].to, &fx);
+    CHECK(n.health.FailedNodes() == std::vector<NodeId>{puts[1].to});
+    CHECK(n.health.answered.empty());
+  }
+  SECTION("no answer by the deadline") {
+    n.coord->OnMessage(kT0 + 1, PutResp(puts[0]), &fx);
+    n.coord->OnTick(kT0 + kTimeoutMs - 1, &fx);
+    CHECK(n.health.failed.empty());
+    n.coord->OnTick(kT0 + kTimeoutMs, &fx);
+    CHECK(n.health.FailedNodes() == std::vector<NodeId>{puts[1].to});  // never self
+    REQUIRE(Reply(fx) != nullptr);
+    CHECK(Reply(fx)->quorum_failed);
+  }
+  SECTION("a quorum read's silent member too") {
+    for (const Message& m : puts) n.coord->OnMessage(kT0 + 1, PutResp(m), &fx);
+    CommandEffects gfx;
+    CommandPlan plan = Plan(true, 2, 2, {key});
+    n.coord->Start(kT0, plan, &gfx);
+    const std::vector<Message> gets = Sends(gfx, Type::kGetReq);
+    REQUIRE(gets.size() == 2);
+    n.coord->OnMessage(kT0 + 1, GetResp(gets[0], std::nullopt), &gfx);
+    n.health.failed.clear();
+    n.coord->OnTick(kT0 + kTimeoutMs, &gfx);
+    std::vector<NodeId> failed = n.health.FailedNodes();
+    CHECK(std::count(failed.begin(), failed.end(), gets[1].to) == 1);
+    CHECK(std::count(failed.begin(), failed.end(), gets[0].to) == 0);
+    CHECK(std::count(failed.begin(), failed.end(), kSelf) == 0);
+  }
+}
+
+TEST_CASE("peers held down with no fallback to take their place do not lower R or W",
+          "[coordinator][sloppy]") {
+  // Node 1 of {1, 2, 3}, N=3, 2 and 3 held down: nobody can stand in for them, so the list
+  // holds node 1 alone. W=2 and R=2 still need two replicas; one copy is not a quorum.
+  Node n;
+  FakeHealth health;
+  health.down = {2, 3};
+  n.coord->set_health(&health);
+  REQUIRE(n.coord->PreflistOf("k").Nodes() == std::vector<NodeId>{1});
+
+  SECTION("a write") {
+    uint64_t id = 0;
+    const CommandEffects ran = StartAndRunWrite(n, 2, &id);
+    CHECK(Sends(ran, Type::kPutReq).empty());
+    REQUIRE(n.ks->Commit().ok());
+    REQUIRE(n.coord->OnLocalCommit(Status::OK()));
+    CommandEffects fx = ran;
+    n.coord->ReportLocalCommits(kT0 + 1, &fx);
+    n.coord->OnTick(kT0 + kTimeoutMs, &fx);
+    const CommandEffect* reply = Reply(fx);
+    REQUIRE(reply != nullptr);
+    CHECK(reply->quorum_failed);
+    CHECK(reply->reply != kOk);
+  }
+  SECTION("a read") {
+    n.Write("k", "v");
+    CommandEffects fx;
+    n.coord->Start(kT0, Plan(true, 2, 2), &fx);
+    n.coord->OnTick(kT0 + kTimeoutMs, &fx);
+    CHECK(Count(fx, Kind::kRun) == 0);
+    const CommandEffect* reply = Reply(fx);
+    REQUIRE(reply != nullptr);
+    CHECK(reply->quorum_failed);
+  }
+}
+
+TEST_CASE("a coordinator whose own hint is refused does not count its copy toward W",
+          "[coordinator][sloppy]") {
+  // It is the fallback for the key, and hints-max-bytes leaves no room: like a remote fallback
+  // that answers HINTSFULL, its copy will never reach the primary and is no store for W.
+  SloppyNode n;
+  n.shared.hints_max_bytes = 1;
+  const std::string key = n.KeyWhere(false);
+  const NodeId down = n.Primaries(key)[1];
+  n.health.down.insert(down);
+  REQUIRE(n.coord->PreflistOf(key).entries.back().node == kSelf);
+
+  uint64_t id = 0;
+  const CommandEffects ran = n.Write(key, 2, 0, &id);
+  const std::vector<Message> puts = Sends(ran, Type::kPutReq);
+  REQUIRE(puts.size() == 2);
+  REQUIRE(n.ks->Commit().ok());
+  CHECK_FALSE(n.ledger.Any());
+  CHECK(n.ledger.dropped == 1);
+  REQUIRE(n.coord->OnLocalCommit(Status::OK()));
+  CommandEffects fx;
+  n.coord->ReportLocalCommits(kT0 + 1, &fx);
+  n.coord->OnMessage(kT0 + 2, PutResp(puts[0]), &fx);
+  CHECK(Reply(fx) == nullptr);  // one store of two
+  n.coord->OnMessage(kT0 + 3, PutResp(puts[1]), &fx);
+  const CommandEffect* reply = Reply(fx);
+  REQUIRE(reply != nullptr);
+  CHECK(reply->reply == kOk);
 }
 
 }  // namespace

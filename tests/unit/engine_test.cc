@@ -697,5 +697,222 @@ TEST_CASE("a duplicated member in the preference list counts once", "[engine]") 
   CHECK(Completion(fx)->outcome.replicas == 2);
 }
 
+// ---- sloppy quorum ----------------------------------------------------------------------------
+
+// Self (1) and primary 2 up, primary 3 held down: fallback 4 stands in for it.
+const std::vector<Replica> kSloppy = {{1, true, 0}, {2, true, 0}, {4, false, 3}};
+
+std::vector<Effect> OfKind(const Effects& fx, Effect::Kind kind) {
+  std::vector<Effect> out;
+  for (const Effect& e : fx) {
+    if (e.kind == kind) out.push_back(e);
+  }
+  return out;
+}
+std::vector<NodeId> Unanswered(const Effects& fx) {
+  std::vector<NodeId> out;
+  for (const Effect& e : OfKind(fx, Effect::Kind::kUnanswered)) out.push_back(e.msg.to);
+  return out;
+}
+
+TEST_CASE("a put to a fallback names the primary it stands in for", "[engine][sloppy]") {
+  const Records r;
+  Engine c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartPut(0, "k", kSloppy, Quorum{2, 0}, r.a, &fx);
+  const std::vector<Message> sends = Sends(fx);
+  REQUIRE(sends.size() == 2);
+  CHECK(sends[0].to == 2);
+  CHECK(sends[0].hint_for == 0);
+  CHECK(sends[1].to == 4);
+  CHECK(sends[1].hint_for == 3);
+  for (const Message& m : sends) {
+    CHECK(m.type == Type::kPutReq);
+    CHECK(m.record == r.a);
+    CHECK_FALSE(m.repair);
+  }
+  // The fallback counts toward W: local + fallback reach W=2.
+  fx.clear();
+  c.OnLocalStored(1, op, true, &fx);
+  c.OnMessage(2, PutResp(4, op), &fx);
+  const Effect* done = Completion(fx);
+  REQUIRE(done != nullptr);
+  CHECK(done->outcome.ok);
+  CHECK(done->outcome.answered == 2);
+  CHECK(done->outcome.primaries_answered == 1);
+  CHECK(done->outcome.primary_required == 0);
+  CHECK(done->outcome.replicas == 3);
+}
+
+TEST_CASE("a get counts a fallback toward R; its read repair carries hint_for",
+          "[engine][sloppy]") {
+  const Records r;
+  Engine c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartGet(0, "k", kSloppy, Quorum{2, 0}, r.b, &fx);
+  CHECK(SendTargets(fx, Type::kGetReq, false) == std::vector<NodeId>{2, 4});
+  for (const Message& m : Sends(fx)) CHECK(m.hint_for == 0);
+  fx.clear();
+  c.OnMessage(5, GetResp(4, op, r.a), &fx);  // the fallback holds an older record
+  const Effect* done = Completion(fx);
+  REQUIRE(done != nullptr);
+  CHECK(done->outcome.ok);
+  CHECK(done->outcome.answered == 2);
+  CHECK(done->outcome.primaries_answered == 1);
+  CHECK(done->outcome.record == r.b);
+  fx.clear();
+  c.OnMessage(6, GetResp(2, op, std::nullopt), &fx);  // primary 2 has nothing
+  const std::vector<Message> repairs = Sends(fx);
+  REQUIRE(repairs.size() == 2);
+  for (const Message& m : repairs) {
+    CHECK(m.type == Type::kPutReq);
+    CHECK(m.repair);
+    CHECK(m.record == r.b);
+    CHECK(m.hint_for == (m.to == 4 ? 3 : 0));
+  }
+  CHECK(c.inflight() == 0);
+}
+
+TEST_CASE("PW=2 with one primary and one fallback stored is not enough", "[engine][sloppy]") {
+  const Records r;
+  Engine c(kSelf, Opts());
+  Effects fx;
+  const uint64_t op = c.StartPut(0, "k", kSloppy, Quorum{2, 2}, r.a, &fx);
+  c.OnLocalStored(1, op, true, &fx);
+  c.OnMessage(2, PutResp(4, op), &fx);
+  CHECK(Completion(fx) == nullptr);  // W met, PW not: primary 2 may still store it
+
+  SECTION("the last primary fails: impossible") {
+    fx.clear();
+    c.OnMessage(3, PutResp(2, op, /*ok=*/false), &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK_FALSE(done->outcome.ok);
+    CHECK(done->outcome.answered == 2);
+    CHECK(done->outcome.primaries_answered == 1);
+    CHECK(done->outcome.primary_required == 2);
+    CHECK(done->outcome.required == 2);
+    CHECK(c.inflight() == 0);
+  }
+  SECTION("the last primary never answers: the deadline fails it") {
+    fx.clear();
+    c.OnTick(1000, &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK_FALSE(done->outcome.ok);
+    CHECK(done->outcome.primaries_answered == 1);
+    CHECK(done->outcome.primary_required == 2);
+    CHECK(Unanswered(fx) == std::vector<NodeId>{2});
+  }
+  SECTION("the last primary stores it: reached") {
+    fx.clear();
+    c.OnMessage(3, PutResp(2, op), &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK(done->outcome.ok);
+    CHECK(done->outcome.answered == 3);
+    CHECK(done->outcome.primaries_answered == 2);
+  }
+}
+
+TEST_CASE("PR with no primary in the list fails at once", "[engine][sloppy]") {
+  Engine c(kSelf, Opts());
+  Effects fx;
+  const std::vector<Replica> list = {{1, false, 2}, {4, false, 3}};
+  c.StartGet(0, "k", list, Quorum{1, 1}, std::nullopt, &fx);
+  const Effect* done = Completion(fx);
+  REQUIRE(done != nullptr);
+  CHECK_FALSE(done->outcome.ok);
+  CHECK(done->outcome.primary_required == 1);
+  CHECK(done->outcome.primaries_answered == 0);
+}
+
+TEST_CASE("members that never answered are reported at the deadline, never self",
+          "[engine][sloppy]") {
+  const Records r;
+  Engine c(kSelf, Opts());
+  Effects fx;
+  SECTION("a get") {
+    const uint64_t op = c.StartGet(0, "k", kSloppy, Quorum{2, 0}, r.a, &fx);
+    c.OnMessage(5, GetResp(2, op, r.a), &fx);
+    REQUIRE(Completion(fx) != nullptr);
+    CHECK(Unanswered(fx).empty());  // not before the deadline
+    fx.clear();
+    c.OnTick(999, &fx);
+    CHECK(fx.empty());
+    c.OnTick(1000, &fx);
+    CHECK(Unanswered(fx) == std::vector<NodeId>{4});
+    for (const Effect& e : OfKind(fx, Effect::Kind::kUnanswered)) CHECK(e.op == op);
+  }
+  SECTION("a put whose local copy never reported") {
+    c.StartPut(0, "k", kSloppy, Quorum{2, 0}, r.a, &fx);
+    fx.clear();
+    c.OnTick(1000, &fx);
+    REQUIRE(Completion(fx) != nullptr);
+    CHECK(Unanswered(fx) == std::vector<NodeId>{2, 4});  // self is never reported
+  }
+  SECTION("a failed send is a failure, not unanswered") {
+    const uint64_t op = c.StartPut(0, "k", kSloppy, Quorum{2, 0}, r.a, &fx);
+    c.OnSendFailed(1, op, 4, &fx);
+    fx.clear();
+    c.OnTick(1000, &fx);
+    CHECK(Unanswered(fx) == std::vector<NodeId>{2});
+  }
+  SECTION("everyone answered: nothing to report") {
+    const uint64_t op = c.StartPut(0, "k", kSloppy, Quorum{2, 0}, r.a, &fx);
+    c.OnLocalStored(1, op, true, &fx);
+    c.OnMessage(2, PutResp(2, op), &fx);
+    c.OnMessage(3, PutResp(4, op), &fx);
+    CHECK(c.inflight() == 0);
+    fx.clear();
+    c.OnTick(1000, &fx);
+    CHECK(fx.empty());
+  }
+}
+
+TEST_CASE("R/W cap at the key's replicas, not at a list shortened by peers held down",
+          "[engine][sloppy]") {
+  const Records r;
+  Engine c(kSelf, Opts());
+  Effects fx;
+  const std::vector<Replica> alone = {{1, true, 0}};  // 2 and 3 held down, no fallback
+  SECTION("a put needs W stores: impossible at once") {
+    const uint64_t op = c.StartPut(0, "k", alone, Quorum{2, 0, 3}, r.a, &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK_FALSE(done->outcome.ok);
+    CHECK(done->outcome.required == 2);
+    CHECK(done->outcome.replicas == 3);  // N, as NOQUORUM says it: the key has 3 replicas
+    fx.clear();
+    c.OnLocalStored(1, op, true, &fx);
+    CHECK(Completion(fx) == nullptr);
+  }
+  SECTION("a get needs R answers") {
+    c.StartGet(0, "k", alone, Quorum{2, 0, 3}, r.a, &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK_FALSE(done->outcome.ok);
+    CHECK(done->outcome.required == 2);
+  }
+  SECTION("PW too") {
+    const std::vector<Replica> list = {{1, true, 0}, {4, false, 3}};
+    c.StartPut(0, "k", list, Quorum{1, 3, 3}, r.a, &fx);
+    const Effect* done = Completion(fx);
+    REQUIRE(done != nullptr);
+    CHECK_FALSE(done->outcome.ok);
+    CHECK(done->outcome.primary_required == 3);
+  }
+  SECTION("n unset, or a ring smaller than N: capped at the list") {
+    c.StartPut(0, "k", alone, Quorum{2, 0, 0}, r.a, &fx);
+    CHECK(Completion(fx) == nullptr);
+    const uint64_t op = c.StartPut(0, "k", alone, Quorum{2, 0, 1}, r.a, &fx);
+    fx.clear();
+    c.OnLocalStored(1, op, true, &fx);
+    REQUIRE(Completion(fx) != nullptr);
+    CHECK(Completion(fx)->outcome.ok);
+    CHECK(Completion(fx)->outcome.required == 1);
+  }
+}
+
 }  // namespace
 }  // namespace dynis::replication

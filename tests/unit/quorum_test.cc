@@ -129,5 +129,43 @@ TEST_CASE("read repair targets stale, absent, failed and silent members, never s
   }
 }
 
+TEST_CASE("sloppy tally: R/W over all answers and PR/PW over primaries", "[quorum]") {
+  constexpr auto W = QuorumState::kWait;
+  constexpr auto R = QuorumState::kReached;
+  constexpr auto I = QuorumState::kImpossible;
+  struct Row {
+    const char* name;
+    QuorumTally t;  // replicas, required, successes, failures,
+                    // primaries, primary_required, primary_successes, primary_failures
+    QuorumState want;
+  };
+  const std::vector<Row> rows = {
+      // primary_required 0: exactly DecideQuorum, primaries ignored.
+      {"no PR: waiting", {3, 2, 1, 0, 3, 0, 0, 0}, W},
+      {"no PR: reached by fallbacks alone", {3, 2, 2, 0, 0, 0, 0, 0}, R},
+      {"no PR: impossible", {3, 2, 0, 2, 3, 0, 0, 0}, I},
+      {"no PR: primary failures do not matter", {3, 2, 2, 1, 3, 0, 0, 3}, R},
+      // Both needed.
+      {"R met, PR not yet", {3, 2, 2, 0, 2, 2, 1, 0}, W},
+      {"PR met, R not yet", {3, 3, 2, 0, 2, 1, 1, 0}, W},
+      {"both met", {3, 2, 2, 0, 2, 2, 2, 0}, R},
+      {"both met by primaries and a fallback", {3, 3, 3, 0, 2, 2, 2, 0}, R},
+      // Either impossible is impossible.
+      {"R met, PR impossible", {3, 2, 2, 1, 2, 2, 1, 1}, I},
+      {"PR met, R impossible", {3, 3, 1, 1, 2, 1, 1, 0}, I},
+      {"PR above the primaries", {3, 2, 0, 0, 1, 2, 0, 0}, I},
+      {"PR with no primaries", {3, 1, 1, 0, 0, 1, 0, 0}, I},
+      {"PR with no primaries, nothing answered", {2, 1, 0, 0, 0, 1, 0, 0}, I},
+  };
+  for (const Row& r : rows) {
+    INFO(r.name);
+    CHECK(DecideTally(r.t) == r.want);
+    if (r.t.primary_required == 0) {
+      CHECK(DecideTally(r.t) ==
+            DecideQuorum(r.t.replicas, r.t.required, r.t.successes, r.t.failures));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dynis::replication

@@ -348,3 +348,32 @@ TEST_CASE("the last partition's range is unbounded above", "[store]") {
               storage::PartitionEnd(last - 1)) ==
         Pairs{{storage::DataKey(last - 1, "\xff\xff"), "before"}});
 }
+TEST_CASE("hint keys name their target and data key, one range per target", "[store]") {
+  for (uint64_t target : {uint64_t{1}, uint64_t{0x0102030405060708}, uint64_t{255},
+                          ~uint64_t{0}}) {
+    INFO(target);
+    const std::string hk = storage::HintKey(target, 17, "user");
+    CHECK(hk.size() >= 10);
+    CHECK(storage::HintTargetOf(hk) == target);
+    CHECK(storage::HintDataKeyOf(hk) == storage::DataKey(17, "user"));
+    CHECK(storage::PartitionOfDataKey(storage::HintDataKeyOf(hk)) == 17);
+    CHECK(storage::UserKeyOf(storage::HintDataKeyOf(hk)) == "user");
+    // Inside its target's range.
+    CHECK(storage::HintTargetStart(target) <= hk);
+    if (target != ~uint64_t{0}) {
+      CHECK(hk < storage::HintTargetEnd(target));
+      // The next target's range starts where this one ends.
+      CHECK(storage::HintTargetEnd(target) == storage::HintTargetStart(target + 1));
+      CHECK(storage::HintKey(target + 1, 0, "") >= storage::HintTargetEnd(target));
+    } else {
+      CHECK(storage::HintTargetEnd(target).empty());  // unbounded
+    }
+  }
+  // Within a target, partitions are ordered, then keys.
+  CHECK(storage::HintKey(5, 1, "zzz") < storage::HintKey(5, 2, "a"));
+  CHECK(storage::HintKey(5, 2, "a") < storage::HintKey(5, 2, "b"));
+  // Targets order numerically (big-endian), whatever their partitions.
+  CHECK(storage::HintKey(255, 65535, "z") < storage::HintKey(256, 0, "a"));
+  CHECK(storage::HintKey(1, 0, "a") < storage::HintTargetStart(2));
+}
+

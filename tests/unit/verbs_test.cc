@@ -174,5 +174,75 @@ TEST_CASE("a malformed MEET entry drops the states of the whole answer", "[verbs
   CHECK(heard.members.size() == 2);
 }
 
+TEST_CASE("DYNIS.PUTREC HINT names the primary a fallback stands in for", "[verbs]") {
+  Message sent = Request(Type::kPutReq);
+  sent.hint_for = 42;
+  const std::vector<std::string> argv = RequestArgv(sent);
+  CHECK(argv == std::vector<std::string>{"DYNIS.PUTREC", "k", sent.record, "HINT", "42"});
+  Message got;
+  REQUIRE(ParseRequest(argv, &got));
+  CHECK(got.type == Type::kPutReq);
+  CHECK(got.key == "k");
+  CHECK(got.record == sent.record);
+  CHECK(got.hint_for == 42);
+  // Case-insensitive, like every verb word.
+  Message lower;
+  REQUIRE(ParseRequest({"dynis.putrec", "k", "r", "hint", "18446744073709551615"}, &lower));
+  CHECK(lower.hint_for == 18446744073709551615ull);
+  // A put to a primary has no HINT and parses with hint_for 0.
+  Message plain;
+  REQUIRE(ParseRequest(RequestArgv(Request(Type::kPutReq)), &plain));
+  CHECK(RequestArgv(Request(Type::kPutReq)).size() == 3);
+  CHECK(plain.hint_for == 0);
+
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"DYNIS.PUTREC", "k", "r", "HINT", "0"},
+           {"DYNIS.PUTREC", "k", "r", "HINT", "x"},
+           {"DYNIS.PUTREC", "k", "r", "HINT", "-1"},
+           {"DYNIS.PUTREC", "k", "r", "HINT", ""},
+           {"DYNIS.PUTREC", "k", "r", "FOR", "2"},
+           {"DYNIS.PUTREC", "k", "r", "HINT"},
+           {"DYNIS.PUTREC", "k", "r", "HINT", "2", "x"},
+       }) {
+    INFO(bad.size() << " " << bad.back());
+    Message m;
+    CHECK_FALSE(ParseRequest(bad, &m));
+  }
+}
+
+TEST_CASE("a probe is a PING answered by a probe response", "[verbs]") {
+  Message probe = Request(Type::kProbeReq);
+  CHECK(RequestArgv(probe) == std::vector<std::string>{"PING"});
+  proto::Reply pong;
+  pong.type = proto::Reply::Type::kStatus;
+  pong.str = "PONG";
+  Message resp = ResponseOf(probe, pong);
+  CHECK(resp.type == Type::kProbeResp);
+  CHECK(resp.ok);
+  CHECK(resp.from == 2);
+  CHECK(resp.to == 1);
+  CHECK(resp.op == 7);
+  proto::Reply err;
+  err.type = proto::Reply::Type::kError;
+  err.str = "ERR nope";
+  Message failed = ResponseOf(probe, err);
+  CHECK(failed.type == Type::kProbeResp);
+  CHECK_FALSE(failed.ok);
+  CHECK(failed.error == "ERR nope");
+}
+
+TEST_CASE("a hint replay's response keeps its handoff flag", "[verbs]") {
+  Message replay = Request(Type::kPutReq);
+  replay.handoff = true;
+  proto::Reply ok;
+  ok.type = proto::Reply::Type::kStatus;
+  ok.str = "OK";
+  Message resp = ResponseOf(replay, ok);
+  CHECK(resp.type == Type::kPutResp);
+  CHECK(resp.handoff);
+  CHECK(resp.ok);
+  CHECK_FALSE(ResponseOf(Request(Type::kPutReq), ok).handoff);
+}
+
 }  // namespace
 }  // namespace dynis::transport
