@@ -53,6 +53,12 @@ std::vector<Replica> Coordinator::ReplicasOf(std::string_view key) const {
   return out;
 }
 
+int Coordinator::ReplicaCount(std::string_view key, const std::vector<Replica>& replicas) const {
+  // A full list is the common case; a shorter one lost primaries held down with no fallback.
+  if (ring_ == nullptr || replicas.size() >= opts_.n_val) return static_cast<int>(replicas.size());
+  return static_cast<int>(cluster::Primaries(*ring_, ks_->PartitionOf(key), opts_.n_val).size());
+}
+
 uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* out) {
   const uint64_t id = next_command_++;
   Command& c = commands_[id];
@@ -79,7 +85,9 @@ uint64_t Coordinator::Start(int64_t now_ms, CommandPlan plan, CommandEffects* ou
       if (!put.ok) LOG_WARNING("Storing a merged record locally failed: %s", put.error.c_str());
     }
     c.waiting++;
-    uint64_t op = engine_.StartGet(now_ms, key, ReplicasOf(key), Quorum{c.plan.r, c.plan.pr},
+    std::vector<Replica> replicas = ReplicasOf(key);
+    uint64_t op = engine_.StartGet(now_ms, key, replicas,
+                                   Quorum{c.plan.r, c.plan.pr, ReplicaCount(key, replicas)},
                                    std::move(local), &fx);
     op_command_[op] = id;
   }
@@ -99,7 +107,7 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
   c.ran = true;
   c.reply = std::move(reply);
   Effects& fx = Scratch();
-  const Quorum w{std::max(1, c.plan.w), c.plan.pw};
+  Quorum w{std::max(1, c.plan.w), c.plan.pw};
   for (const std::string& key : written) {
     std::optional<std::string> record;
     if (!ks_->LoadRecord(key, &record).ok() || !record) continue;
@@ -112,6 +120,7 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
       if (!hint.ok) LOG_WARNING("Keeping a hint of a local write failed: %s", hint.error.c_str());
     }
     c.waiting++;
+    w.n = ReplicaCount(key, replicas);
     uint64_t op = engine_.StartPut(now_ms, key, replicas, w, std::move(*record), &fx);
     op_command_[op] = id;
     uncommitted_puts_.push_back(op);  // counted once the batch holding it is committed

@@ -103,6 +103,9 @@ class Coordinator {
   // The preference list this coordinator uses for key: sloppy (fallbacks for primaries held
   // down) or strict, as configured.
   cluster::Preflist PreflistOf(std::string_view key) const;
+  // The key's replica count on the ring (its primaries, held up or down): what R/W are capped
+  // at, whatever the sloppy list `replicas` lost.
+  int ReplicaCount(std::string_view key, const std::vector<Replica>& replicas) const;
 
   // Starts coordinating one command; its effects end with a kReply carrying the returned id.
   uint64_t Start(int64_t now_ms, CommandPlan plan, CommandEffects* out);

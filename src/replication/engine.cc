@@ -61,6 +61,7 @@ struct Engine::Op {
   int primary_required = 0;
   int primary_successes = 0;
   int primary_failures = 0;
+  int n = 0;  // the replica count R/W are capped at (Quorum::n)
   int64_t deadline = 0;
   bool completed = false;
 
@@ -106,8 +107,9 @@ struct Engine::Op {
       answers.push_back(std::move(a));
       if (r.primary) ++primaries;
     }
-    required = QuorumRequired(replicas(), q.q);
-    primary_required = q.pq > 0 ? QuorumRequired(replicas(), q.pq) : 0;
+    n = q.n > 0 ? q.n : replicas();
+    required = QuorumRequired(n, q.q);
+    primary_required = q.pq > 0 ? QuorumRequired(n, q.pq) : 0;
   }
   // A request to member `a`.
   Message Request(NodeId self, Message::Type type, const MemberAnswer& a) const {
@@ -167,7 +169,7 @@ struct Engine::Op {
     e.outcome.ok = ok;
     e.outcome.answered = successes;
     e.outcome.required = required;
-    e.outcome.replicas = replicas();
+    e.outcome.replicas = n;
     e.outcome.primaries_answered = primary_successes;
     e.outcome.primary_required = primary_required;
     if (type == Type::kGet && merged.has_value()) {

@@ -66,8 +66,8 @@ struct Message {
 struct Outcome {
   bool ok = false;
   int answered = 0;    // members that answered successfully (the coordinator included)
-  int required = 0;    // R or W after capping at the preference list's size
-  int replicas = 0;    // size of the preference list
+  int required = 0;    // R or W after capping at the key's replica count
+  int replicas = 0;    // the key's replica count (Quorum::n, else the preference list's size)
   int primaries_answered = 0;  // of `answered`: primaries (the rest are fallbacks)
   int primary_required = 0;    // PR or PW (0: none)
   bool found = false;  // get: some answer (or the local record) held a record
@@ -108,6 +108,10 @@ struct Replica {
 struct Quorum {
   int q = 1;
   int pq = 0;
+  // The key's replica count (its primaries on the ring) R/W and PR/PW are capped at; 0: the
+  // list's size. A sloppy list that lost primaries held down with no fallback for them is
+  // shorter than that, and must not lower the quorum (R=2 answered by one node).
+  int n = 0;
 };
 
 class Engine {
