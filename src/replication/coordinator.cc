@@ -113,6 +113,7 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
     std::optional<std::string> record;
     if (!ks_->LoadRecord(key, &record).ok() || !record) continue;
     std::vector<Replica> replicas = ReplicasOf(key);
+    KeepHintsForUnreplaced(key, replicas, *record);
     for (auto r = replicas.begin(); r != replicas.end(); ++r) {
       // This node stands in for a primary held down: its copy is that primary's hint too (in
       // the same batch, so it counts toward W on the same commit).
@@ -136,6 +137,22 @@ void Coordinator::Ran(int64_t now_ms, uint64_t id, std::string reply,
     return;
   }
   Drain(now_ms, &fx, out);
+}
+
+void Coordinator::KeepHintsForUnreplaced(const std::string& key,
+                                         const std::vector<Replica>& replicas,
+                                         const std::string& record) {
+  if (ring_ == nullptr || static_cast<int>(replicas.size()) >= ReplicaCount()) return;
+  // Primaries held down with nobody left to stand in for them (fewer nodes up than N): this
+  // node keeps their hint itself, as a Cassandra coordinator does, so that they catch up
+  // without a read once back. It is no extra copy toward W: the quorum is unchanged.
+  for (NodeId p : cluster::Primaries(*ring_, ks_->PartitionOf(key), opts_.n_val)) {
+    bool present = false;
+    for (const Replica& r : replicas) present = present || r.node == p || r.hint_for == p;
+    if (present || p == opts_.self) continue;
+    kv::ReplicaPut hint = ks_->VnodeOf(key).PutHint(p, key, record);
+    if (!hint.ok) LOG_WARNING("Keeping a hint for a replica held down failed: %s", hint.error.c_str());
+  }
 }
 
 void Coordinator::OnMessage(int64_t now_ms, const Message& m, CommandEffects* out) {

@@ -17,7 +17,9 @@
 // Preference lists are sloppy (Dynamo §4.6): the primaries this node holds up, then fallbacks
 // for the ones held down (cluster/preflist.h); R and W count fallbacks, PR and PW only
 // primaries. When this node is itself a fallback for a key it writes, it keeps a hint of what
-// it stored for the primary it stands in for (kv/vnode.h), like a fallback replica does. Every
+// it stored for the primary it stands in for (kv/vnode.h), like a fallback replica does; for a
+// primary held down that nobody can stand in for (fewer nodes up than N), it keeps the hint
+// itself (as Cassandra's coordinators do), without counting it toward W. Every
 // answer, failed send and unanswered request is evidence for the failure detector (PeerHealth).
 //
 // Sans-IO, like the engine: time, peer replies, transport failures and commit results are
@@ -163,6 +165,9 @@ class Coordinator {
   // How many replicas a key has: N, or the ring's members (or partitions) when fewer. R and W
   // are capped at it, never at a sloppy list that came out shorter.
   int ReplicaCount() const;
+  // Hints this node keeps for primaries of key held down that no fallback stands in for.
+  void KeepHintsForUnreplaced(const std::string& key, const std::vector<Replica>& replicas,
+                              const std::string& record);
   // The engine's effects of one input, in a buffer reused from call to call.
   Effects& Scratch();
 

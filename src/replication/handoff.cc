@@ -98,17 +98,22 @@ void HintReplay::Failed(int64_t now_ms, uint64_t op, bool unreachable, PeerHealt
   inflight_.erase(it);
   Target& t = targets_[f.target];
   t.inflight--;
-  t.backoff_ms = std::clamp(t.backoff_ms * 2, opts_.backoff_min_ms, opts_.backoff_max_ms);
   if (kv::HintLedger* ledger = ks_->shared().hints) {
     ledger->replay_failures.fetch_add(1, std::memory_order_relaxed);
   }
   if (unreachable) {
     // The whole target waits, and the scan starts over: every hint not acknowledged is sent
-    // again.
-    t.retry_at_ms = now_ms + t.backoff_ms;
+    // again. One unreachable round backs off once: the rest of its batch failing with it (up
+    // to `batch` sends at the same moment) must not double the backoff per hint, which took
+    // it to backoff_max_ms at the first failed batch.
+    if (now_ms >= t.retry_at_ms) {
+      t.backoff_ms = std::clamp(t.backoff_ms * 2, opts_.backoff_min_ms, opts_.backoff_max_ms);
+      t.retry_at_ms = now_ms + t.backoff_ms;
+    }
     t.cursor.clear();
     if (health != nullptr) health->Failed(now_ms, f.target, "a hint replay went unanswered");
   } else {
+    t.backoff_ms = std::clamp(t.backoff_ms * 2, opts_.backoff_min_ms, opts_.backoff_max_ms);
     t.skip_until[f.hint_key] = now_ms + t.backoff_ms;
   }
 }

@@ -282,10 +282,21 @@ TEST_CASE("quorum failures answer NOQUORUM with the counts", "[cluster]") {
   REQUIRE(c0.Cmd({"SET", "k", "v"}).Repr() == "+OK");
   cl.node(1).Pause();
   cl.node(2).Pause();
+  // The counts end with who answered: primaries and fallbacks (3 nodes: none can stand in).
   std::string w = c0.Cmd({"SET", "k", "v2"}).Repr();
-  REQUIRE(w.rfind("-NOQUORUM write: 1 of 2 required replicas stored it (W=2, N=3)", 0) == 0);
+  REQUIRE(w.rfind("-NOQUORUM write: 1 of 2 required replicas stored it (W=2, N=3): 1 primary, "
+                  "0 fallbacks",
+                  0) == 0);
+  // Both peers are held down now, so the sloppy list holds node 0 alone: R=2 still means two
+  // answers (the list's length does not lower the quorum), and N is still the key's 3.
   std::string r = c0.Cmd({"GET", "k"}).Repr();
-  REQUIRE(r == "-NOQUORUM read: 1 of 2 required replicas answered (R=2, N=3)");
+  REQUIRE(r == "-NOQUORUM read: 1 of 2 required replicas answered (R=2, N=3): 1 primary, 0 "
+               "fallbacks");
+  // Refused at once (one member cannot make two), so before node 0's own commit counted.
+  w = c0.Cmd({"SET", "k", "v2"}).Repr();
+  REQUIRE(w.rfind("-NOQUORUM write: 0 of 2 required replicas stored it (W=2, N=3): 0 "
+                  "primaries, 0 fallbacks",
+                  0) == 0);
   // R=1 / W=1 per request still work with one node up.
   REQUIRE(c0.Cmd({"GETCTX", "k", "R", "1"})[1].Strings() == std::vector<std::string>{"v2"});
   REQUIRE(c0.Cmd({"SETCTX", "k", "", "v3", "W", "1"}).Repr() == "+OK");

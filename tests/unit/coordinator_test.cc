@@ -823,5 +823,50 @@ TEST_CASE("a coordinator whose own hint is refused does not count its copy towar
   CHECK(reply->reply == kOk);
 }
 
+TEST_CASE("a primary held down that nobody can stand in for gets its hint from the coordinator",
+          "[coordinator][sloppy]") {
+  // Ring {1, 2, 3, 4}, N=3: two peers held down leave one spare for two missing primaries, so
+  // one primary has no fallback. The coordinator keeps that primary's hint itself (Cassandra's
+  // rule; the three-node dtest needs it), and that copy is no store toward W.
+  SloppyNode n;
+  const std::string key = n.KeyWhere(true);
+  const std::vector<NodeId> primaries = n.Primaries(key);
+  REQUIRE(primaries.size() == 3);
+  std::vector<NodeId> others;
+  for (NodeId p : primaries) {
+    if (p != kSelf) others.push_back(p);
+  }
+  REQUIRE(others.size() == 2);
+  NodeId spare = 0;
+  for (NodeId id : {1, 2, 3, 4}) {
+    if (std::find(primaries.begin(), primaries.end(), id) == primaries.end()) spare = id;
+  }
+  n.health.down = {others[0], others[1], spare};  // every peer down: nobody stands in
+  uint64_t id = 0;
+  const CommandEffects ran = n.Write(key, 1, 0, &id);
+  CHECK(Sends(ran, Type::kPutReq).empty());
+  REQUIRE(n.ks->Commit().ok());
+  for (NodeId p : others) {
+    std::optional<std::string> stored;
+    REQUIRE(n.ks->LoadHint(p, key, &stored).ok());
+    CHECK(stored.has_value());
+  }
+  CHECK(n.ledger.Totals(spare).count == 0);  // not a primary of the key: no hint for it
+  // W=1 is met by its own commit alone; with W=2 the hints would not have made it.
+  REQUIRE(n.coord->OnLocalCommit(Status::OK()));
+  CommandEffects fx;
+  n.coord->ReportLocalCommits(kT0 + 1, &fx);
+  const CommandEffect* reply = Reply(fx);
+  REQUIRE(reply != nullptr);
+  CHECK(reply->reply == kOk);
+
+  const std::string key2 = key + "-w2";
+  uint64_t id2 = 0;
+  const CommandEffects ran2 = n.Write(key2, 2, 0, &id2);
+  const CommandEffect* refused = Reply(ran2);  // one member can never give two: at once
+  REQUIRE(refused != nullptr);
+  CHECK(refused->error.rfind("NOQUORUM write: 0 of 2 required replicas stored it (W=2, N=3)", 0) == 0);
+}
+
 }  // namespace
 }  // namespace dynis::replication
