@@ -124,6 +124,12 @@ struct Params {
   // KeyspaceShared::keep_clocks: a record whose values are all gone stays as a clock-only
   // record. false is the negative control (the keyspace forgets the key's counters).
   bool keep_clocks = true;
+  // CoordinatorOptions::sloppy: preference lists take fallbacks for primaries the coordinator's
+  // failure detector holds down. false is the availability control (strict lists).
+  bool sloppy = true;
+  // The hinted-handoff control: fallbacks still keep hints, but no node ever replays them
+  // (HintReplay never ticks). Primaries that missed writes stay stale (kStalePrimary).
+  bool no_hints = false;
 
   int nodes = 3;
   int n_val = 3;
@@ -185,6 +191,10 @@ struct Params {
   };
   std::vector<Compaction> compaction_plan;
   int64_t tombstone_grace_ms = 1000;  // Keyspace::Compact's grace for tombstones
+  // Hinted handoff: KeyspaceShared::hints_max_bytes per target (0: unlimited; a fallback over
+  // it refuses the put) and HandoffOptions::rate_per_s (0: unlimited).
+  uint64_t hints_max_bytes = 0;
+  int64_t replay_rate_per_s = 0;
 
   // Draws every parameter of a seed.
   static Params Draw(uint64_t seed, bool lww);
@@ -287,6 +297,9 @@ struct Violation {
     kBroken,       // cannot happen with a correct node (e.g. a record that does not decode)
     kResurrected,  // a register read returns a value an acknowledged write replaced
     kReusedDot,    // one dot minted for two writes, or a replica refusing a put for it
+    kStalePrimary,  // after the replay phase: a primary lacks a dot a hint held for it, or
+                    // hints were never drained
+    kUnavailable,   // a SETCTX failed NOQUORUM though its coordinator could reach W nodes
   };
   Kind kind;
   std::string key;
@@ -329,6 +342,21 @@ struct Stats {
   uint64_t reused_dots = 0;
   uint64_t refused_puts = 0;  // replicas answering a put with an error
   uint64_t send_failed = 0;
+  // Failure detection, sloppy quorum and hinted handoff.
+  uint64_t probes = 0;                // kProbeReq sent
+  uint64_t detector_transitions = 0;  // up <-> down judgements, every node
+  uint64_t fallback_puts = 0;         // kPutReq sent to a fallback (hint_for set)
+  uint64_t hints_stored = 0;          // HintLedger::stored, every node (new or merged)
+  uint64_t hints_dropped = 0;         // HintLedger::dropped (over hints-max-bytes)
+  uint64_t hints_sent = 0;            // replays HintReplay sent
+  uint64_t hints_replayed = 0;        // HintLedger::replayed (delivered and deleted)
+  int64_t replay_ms = -1;             // from the heal until every ledger was empty (-1: never)
+  bool stale_checked = false;         // the kStalePrimary dot check ran (no node lost data)
+  uint64_t owed_dots = 0;             // dots hints owed to primaries, checked
+  uint64_t acked_pairs = 0;           // (acked set element, primary) pairs after the replay...
+  uint64_t acked_pairs_present = 0;   // ... and those present (informational, no check)
+  uint64_t avail_eligible = 0;        // SETCTX the availability rule applies to ...
+  uint64_t avail_failed = 0;          // ... that failed anyway
   int repair_rounds = 0;
   size_t max_final_siblings = 0;
   std::string ToString() const;

@@ -11,6 +11,8 @@
 //   DYNIS_SIM_EARLY_ACK=1      ... acknowledging SETCTX once the coordinator stored it (broken)
 //   DYNIS_SIM_REUSE_EPOCH=1    ... nodes never renewing their epoch (broken)
 //   DYNIS_SIM_NO_KEEP_CLOCKS=1 ... the keyspace forgetting a key's counters (broken)
+//   DYNIS_SIM_STRICT=1         ... with strict quorums (no fallbacks: the availability control)
+//   DYNIS_SIM_NO_HINTS=1       ... with hints kept but never replayed (the handoff control)
 //   DYNIS_SIM_TRACE=1          ... and print every event of it
 #include "sim.h"
 
@@ -65,6 +67,10 @@ const char* KindName(Violation::Kind k) {
       return "resurrected values";
     case Violation::Kind::kReusedDot:
       return "reused dots";
+    case Violation::Kind::kStalePrimary:
+      return "stale primaries";
+    case Violation::Kind::kUnavailable:
+      return "unavailable writes";
   }
   return "?";
 }
@@ -122,6 +128,8 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
     p.early_ack = EnvFlag("DYNIS_SIM_EARLY_ACK");
     p.reuse_epoch = EnvFlag("DYNIS_SIM_REUSE_EPOCH");
     p.keep_clocks = !EnvFlag("DYNIS_SIM_NO_KEEP_CLOCKS");
+    p.sloppy = !EnvFlag("DYNIS_SIM_STRICT");
+    p.no_hints = EnvFlag("DYNIS_SIM_NO_HINTS");
     const Result r = Run(p, trace);
     PrintReplay(r);
     if (trace) {
@@ -149,6 +157,18 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
     sum.lost_with_disk += r.stats.lost_with_disk;
     sum.expiring_writes += r.stats.expiring_writes;
     sum.messages += r.stats.messages;
+    sum.probes += r.stats.probes;
+    sum.detector_transitions += r.stats.detector_transitions;
+    sum.fallback_puts += r.stats.fallback_puts;
+    sum.hints_stored += r.stats.hints_stored;
+    sum.hints_dropped += r.stats.hints_dropped;
+    sum.hints_replayed += r.stats.hints_replayed;
+    sum.owed_dots += r.stats.owed_dots;
+    sum.acked_pairs += r.stats.acked_pairs;
+    sum.acked_pairs_present += r.stats.acked_pairs_present;
+    sum.avail_eligible += r.stats.avail_eligible;
+    sum.avail_failed += r.stats.avail_failed;
+    if (r.stats.replay_ms > sum.replay_ms) sum.replay_ms = r.stats.replay_ms;
     if (!r.ok()) {
       failed.push_back(seed);
       std::set<Violation::Kind> kinds;
@@ -176,6 +196,22 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
       static_cast<unsigned long long>(sum.lost_with_disk),
       static_cast<unsigned long long>(sum.compactions),
       static_cast<unsigned long long>(sum.expiring_writes), SecondsSince(t0));
+  std::printf(
+      "sim: %llu probes, %llu detector transitions, %llu fallback puts, hints %llu stored / %llu "
+      "dropped / %llu replayed (slowest replay %lldms after the heal), %llu owed dots checked on "
+      "primaries, %llu/%llu (acked element, primary) pairs present before any read, availability "
+      "%llu/%llu eligible SETCTX ok\n",
+      static_cast<unsigned long long>(sum.probes),
+      static_cast<unsigned long long>(sum.detector_transitions),
+      static_cast<unsigned long long>(sum.fallback_puts),
+      static_cast<unsigned long long>(sum.hints_stored),
+      static_cast<unsigned long long>(sum.hints_dropped),
+      static_cast<unsigned long long>(sum.hints_replayed), static_cast<long long>(sum.replay_ms),
+      static_cast<unsigned long long>(sum.owed_dots),
+      static_cast<unsigned long long>(sum.acked_pairs_present),
+      static_cast<unsigned long long>(sum.acked_pairs),
+      static_cast<unsigned long long>(sum.avail_eligible - sum.avail_failed),
+      static_cast<unsigned long long>(sum.avail_eligible));
   std::string failed_list;
   for (uint64_t s : failed) failed_list += " " + std::to_string(s);
   INFO("failing seeds:" << failed_list);
