@@ -169,6 +169,16 @@ Params Params::Draw(uint64_t seed, bool lww) {
   }
   p.tombstone_grace_ms = rng.Range(0, 3000);
   // Drawn last, so the draws above stay what they were for every seed.
+  // A node down at the heal (restarted by it): what it missed must come back through hints
+  // before any read, as no client reads after the faults.
+  if (rng.Permille(400)) {
+    Crash c;
+    c.at_ms = std::max<int64_t>(0, p.fault_ms - rng.Range(300, 3000));
+    c.down_ms = 3000;
+    c.node = static_cast<int>(rng.Below(static_cast<uint64_t>(p.nodes)));
+    c.clean = rng.Permille(300);
+    p.crash_plan.push_back(c);
+  }
   if (rng.Permille(150)) p.hints_max_bytes = static_cast<uint64_t>(rng.Range(200, 4000));
   if (rng.Permille(500)) p.replay_rate_per_s = rng.Range(2, 200);
   return p;

@@ -1166,7 +1166,6 @@ class Sim {
         Trace(Tr::kDropDown, from, to, msg.op, tag);
         ++result_.stats.dropped;
       }
-      Taint(env, msg);
       return;
     }
     if (faults_ && rng_.Permille(p_.loss_permille)) {
@@ -1208,13 +1207,11 @@ class Sim {
     if (!dst.up || dst.inc != env.to_inc) {
       Trace(Tr::kDropDown, env.from, env.to, msg.op, tag);
       ++result_.stats.dropped;
-      Taint(env, msg);
       return;
     }
     if (cut_[static_cast<size_t>(env.from)][static_cast<size_t>(env.to)] > 0) {
       Trace(Tr::kDropCut, env.from, env.to, msg.op, tag);
       ++result_.stats.dropped;
-      Taint(env, msg);
       return;
     }
     Trace(Tr::kDeliver, env.from, env.to, msg.op, tag);
@@ -1280,8 +1277,10 @@ class Sim {
     }
   }
 
-  // A message of a client put was lost, refused or slow: the availability rule no longer
-  // applies to its command.
+  // A message of a client put was lost at random, refused or slow: the availability rule no
+  // longer applies to its command. (Drops to crashed or cut-off nodes are not taints: they are
+  // the reality the coordinator's detector had to agree with, and any change of it during the
+  // command is a fault_epoch_ change.)
   void Taint(const Envelope& env, const Message& msg) {
     if (msg.handoff || msg.repair) return;
     std::tuple<int, uint64_t, uint64_t> k;
@@ -1307,7 +1306,7 @@ class Sim {
       Status s = n.ks->ScanHints(target, "", 1 << 20, &hints, &end);
       if (!s.ok()) Broken("ScanHints: " + s.ToString());
       for (const kv::Keyspace::StoredHint& h : hints) {
-        if (IsRegister(h.user_key)) continue;
+        if (IsRegister(h.user_key) && !p_.keep_clocks) continue;  // counters may be forgotten
         kv::HintValue v;
         if (!kv::DecodeHintValue(h.value, &v)) {
           Broken("a stored hint does not decode");

@@ -17,6 +17,7 @@
 #include "sim.h"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -378,6 +379,81 @@ TEST_CASE("a keyspace that forgets a key's counters is caught losing writes and 
       reused_example.c_str());
   CHECK(lost >= 1);
   CHECK(reused >= 1);
+}
+
+TEST_CASE("hints that are never replayed are caught as stale primaries", "[sim]") {
+  // Fallbacks still take the writes of primaries held down and keep them as hints, but no node
+  // replays them: once the faults heal, before any read, primaries miss what their hints held.
+  const auto t0 = std::chrono::steady_clock::now();
+  const int seeds = static_cast<int>(EnvU64("DYNIS_SIM_NO_HINTS_SEEDS", 30));
+  int runs = 0, caught = 0, with_hints = 0;
+  std::string example;
+  for (uint64_t seed = 1; runs < seeds; ++seed) {
+    Params p = Params::Draw(seed, /*lww=*/false);
+    // Seeds where hints must carry writes: fallbacks exist (more nodes than N), and a node is
+    // down at the heal, so no client read repairs what it missed before the check.
+    const bool down_at_heal = std::any_of(p.crash_plan.begin(), p.crash_plan.end(), [&p](const Params::Crash& c) {
+      return c.at_ms + c.down_ms >= p.fault_ms;
+    });
+    if (p.nodes <= p.n_val || !down_at_heal) continue;
+    p.no_hints = true;
+    ++runs;
+    const Result r = Run(p);
+    if (r.stats.hints_stored > 0) ++with_hints;
+    if (!HasKind(r.violations, Violation::Kind::kStalePrimary)) continue;
+    ++caught;
+    if (example.empty()) {
+      for (const Violation& v : r.violations) {
+        if (v.kind == Violation::Kind::kStalePrimary) {
+          example = "seed " + std::to_string(seed) + ": " + v.ToString();
+          break;
+        }
+      }
+    }
+  }
+  std::printf(
+      "negative control: hints never replayed caught as stale primaries on %d of %d seeds (%d "
+      "stored hints); %.1fs\n  e.g. %s\n",
+      caught, runs, with_hints, SecondsSince(t0), example.c_str());
+  CHECK(2 * caught > runs);
+}
+
+TEST_CASE("strict quorums are caught failing writes a sloppy quorum takes", "[sim]") {
+  // Without fallbacks a write needs W of the N primaries: with one of them crashed or cut off
+  // (and W = 3, or two of them with more nodes than N) it fails NOQUORUM although its
+  // coordinator, judging correctly, reaches W live nodes.
+  const auto t0 = std::chrono::steady_clock::now();
+  const int seeds = static_cast<int>(EnvU64("DYNIS_SIM_STRICT_SEEDS", 30));
+  int runs = 0, caught = 0;
+  uint64_t failed = 0, eligible = 0;
+  std::string example;
+  for (uint64_t seed = 1; runs < seeds; ++seed) {
+    Params p = Params::Draw(seed, /*lww=*/false);
+    // A strict list misses what a sloppy one takes only with nodes beyond N; W = 3 needs just
+    // one primary down for it.
+    if (p.nodes <= p.n_val || p.w < 3) continue;
+    p.sloppy = false;
+    ++runs;
+    const Result r = Run(p);
+    failed += r.stats.avail_failed;
+    eligible += r.stats.avail_eligible;
+    if (!HasKind(r.violations, Violation::Kind::kUnavailable)) continue;
+    ++caught;
+    if (example.empty()) {
+      for (const Violation& v : r.violations) {
+        if (v.kind == Violation::Kind::kUnavailable) {
+          example = "seed " + std::to_string(seed) + ": " + v.ToString();
+          break;
+        }
+      }
+    }
+  }
+  std::printf(
+      "negative control: strict quorums caught unavailable on %d of %d seeds (%llu of %llu "
+      "eligible SETCTX failed); %.1fs\n  e.g. %s\n",
+      caught, runs, static_cast<unsigned long long>(failed),
+      static_cast<unsigned long long>(eligible), SecondsSince(t0), example.c_str());
+  CHECK(caught >= 1);
 }
 
 // ---- the checker on planted faults: set keys --------------------------------------------------
