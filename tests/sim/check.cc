@@ -34,7 +34,9 @@ std::string Violation::ToString() const {
                          "NOT QUIET",
                          "BROKEN",
                          "RESURRECTED",
-                         "REUSED DOT"};
+                         "REUSED DOT",
+                         "STALE PRIMARY",
+                         "UNAVAILABLE"};
   return std::string(names[static_cast<int>(kind)]) + (key.empty() ? "" : " key=" + key) + ": " +
          detail;
 }
@@ -286,7 +288,18 @@ std::string Stats::ToString() const {
          std::to_string(register_writes) + " expiring=" + std::to_string(expiring_writes) +
          " reused-dots=" + std::to_string(reused_dots) +
          " refused-puts=" + std::to_string(refused_puts) +
-         " sendfail=" + std::to_string(send_failed) + " rounds=" + std::to_string(repair_rounds) +
+         " sendfail=" + std::to_string(send_failed) + "\n  probes=" + std::to_string(probes) +
+         " detector-transitions=" + std::to_string(detector_transitions) +
+         " fallback-puts=" + std::to_string(fallback_puts) +
+         " hints stored=" + std::to_string(hints_stored) +
+         " dropped=" + std::to_string(hints_dropped) + " sent=" + std::to_string(hints_sent) +
+         " replayed=" + std::to_string(hints_replayed) +
+         " replay-ms=" + std::to_string(replay_ms) +
+         " stale-check=" + (stale_checked ? std::to_string(owed_dots) + " dots" : "skipped") +
+         " acked-on-primaries=" + std::to_string(acked_pairs_present) + "/" +
+         std::to_string(acked_pairs) + " availability=" +
+         std::to_string(avail_eligible - avail_failed) + "/" + std::to_string(avail_eligible) +
+         " rounds=" + std::to_string(repair_rounds) +
          " max_siblings=" + std::to_string(max_final_siblings);
 }
 
@@ -302,6 +315,7 @@ std::string Result::Report() const {
        (params.lww ? " DYNIS_SIM_LWW=1" : "") + (params.early_ack ? " DYNIS_SIM_EARLY_ACK=1" : "") +
        (params.reuse_epoch ? " DYNIS_SIM_REUSE_EPOCH=1" : "") +
        (params.keep_clocks ? "" : " DYNIS_SIM_NO_KEEP_CLOCKS=1") +
+       (params.sloppy ? "" : " DYNIS_SIM_STRICT=1") + (params.no_hints ? " DYNIS_SIM_NO_HINTS=1" : "") +
        " build/release/tests/sim-tests '[seeds]'   (DYNIS_SIM_TRACE=1 prints every event)\n";
   return s;
 }

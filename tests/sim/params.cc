@@ -168,6 +168,19 @@ Params Params::Draw(uint64_t seed, bool lww) {
     p.compaction_plan.push_back(c);
   }
   p.tombstone_grace_ms = rng.Range(0, 3000);
+  // Drawn last, so the draws above stay what they were for every seed.
+  // A node down at the heal (restarted by it): what it missed must come back through hints
+  // before any read, as no client reads after the faults.
+  if (rng.Permille(400)) {
+    Crash c;
+    c.at_ms = std::max<int64_t>(0, p.fault_ms - rng.Range(300, 3000));
+    c.down_ms = 3000;
+    c.node = static_cast<int>(rng.Below(static_cast<uint64_t>(p.nodes)));
+    c.clean = rng.Permille(300);
+    p.crash_plan.push_back(c);
+  }
+  if (rng.Permille(150)) p.hints_max_bytes = static_cast<uint64_t>(rng.Range(200, 4000));
+  if (rng.Permille(500)) p.replay_rate_per_s = rng.Range(2, 200);
   return p;
 }
 
@@ -181,6 +194,7 @@ std::string Params::ToString() const {
   std::string s =
       "seed=" + std::to_string(seed) + (lww ? " lww" : "") + (early_ack ? " early-ack" : "") +
       (reuse_epoch ? " reuse-epoch" : "") + (keep_clocks ? "" : " no-keep-clocks") +
+      (sloppy ? "" : " strict-quorum") + (no_hints ? " no-hints" : "") +
       " nodes=" + std::to_string(nodes) + " N=" + std::to_string(n_val) +
       " R=" + std::to_string(r) + " W=" + std::to_string(w) + " Q=" + std::to_string(partitions) +
       " clients=" + std::to_string(clients) + " keys=" + std::to_string(keys) +
@@ -230,6 +244,8 @@ std::string Params::ToString() const {
     s += " [node " + std::to_string(c.node + 1) + " at " + std::to_string(c.at_ms) + "]";
   }
   s += " tombstone-grace=" + std::to_string(tombstone_grace_ms) + "ms";
+  s += "\n  hints-max-bytes=" + std::to_string(hints_max_bytes) +
+       " replay-rate=" + std::to_string(replay_rate_per_s) + "/s";
   return s;
 }
 

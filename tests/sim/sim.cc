@@ -9,23 +9,28 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <type_traits>
 
+#include "cluster/failure_detector.h"
 #include "cluster/preflist.h"
 #include "cluster/ring.h"
 #include "commands/command.h"
 #include "commands/coordination.h"
 #include "commands/node_context.h"
+#include "common/errors.h"
 #include "common/clock.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "kv/epoch.h"
 #include "config/config.h"
+#include "kv/hints.h"
 #include "kv/keyspace.h"
 #include "proto/reply.h"
 #include "proto/reply_parser.h"
 #include "replication/coordinator.h"
 #include "replication/engine.h"
+#include "replication/handoff.h"
 #include "replication/replica.h"
 #include "storage/store.h"
 
@@ -49,6 +54,11 @@ constexpr size_t kTraceTail = 60;
 constexpr uint64_t kReportedDots = 4;     // reused dots (and refused puts) reported per run
 constexpr int64_t kEverySecMs = 1000;     // fsync everysec
 constexpr int64_t kOsWritebackMs = 5000;  // fsync no: the OS writes dirty pages back
+// The node cron (Worker::ClusterCron's period): probes and hint replay.
+constexpr int64_t kCronMs = 100;
+// After the faults, how long (virtual) a healed, idle cluster is given for its detectors to
+// bring every peer up and for hint replay to drain every ledger (replay backs off up to 30 s).
+constexpr int64_t kSettleMs = 120'000;
 
 [[noreturn]] void Fatal(const std::string& what) {
   std::fprintf(stderr, "sim: %s\n", what.c_str());
@@ -323,6 +333,13 @@ struct CoordOp {
   uint64_t element = 0;  // SETCTX: the element it adds
   bool ran = false;      // it ran on its coordinator
   Reply reply;
+  // The availability rule (client SETCTX during the faults): at its start the coordinator's
+  // detector agreed with reality and it could reach W nodes; fault_epoch then; a message of
+  // its put lost, refused or slower than half the timeout.
+  bool avail_eligible = false;
+  uint64_t avail_epoch = 0;
+  bool tainted = false;
+  std::vector<uint64_t> put_ops;  // its engine put ops (keys of Sim::owners_)
 };
 
 // What the compaction filter of a node's store reads: open only inside the simulator's own
@@ -412,6 +429,24 @@ class SimNodeContext final : public NodeContext {
   const kv::KeyspaceShared* shared_;
 };
 
+// A node's judgement of its peers as its coordinator and hint replay use it: its
+// FailureDetector, nothing else (Worker::Health over ClusterState, without the view).
+class SimHealth final : public replication::PeerHealth {
+ public:
+  SimHealth(cluster::FailureDetector* d, uint64_t* transitions) : d_(d), transitions_(transitions) {}
+  bool Up(NodeId node) const override { return d_->Up(node); }
+  void Answered(int64_t now_ms, NodeId node) override {
+    if (d_->Answered(now_ms, node)) ++*transitions_;
+  }
+  void Failed(int64_t now_ms, NodeId node, const char* why) override {
+    if (d_->Failed(now_ms, node, why)) ++*transitions_;
+  }
+
+ private:
+  cluster::FailureDetector* d_;
+  uint64_t* transitions_;
+};
+
 struct Node {
   NodeId id = 0;
   bool up = false;
@@ -424,7 +459,14 @@ struct Node {
   std::unique_ptr<kv::KeyspaceShared> shared;
   std::unique_ptr<kv::Keyspace> ks;
   std::unique_ptr<SimNodeContext> env;  // what the commands' handlers see of the node
+  std::unique_ptr<cluster::FailureDetector> detector;  // memory: lost in a crash
+  std::unique_ptr<SimHealth> health;
+  // The node's hint tally: one object for the node's life (its counters are statistics),
+  // rebuilt from the store at every boot as Server::KeepHints does.
+  std::unique_ptr<kv::HintLedger> hints;
+  uint64_t hints_stored_seen = 0;  // hints->stored when the hints were last noted
   std::unique_ptr<Coordinator> coord;
+  std::unique_ptr<replication::HintReplay> replay;
   std::map<uint64_t, std::shared_ptr<CoordOp>> ops;  // by the coordinator's command id
   uint64_t conflicts_seen = 0;  // shared->dot_conflicts already reported
   std::set<int64_t> ticks;                           // scheduled tick times
@@ -452,6 +494,7 @@ class Sim {
     opts_.n_val = static_cast<uint32_t>(p.n_val);
     opts_.engine.timeout_ms = p.timeout_ms;
     opts_.engine.lww_merge = p.lww;
+    opts_.sloppy = p.sloppy;
     for (int i = 0; i < p.nodes; ++i) {
       Node n;
       n.id = static_cast<NodeId>(i + 1);
@@ -514,7 +557,12 @@ class Sim {
     }
     plan(Event::Kind::kEndFaults, p_.fault_ms, 0);
 
-    bool stuck = !Drain() || !ClosingWrites();
+    bool stuck = !Drain();
+    if (!stuck) {
+      if (Settled()) result_.stats.replay_ms = now_ - p_.fault_ms;
+      StalePrimaries();
+    }
+    stuck = stuck || !ClosingWrites();
     bool quiet = false;
     for (int round = 1; !stuck && !quiet && round <= kMaxRepairRounds; ++round) {
       result_.stats.repair_rounds = round;
@@ -539,6 +587,12 @@ class Sim {
       result_.violations.push_back(std::move(v));
     }
     for (Violation& v : dot_violations_) result_.violations.push_back(std::move(v));
+    for (Violation& v : avail_violations_) result_.violations.push_back(std::move(v));
+    for (Node& n : nodes_) {
+      result_.stats.hints_stored += n.hints->stored.load();
+      result_.stats.hints_dropped += n.hints->dropped.load();
+      result_.stats.hints_replayed += n.hints->replayed.load();
+    }
     if (stuck) {
       result_.violations.push_back(
           Violation{Violation::Kind::kNotQuiet, "", "event limit reached: the run never drained"});
@@ -612,15 +666,62 @@ class Sim {
     return Index(pref[static_cast<size_t>(rng_.Below(pref.size()))]);
   }
 
-  // Runs events until none is left. False when the event limit was hit.
+  // Runs events, and every kCronMs the node crons, until no event is left and the cluster is
+  // settled (Settled(); or kSettleMs after the faults / the drain's start, whichever is later).
+  // False when the event limit was hit.
   bool Drain() {
-    while (!queue_.empty()) {
+    cron_at_ = std::max(cron_at_, now_);
+    const int64_t limit = std::max(now_, p_.fault_ms) + kSettleMs;
+    for (;;) {
+      const bool idle = queue_.empty();
+      if (idle && (Settled() || cron_at_ > limit)) return true;
       if (++result_.stats.events > kMaxEvents) return false;
+      if (idle || cron_at_ <= queue_.begin()->first.first) {
+        now_ = cron_at_;
+        cron_at_ += kCronMs;
+        for (int i = 0; i < p_.nodes; ++i) Cron(i);
+        continue;
+      }
       auto nh = queue_.extract(queue_.begin());
       now_ = nh.key().first;
       Handle(nh.mapped());
     }
+  }
+
+  // Every node holds every peer up and (unless replay is off) holds no hint, none in flight.
+  bool Settled() {
+    for (int i = 0; i < p_.nodes; ++i) {
+      Node& n = node(i);
+      if (!n.up || !n.detector->Down().empty()) return false;
+      if (!p_.no_hints && (n.hints->Any() || n.replay->inflight() != 0)) return false;
+    }
     return true;
+  }
+
+  // Worker::ClusterCron's failure detection and hint replay, one loop turn: probes of the
+  // peers held down (DetectFailures), then ReplayHints.
+  void Cron(int ni) {
+    Node& n = node(ni);
+    if (!n.up) return;
+    for (NodeId peer : n.detector->TakeProbesDue(now_)) {
+      Message probe;
+      probe.type = Message::Type::kProbeReq;
+      probe.from = n.id;
+      probe.to = peer;
+      probe.op = ++probe_ops_;
+      ++result_.stats.probes;
+      Send(ni, std::move(probe));
+    }
+    // The negative control never replays: hints are kept but stay where they are.
+    if (!p_.no_hints && (n.hints->Any() || n.replay->inflight() != 0)) {
+      std::vector<Message> sends;
+      n.replay->OnTick(now_, n.health.get(), &sends);
+      for (Message& m : sends) {
+        ++result_.stats.hints_sent;
+        Send(ni, std::move(m));
+      }
+    }
+    EndTurn(ni);
   }
 
   void Handle(Event& e) {
@@ -633,6 +734,11 @@ class Sim {
         if (!n.up || n.inc != e.inc) break;
         Trace(Tr::kSendFailed, e.node, Index(e.env.msg.to), e.env.msg.op);
         ++result_.stats.send_failed;
+        if (e.env.msg.handoff) {
+          n.replay->OnSendFailed(now_, e.env.msg.op, n.health.get());
+          EndTurn(e.node);
+          break;
+        }
         CommandEffects fx;
         event_key_ = e.env.msg.key;
         n.coord->OnSendFailed(now_, e.env.msg.op, e.env.msg.to, &fx);
@@ -764,12 +870,31 @@ class Sim {
     n.shared->workers = 1;
     n.shared->keep_clocks = p_.keep_clocks;
     n.shared->lww_merge = p_.lww;
+    // Server::KeepHints: the tally counted again from the hints column family (hints are
+    // durable: replay resumes after a restart), no hint window, the drawn budget.
+    if (!n.hints) n.hints = std::make_unique<kv::HintLedger>(p_.partitions);
+    Status hs = n.hints->Rebuild(n.store.get());
+    if (!hs.ok()) Broken("HintLedger::Rebuild: " + hs.ToString());
+    n.shared->hints = n.hints.get();
+    n.shared->hints_max_bytes.store(p_.hints_max_bytes);
     n.ks = std::make_unique<kv::Keyspace>(n.shared.get(), 0);
     n.env = std::make_unique<SimNodeContext>(n.store.get(), n.shared.get());
+    // A fresh detector: every peer is up until the node's own requests say otherwise.
+    n.detector = std::make_unique<cluster::FailureDetector>();
+    n.health = std::make_unique<SimHealth>(n.detector.get(), &result_.stats.detector_transitions);
     replication::CoordinatorOptions opts = opts_;
     opts.self = n.id;
     n.coord = std::make_unique<Coordinator>(opts, n.ks.get());
     n.coord->set_ring(&ring_);
+    n.coord->set_health(n.health.get());
+    // Worker::ReplayHints' options: the node's rate (one loop), 3x the request timeout.
+    replication::HandoffOptions ho;
+    ho.self = n.id;
+    ho.rate_per_s = p_.replay_rate_per_s;
+    ho.timeout_ms = std::max<int64_t>(3 * p_.timeout_ms, 1000);
+    n.replay = std::make_unique<replication::HintReplay>(ho, n.ks.get());
+    n.hints_stored_seen = n.hints->stored.load();
+    ++fault_epoch_;
     n.conflicts_seen = 0;
     n.up = true;
     Trace(Tr::kBoot, ni, 0, epoch, start->renewed ? 1 : 0);
@@ -790,7 +915,12 @@ class Sim {
       // Volatile state goes: in-flight operations, timers, the clock. The store stays.
       n.up = false;
       ++n.inc;
+      ++fault_epoch_;
+      n.replay->Reset();
+      n.replay.reset();
       n.coord.reset();
+      n.health.reset();
+      n.detector.reset();
       n.ops.clear();
       n.ticks.clear();
       n.env.reset();
@@ -913,6 +1043,10 @@ class Sim {
       RefusedPut(ni, event_key_, 0, "of its own read's merge");
     }
     event_key_.clear();
+    if (n.hints->stored.load() != n.hints_stored_seen) {
+      n.hints_stored_seen = n.hints->stored.load();
+      NoteHints(ni);
+    }
     for (const std::string& key : turn_keys_) {
       if (p_.lww) CollapseToLww(ni, key);
       if (p_.fragile >= 0 && ni != p_.fragile && !IsRegister(key)) NoteStable(ni, key);
@@ -1008,6 +1142,7 @@ class Sim {
   void Send(int from, Message msg, std::optional<uint64_t> to_inc = std::nullopt) {
     ++result_.stats.messages;
     if (msg.type == Message::Type::kPutReq && msg.repair) ++result_.stats.repairs;
+    if (msg.type == Message::Type::kPutReq && msg.hint_for != 0) ++result_.stats.fallback_puts;
     const int to = Index(msg.to);
     Node& dst = node(to);
     Envelope env;
@@ -1036,6 +1171,7 @@ class Sim {
     if (faults_ && rng_.Permille(p_.loss_permille)) {
       Trace(Tr::kDrop, from, to, msg.op, tag);
       ++result_.stats.dropped;
+      Taint(env, msg);
       return;
     }
     int copies = 1;
@@ -1056,6 +1192,7 @@ class Sim {
         // quiet (a drawn delay range may exceed the timeout during the faults).
         delay = rng_.Range(0, std::min(p_.delay_max_ms, p_.timeout_ms / 4));
       }
+      if (2 * delay >= p_.timeout_ms) Taint(env, env.msg);
       Event e;
       e.kind = Event::Kind::kDeliver;
       e.env = env;
@@ -1078,11 +1215,21 @@ class Sim {
       return;
     }
     Trace(Tr::kDeliver, env.from, env.to, msg.op, tag);
-    if (IsRequest(msg)) {
+    if (msg.type == Message::Type::kPutResp && !msg.ok) Taint(env, msg);
+    if (msg.type == Message::Type::kProbeResp) {
+      // DetectFailures' probe callback: an answer brings the peer up.
+      dst.health->Answered(now_, msg.from);
+      EndTurn(env.to);
+    } else if (msg.handoff && !IsRequest(msg)) {
+      // A replayed hint's answer goes to the replay, whose deletion commits with the turn.
+      dst.replay->OnResponse(now_, msg, dst.health.get());
+      EndTurn(env.to);
+    } else if (IsRequest(msg) || msg.type == Message::Type::kProbeReq) {
       // The replica side, as the server's DYNIS.GETREC / DYNIS.PUTREC handlers run it; the
       // answer leaves after the turn committed.
       Message resp = replication::ServeReplica(dst.ks->VnodeOf(msg.key), msg);
-      if (msg.type == Message::Type::kPutReq && !resp.ok) {
+      // A fallback at hints-max-bytes refuses by design; any other refusal is a reused dot.
+      if (msg.type == Message::Type::kPutReq && !resp.ok && resp.error != err::kHintsFull) {
         dst.conflicts_seen = dst.shared->dot_conflicts.load();
         RefusedPut(env.to, msg.key, msg.op, "from n" + std::to_string(env.from + 1));
       }
@@ -1120,12 +1267,128 @@ class Sim {
         if (!part.one_way) cut_[static_cast<size_t>(b)][static_cast<size_t>(a)] += delta;
       }
     }
+    ++fault_epoch_;
     Trace(delta > 0 ? Tr::kCut : Tr::kUncut, index, part.one_way ? 1 : 0);
     if (delta > 0) {
       Event e;
       e.kind = Event::Kind::kCutEnd;
       e.index = index;
       Schedule(std::max(part.end_ms, now_), std::move(e));
+    }
+  }
+
+  // A message of a client put was lost at random, refused or slow: the availability rule no
+  // longer applies to its command. (Drops to crashed or cut-off nodes are not taints: they are
+  // the reality the coordinator's detector had to agree with, and any change of it during the
+  // command is a fault_epoch_ change.)
+  void Taint(const Envelope& env, const Message& msg) {
+    if (msg.handoff || msg.repair) return;
+    std::tuple<int, uint64_t, uint64_t> k;
+    if (msg.type == Message::Type::kPutReq) {
+      k = {env.from, env.from_inc, msg.op};
+    } else if (msg.type == Message::Type::kPutResp) {
+      k = {env.to, env.to_inc, msg.op};
+    } else {
+      return;
+    }
+    auto it = owners_.find(k);
+    if (it == owners_.end()) return;
+    if (std::shared_ptr<CoordOp> op = it->second.lock()) op->tainted = true;
+  }
+
+  // After a turn that stored hints on node ni: every dot its hints of set keys hold, per
+  // (key, target, holder). Each must reach the target (StalePrimaries).
+  void NoteHints(int ni) {
+    Node& n = node(ni);
+    for (uint64_t target : n.hints->Targets()) {
+      std::vector<kv::Keyspace::StoredHint> hints;
+      bool end = false;
+      Status s = n.ks->ScanHints(target, "", 1 << 20, &hints, &end);
+      if (!s.ok()) Broken("ScanHints: " + s.ToString());
+      for (const kv::Keyspace::StoredHint& h : hints) {
+        if (IsRegister(h.user_key) && !p_.keep_clocks) continue;  // counters may be forgotten
+        kv::HintValue v;
+        if (!kv::DecodeHintValue(h.value, &v)) {
+          Broken("a stored hint does not decode");
+          continue;
+        }
+        std::optional<DVVSet> set = Decoded(v.record);
+        if (!set) continue;
+        auto& owed = owed_[h.user_key][{static_cast<NodeId>(target), ni}];
+        for (const DVVSet::Entry& e : set->entries()) {
+          uint64_t& c = owed[e.actor];
+          c = std::max(c, e.counter);
+        }
+      }
+    }
+  }
+
+  // Check 4a, before any read after the faults: the replay phase left no hint anywhere, and
+  // every dot a hint held for a primary is counted by that primary's record, read from its
+  // store directly. Only set keys (never deleted or expired: a record's counters only grow).
+  // On seeds where the fragile node lost data (power loss, disk loss, FLUSHALL), hints it held
+  // and records it stored may be gone with it: dots it held, or owed to it, are not checked
+  // (only read repair can restore those).
+  void StalePrimaries() {
+    auto stale = [this](const std::string& key, const std::string& what) {
+      if (++stale_reported_ <= kReportedDots) {
+        avail_violations_.push_back({Violation::Kind::kStalePrimary, key, what});
+      }
+    };
+    if (!p_.no_hints) {
+      for (int i = 0; i < p_.nodes; ++i) {
+        Node& n = node(i);
+        if (!n.hints->Any() && n.replay->inflight() == 0) continue;
+        std::string targets;
+        for (const auto& [t, tot] : n.hints->All()) {
+          targets += " n" + std::to_string(t) + ":" + std::to_string(tot.count);
+        }
+        stale("", "n" + std::to_string(i + 1) + " still holds hints (" + targets + " ) and " +
+                      std::to_string(n.replay->inflight()) + " replays in flight " +
+                      std::to_string(now_ - p_.fault_ms) + "ms after the heal");
+      }
+    }
+    result_.stats.stale_checked = true;
+    for (const auto& [key, per] : owed_) {
+      const std::vector<NodeId> primaries = cluster::Primaries(
+          ring_, KeyPartition(key, p_.partitions), static_cast<uint32_t>(p_.n_val));
+      for (const auto& [who, dots] : per) {
+        const auto [target, holder] = who;
+        if (lossy_ && (Index(target) == p_.fragile || holder == p_.fragile)) continue;
+        if (std::find(primaries.begin(), primaries.end(), target) == primaries.end()) {
+          Broken("n" + std::to_string(holder + 1) + " held a hint of " + key + " for n" +
+                 std::to_string(target) + ", not a primary of it");
+          continue;
+        }
+        std::optional<DVVSet> rec = Decoded(Record(Index(target), key));
+        if (!rec) continue;
+        for (const auto& [actor, counter] : dots) {
+          ++result_.stats.owed_dots;
+          if (CounterOf(*rec, actor) >= counter) continue;
+          stale(key, "primary n" + std::to_string(target) + " lacks dot " + actor.ToString() +
+                         ":" + std::to_string(counter) + " that n" + std::to_string(holder + 1) +
+                         " held as a hint for it (" + std::to_string(now_ - p_.fault_ms) +
+                         "ms after the heal, before any read)");
+        }
+      }
+    }
+    // Informational: acknowledged elements on every primary without a read.
+    for (const auto& [key, km] : model_) {
+      const std::vector<NodeId> primaries = cluster::Primaries(
+          ring_, KeyPartition(key, p_.partitions), static_cast<uint32_t>(p_.n_val));
+      for (NodeId id : primaries) {
+        std::optional<DVVSet> rec = Decoded(Record(Index(id), key));
+        std::set<uint64_t> have;
+        if (rec) {
+          for (const DVVSet::Entry& e : rec->entries()) {
+            for (const DVVSet::DottedValue& d : e.values) ParseElements(d.sibling.value, &have);
+          }
+        }
+        for (uint64_t el : km.acked) {
+          ++result_.stats.acked_pairs;
+          result_.stats.acked_pairs_present += have.count(el);
+        }
+      }
     }
   }
 
@@ -1138,6 +1401,19 @@ class Sim {
     const CommandSpec* spec = LookupCommand(argv[0]);
     if (spec == nullptr) Fatal("the command table has no " + argv[0]);
     replication::CommandPlan plan = PlanCommand(*spec, argv, op->r, p_.w, p_.n_val);
+    if (op->kind == CoordOp::Kind::kClient && op->command.cmd == Cmd::kSetCtx && faults_) {
+      int reachable = 1;  // itself
+      bool agrees = true;
+      for (int j = 0; j < p_.nodes; ++j) {
+        if (j == ni) continue;
+        const bool r = node(j).up && cut_[static_cast<size_t>(ni)][static_cast<size_t>(j)] == 0 &&
+                       cut_[static_cast<size_t>(j)][static_cast<size_t>(ni)] == 0;
+        reachable += r ? 1 : 0;
+        if (n.detector->Up(node(j).id) != r) agrees = false;
+      }
+      op->avail_eligible = agrees && reachable >= p_.w;
+      op->avail_epoch = fault_epoch_;
+    }
     CommandEffects fx;
     const uint64_t id = n.coord->Start(now_, std::move(plan), &fx);
     n.ops[id] = op;
@@ -1160,10 +1436,36 @@ class Sim {
         if (it == n.ops.end()) continue;
         std::shared_ptr<CoordOp> op = it->second;
         if (e.kind == CommandEffect::Kind::kRun) {
+          const size_t before = fx->size();
           n.coord->Run(now_, e.command, [&] { return Run(ni, *op); }, fx);
+          // The put's requests: their fate decides whether the availability rule applies.
+          for (size_t i = before; op->avail_eligible && i < fx->size(); ++i) {
+            const CommandEffect& s = (*fx)[i];
+            if (s.kind != CommandEffect::Kind::kSend || s.msg.type != Message::Type::kPutReq ||
+                s.msg.repair) {
+              continue;
+            }
+            owners_[{ni, n.inc, s.msg.op}] = op;
+            op->put_ops.push_back(s.msg.op);
+          }
           continue;
         }
         n.ops.erase(it);
+        for (uint64_t o : op->put_ops) owners_.erase({ni, n.inc, o});
+        if (op->avail_eligible && op->avail_epoch == fault_epoch_ && !op->tainted) {
+          ++result_.stats.avail_eligible;
+          if (!e.error.empty() && e.quorum_failed) {
+            ++result_.stats.avail_failed;
+            if (result_.stats.avail_failed <= kReportedDots) {
+              avail_violations_.push_back(
+                  {Violation::Kind::kUnavailable, op->command.key,
+                   "t=" + std::to_string(now_) + " SETCTX of element " +
+                       std::to_string(op->element) + " through n" + std::to_string(ni + 1) +
+                       " failed (" + e.error + ") though its detector agreed with reality and it "
+                       "reached W nodes, none failing, no message lost or slow"});
+            }
+          }
+        }
         Trace(Tr::kComplete, ni, e.error.empty() ? 1 : 0, e.command);
         const bool write = op->ran && op->command.cmd != Cmd::kGet &&
                            op->command.cmd != Cmd::kGetCtx;
@@ -1650,6 +1952,17 @@ class Sim {
   // Per key: the write each minted dot was minted for.
   std::map<std::string, std::map<std::pair<version::Actor, uint64_t>, std::string>> dots_;
   std::vector<Violation> dot_violations_;
+  std::vector<Violation> avail_violations_;  // kUnavailable and kStalePrimary
+  uint64_t stale_reported_ = 0;
+  uint64_t fault_epoch_ = 0;  // crashes, restarts and cut changes so far
+  uint64_t probe_ops_ = 0;
+  int64_t cron_at_ = 0;
+  // A client put's engine op (coordinator node, incarnation, op) -> its command.
+  std::map<std::tuple<int, uint64_t, uint64_t>, std::weak_ptr<CoordOp>> owners_;
+  // Per set key, per (target, holder node index): the highest counter per actor a committed
+  // hint held.
+  std::map<std::string, std::map<std::pair<NodeId, int>, std::map<version::Actor, uint64_t>>>
+      owed_;
   std::vector<TraceRec> trace_;
   std::vector<std::string> broken_;
   Result result_;

@@ -19,7 +19,18 @@
 //  - plans from the real command table (commands/coordination.h PlanCommand on the argv the
 //    client sends: GET, SET [PX|PXAT], DEL, GETCTX, SETCTX), so whether a command reads first
 //    and its R and W are decided as in the server;
-//  - preference lists from cluster::PreflistOf over cluster::Ring(Q, nodes, N);
+//  - preference lists from cluster::PreflistOf over cluster::Ring(Q, nodes, N), sloppy
+//    (CoordinatorOptions::sloppy, unless Params::sloppy is off): the coordinator skips the
+//    primaries its node's detector holds down and takes fallbacks, which keep the writes as
+//    hints (PutReq with Message::hint_for; a coordinator that is itself the fallback keeps one);
+//  - failure detection: per node a cluster::FailureDetector behind a PeerHealth that only
+//    forwards to it (Up/Answered/Failed), given to the coordinator (Worker::Health without the
+//    cluster view); its evidence is the coordinator's (answers, failed sends, the engine's
+//    kUnanswered at deadlines) and the probes below;
+//  - hinted handoff: per node a kv::HintLedger in its KeyspaceShared (hints_max_bytes drawn on
+//    some seeds, no hint window), rebuilt from the store at every boot (HintLedger::Rebuild, as
+//    Server::KeepHints does), and a replication::HintReplay (the drawn rate, timeout 3x the
+//    request timeout);
 //  - epochs through kv::StartEpoch / kv::RecordCleanShutdown / kv::FlushAll, and compaction
 //    through the Store's compaction filter deciding with Keyspace::Compact.
 // The simulator carries the coordinator's effects as server/cluster.cc does: sends go on its
@@ -28,16 +39,25 @@
 // PutWithContext), inside Coordinator::Run, which replicates what it stored; replies go to the
 // client. Every event a node handles is one loop turn; its end commits the keyspace and reports
 // the commit to the coordinator (OnLocalCommit, ReportLocalCommits), before anything the turn
-// sent is delivered. Clients send a command to a member of the key's preference list (a server
+// sent is delivered. Every 100 ms (virtual) each up node runs its cron turn, as
+// Worker::ClusterCron does: a kProbeReq on the network to each peer FailureDetector::
+// TakeProbesDue names (answered by ServeReplica; the kProbeResp is Answered evidence), then,
+// when it holds hints or replays in flight, HintReplay::OnTick and its sends. Answers to
+// messages with `handoff` set go to HintReplay::OnResponse (its hint deletion commits with the
+// turn), a replay send reported failed to OnSendFailed; everything else goes to the
+// coordinator as before. Clients send a command to a member of the key's primaries (a server
 // forwards one sent elsewhere to a member).
-// Not modelled: forwarding itself, multi-key commands, membership changes, storage I/O errors.
+// Not modelled: forwarding itself, multi-key commands, membership changes, storage I/O errors,
+// peer links (their handshakes and old-request timeouts are detector evidence in a server; here
+// only requests, deadlines and probes are), the MEET heartbeat, hint windows.
 //
 // Network and crashes: message loss, duplication, delay and reordering, symmetric and one-way
 // partitions, and clock skew. Messages behave like ones on TCP connections: anything addressed
 // to a node that crashed after the send is dropped, and so is a response to a coordinator that
 // restarted since it asked; sends to a crashed node are lost silently or (on some seeds)
 // reported at once through OnSendFailed. A crash drops the node's coordinator, timers and clock
-// memory. It is a kill -9 (the store is intact, the restart renews the epoch: no clean-shutdown
+// memory, its detector (a restarted node holds every peer up) and its HintReplay (Reset); its
+// hints stay in the store. It is a kill -9 (the store is intact, the restart renews the epoch: no clean-shutdown
 // marker) or a clean shutdown (kv::RecordCleanShutdown first: the restart keeps the epoch).
 //
 // Losing data. On seeds with W >= 2 one node is fragile: only it may lose stored data, so every
@@ -49,13 +69,19 @@
 // FLUSHALL (kv::FlushAll) deletes every record under a new epoch. Unacknowledged writes only it
 // had seen may vanish; the model marks exactly those (StoredWrite::lost_with_disk).
 // Compaction: at drawn instants a node compacts its whole store, the filter deciding with
-// Keyspace::Compact at the node's virtual time (tombstone grace drawn per seed).
+// Keyspace::Compact at the node's virtual time (tombstone grace drawn per seed). A power loss
+// rolls back the data column family only: the hints column family is kept as if synced (the
+// stale-primary check below ignores the fragile node's hints on such seeds anyway).
 //
 // Workload. Set keys (k0, k1...): clients add unique elements through GETCTX (the siblings,
 // merged by set union) and SETCTX with the context read. Register keys (r0, r1...): plain SET of
 // unique values (no expiry; PX with a TTL short enough to expire during the run; PXAT already
 // past, which is a delete), DEL and GET, so keys are re-written after they expired or were
-// deleted. After the fault phase the network heals and crashed nodes restart; once every TTL
+// deleted. On 40 % of seeds one crash spans the end of the faults, so a node is down at the
+// heal. After the fault phase the network heals and crashed nodes restart; the healed cluster
+// then runs, with no client and no read, until it settles (every node holds every peer up and,
+// unless replay is off, every ledger is empty with no replay in flight; at most 120 s), and
+// the stale-primary check runs on the stores as they are. Then, once every TTL
 // and tombstone grace has passed on every clock, most register keys get a closing SET through
 // one replica, which may first compact and read the key (a replica that forgot the key's
 // counters then loses this last write for good). Read-repair rounds (an engine get of every key
@@ -78,6 +104,24 @@
 //  - no dot (actor, counter) minted for two different writes of a key, and no replica refusing
 //    a put (the engine reports a reused dot it detects that way): both are kReusedDot;
 //  - every replica converged to the same record, and the repair rounds went quiet.
+//  - kStalePrimary (hinted handoff alone converges, before any read): after the settling, no
+//    node holds a hint or a replay in flight, and for every hint of a key (target, holder) ever
+//    committed (noted after every turn that stored one), the target's own record (LoadRecord,
+//    not the engine) counts every dot (actor, counter) the hint held. The target is always one
+//    of the key's primaries (cluster::Primaries). Hints are durable and deleted only once the
+//    primary acknowledged a committed store, so nothing excuses a missing dot, except on seeds
+//    where the fragile node lost data (power loss, disk loss, FLUSHALL): hints it held and
+//    records it stored may be gone with it, so dots it held or was owed are not checked there
+//    (read repair restores those). Not "every acknowledged element on all N primaries": a put
+//    lost on its way to a primary held up leaves no hint anywhere (Dynamo's read repair and
+//    anti-entropy cover that), so that share is only reported (Stats::acked_pairs*).
+//  - kUnavailable (sloppy quorum keeps writes available): a client SETCTX during the faults
+//    whose coordinator, at its start, judged every peer as it really was (held up exactly the
+//    peers up and reachable both ways) and reached at least W nodes with itself, with no crash,
+//    restart or partition change until it completed, and none of whose put's messages was lost
+//    at random, slower than half the request timeout, or refused, must not fail NOQUORUM: its
+//    preference list then holds min(N, reachable) >= W reachable members, all answering within
+//    the deadline. With strict quorums (Params::sloppy off) it fails whenever a primary is down.
 #pragma once
 
 #include <cstdint>
@@ -124,6 +168,12 @@ struct Params {
   // KeyspaceShared::keep_clocks: a record whose values are all gone stays as a clock-only
   // record. false is the negative control (the keyspace forgets the key's counters).
   bool keep_clocks = true;
+  // CoordinatorOptions::sloppy: preference lists take fallbacks for primaries the coordinator's
+  // failure detector holds down. false is the availability control (strict lists).
+  bool sloppy = true;
+  // The hinted-handoff control: fallbacks still keep hints, but no node ever replays them
+  // (HintReplay never ticks). Primaries that missed writes stay stale (kStalePrimary).
+  bool no_hints = false;
 
   int nodes = 3;
   int n_val = 3;
@@ -185,6 +235,10 @@ struct Params {
   };
   std::vector<Compaction> compaction_plan;
   int64_t tombstone_grace_ms = 1000;  // Keyspace::Compact's grace for tombstones
+  // Hinted handoff: KeyspaceShared::hints_max_bytes per target (0: unlimited; a fallback over
+  // it refuses the put) and HandoffOptions::rate_per_s (0: unlimited).
+  uint64_t hints_max_bytes = 0;
+  int64_t replay_rate_per_s = 0;
 
   // Draws every parameter of a seed.
   static Params Draw(uint64_t seed, bool lww);
@@ -287,6 +341,9 @@ struct Violation {
     kBroken,       // cannot happen with a correct node (e.g. a record that does not decode)
     kResurrected,  // a register read returns a value an acknowledged write replaced
     kReusedDot,    // one dot minted for two writes, or a replica refusing a put for it
+    kStalePrimary,  // after the replay phase: a primary lacks a dot a hint held for it, or
+                    // hints were never drained
+    kUnavailable,   // a SETCTX failed NOQUORUM though its coordinator could reach W nodes
   };
   Kind kind;
   std::string key;
@@ -329,6 +386,21 @@ struct Stats {
   uint64_t reused_dots = 0;
   uint64_t refused_puts = 0;  // replicas answering a put with an error
   uint64_t send_failed = 0;
+  // Failure detection, sloppy quorum and hinted handoff.
+  uint64_t probes = 0;                // kProbeReq sent
+  uint64_t detector_transitions = 0;  // up <-> down judgements, every node
+  uint64_t fallback_puts = 0;         // kPutReq sent to a fallback (hint_for set)
+  uint64_t hints_stored = 0;          // HintLedger::stored, every node (new or merged)
+  uint64_t hints_dropped = 0;         // HintLedger::dropped (over hints-max-bytes)
+  uint64_t hints_sent = 0;            // replays HintReplay sent
+  uint64_t hints_replayed = 0;        // HintLedger::replayed (delivered and deleted)
+  int64_t replay_ms = -1;             // from the heal until every ledger was empty (-1: never)
+  bool stale_checked = false;         // the kStalePrimary dot check ran (no node lost data)
+  uint64_t owed_dots = 0;             // dots hints owed to primaries, checked
+  uint64_t acked_pairs = 0;           // (acked set element, primary) pairs after the replay...
+  uint64_t acked_pairs_present = 0;   // ... and those present (informational, no check)
+  uint64_t avail_eligible = 0;        // SETCTX the availability rule applies to ...
+  uint64_t avail_failed = 0;          // ... that failed anyway
   int repair_rounds = 0;
   size_t max_final_siblings = 0;
   std::string ToString() const;

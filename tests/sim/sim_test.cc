@@ -11,10 +11,13 @@
 //   DYNIS_SIM_EARLY_ACK=1      ... acknowledging SETCTX once the coordinator stored it (broken)
 //   DYNIS_SIM_REUSE_EPOCH=1    ... nodes never renewing their epoch (broken)
 //   DYNIS_SIM_NO_KEEP_CLOCKS=1 ... the keyspace forgetting a key's counters (broken)
+//   DYNIS_SIM_STRICT=1         ... with strict quorums (no fallbacks: the availability control)
+//   DYNIS_SIM_NO_HINTS=1       ... with hints kept but never replayed (the handoff control)
 //   DYNIS_SIM_TRACE=1          ... and print every event of it
 #include "sim.h"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -65,6 +68,10 @@ const char* KindName(Violation::Kind k) {
       return "resurrected values";
     case Violation::Kind::kReusedDot:
       return "reused dots";
+    case Violation::Kind::kStalePrimary:
+      return "stale primaries";
+    case Violation::Kind::kUnavailable:
+      return "unavailable writes";
   }
   return "?";
 }
@@ -122,6 +129,8 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
     p.early_ack = EnvFlag("DYNIS_SIM_EARLY_ACK");
     p.reuse_epoch = EnvFlag("DYNIS_SIM_REUSE_EPOCH");
     p.keep_clocks = !EnvFlag("DYNIS_SIM_NO_KEEP_CLOCKS");
+    p.sloppy = !EnvFlag("DYNIS_SIM_STRICT");
+    p.no_hints = EnvFlag("DYNIS_SIM_NO_HINTS");
     const Result r = Run(p, trace);
     PrintReplay(r);
     if (trace) {
@@ -149,6 +158,18 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
     sum.lost_with_disk += r.stats.lost_with_disk;
     sum.expiring_writes += r.stats.expiring_writes;
     sum.messages += r.stats.messages;
+    sum.probes += r.stats.probes;
+    sum.detector_transitions += r.stats.detector_transitions;
+    sum.fallback_puts += r.stats.fallback_puts;
+    sum.hints_stored += r.stats.hints_stored;
+    sum.hints_dropped += r.stats.hints_dropped;
+    sum.hints_replayed += r.stats.hints_replayed;
+    sum.owed_dots += r.stats.owed_dots;
+    sum.acked_pairs += r.stats.acked_pairs;
+    sum.acked_pairs_present += r.stats.acked_pairs_present;
+    sum.avail_eligible += r.stats.avail_eligible;
+    sum.avail_failed += r.stats.avail_failed;
+    if (r.stats.replay_ms > sum.replay_ms) sum.replay_ms = r.stats.replay_ms;
     if (!r.ok()) {
       failed.push_back(seed);
       std::set<Violation::Kind> kinds;
@@ -176,6 +197,22 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
       static_cast<unsigned long long>(sum.lost_with_disk),
       static_cast<unsigned long long>(sum.compactions),
       static_cast<unsigned long long>(sum.expiring_writes), SecondsSince(t0));
+  std::printf(
+      "sim: %llu probes, %llu detector transitions, %llu fallback puts, hints %llu stored / %llu "
+      "dropped / %llu replayed (slowest replay %lldms after the heal), %llu owed dots checked on "
+      "primaries, %llu/%llu (acked element, primary) pairs present before any read, availability "
+      "%llu/%llu eligible SETCTX ok\n",
+      static_cast<unsigned long long>(sum.probes),
+      static_cast<unsigned long long>(sum.detector_transitions),
+      static_cast<unsigned long long>(sum.fallback_puts),
+      static_cast<unsigned long long>(sum.hints_stored),
+      static_cast<unsigned long long>(sum.hints_dropped),
+      static_cast<unsigned long long>(sum.hints_replayed), static_cast<long long>(sum.replay_ms),
+      static_cast<unsigned long long>(sum.owed_dots),
+      static_cast<unsigned long long>(sum.acked_pairs_present),
+      static_cast<unsigned long long>(sum.acked_pairs),
+      static_cast<unsigned long long>(sum.avail_eligible - sum.avail_failed),
+      static_cast<unsigned long long>(sum.avail_eligible));
   std::string failed_list;
   for (uint64_t s : failed) failed_list += " " + std::to_string(s);
   INFO("failing seeds:" << failed_list);
@@ -342,6 +379,81 @@ TEST_CASE("a keyspace that forgets a key's counters is caught losing writes and 
       reused_example.c_str());
   CHECK(lost >= 1);
   CHECK(reused >= 1);
+}
+
+TEST_CASE("hints that are never replayed are caught as stale primaries", "[sim]") {
+  // Fallbacks still take the writes of primaries held down and keep them as hints, but no node
+  // replays them: once the faults heal, before any read, primaries miss what their hints held.
+  const auto t0 = std::chrono::steady_clock::now();
+  const int seeds = static_cast<int>(EnvU64("DYNIS_SIM_NO_HINTS_SEEDS", 30));
+  int runs = 0, caught = 0, with_hints = 0;
+  std::string example;
+  for (uint64_t seed = 1; runs < seeds; ++seed) {
+    Params p = Params::Draw(seed, /*lww=*/false);
+    // Seeds where hints must carry writes: fallbacks exist (more nodes than N), and a node is
+    // down at the heal, so no client read repairs what it missed before the check.
+    const bool down_at_heal = std::any_of(p.crash_plan.begin(), p.crash_plan.end(), [&p](const Params::Crash& c) {
+      return c.at_ms + c.down_ms >= p.fault_ms;
+    });
+    if (p.nodes <= p.n_val || !down_at_heal) continue;
+    p.no_hints = true;
+    ++runs;
+    const Result r = Run(p);
+    if (r.stats.hints_stored > 0) ++with_hints;
+    if (!HasKind(r.violations, Violation::Kind::kStalePrimary)) continue;
+    ++caught;
+    if (example.empty()) {
+      for (const Violation& v : r.violations) {
+        if (v.kind == Violation::Kind::kStalePrimary) {
+          example = "seed " + std::to_string(seed) + ": " + v.ToString();
+          break;
+        }
+      }
+    }
+  }
+  std::printf(
+      "negative control: hints never replayed caught as stale primaries on %d of %d seeds (%d "
+      "stored hints); %.1fs\n  e.g. %s\n",
+      caught, runs, with_hints, SecondsSince(t0), example.c_str());
+  CHECK(2 * caught > runs);
+}
+
+TEST_CASE("strict quorums are caught failing writes a sloppy quorum takes", "[sim]") {
+  // Without fallbacks a write needs W of the N primaries: with one of them crashed or cut off
+  // (and W = 3, or two of them with more nodes than N) it fails NOQUORUM although its
+  // coordinator, judging correctly, reaches W live nodes.
+  const auto t0 = std::chrono::steady_clock::now();
+  const int seeds = static_cast<int>(EnvU64("DYNIS_SIM_STRICT_SEEDS", 30));
+  int runs = 0, caught = 0;
+  uint64_t failed = 0, eligible = 0;
+  std::string example;
+  for (uint64_t seed = 1; runs < seeds; ++seed) {
+    Params p = Params::Draw(seed, /*lww=*/false);
+    // A strict list misses what a sloppy one takes only with nodes beyond N; W = 3 needs just
+    // one primary down for it.
+    if (p.nodes <= p.n_val || p.w < 3) continue;
+    p.sloppy = false;
+    ++runs;
+    const Result r = Run(p);
+    failed += r.stats.avail_failed;
+    eligible += r.stats.avail_eligible;
+    if (!HasKind(r.violations, Violation::Kind::kUnavailable)) continue;
+    ++caught;
+    if (example.empty()) {
+      for (const Violation& v : r.violations) {
+        if (v.kind == Violation::Kind::kUnavailable) {
+          example = "seed " + std::to_string(seed) + ": " + v.ToString();
+          break;
+        }
+      }
+    }
+  }
+  std::printf(
+      "negative control: strict quorums caught unavailable on %d of %d seeds (%llu of %llu "
+      "eligible SETCTX failed); %.1fs\n  e.g. %s\n",
+      caught, runs, static_cast<unsigned long long>(failed),
+      static_cast<unsigned long long>(eligible), SecondsSince(t0), example.c_str());
+  CHECK(caught >= 1);
 }
 
 // ---- the checker on planted faults: set keys --------------------------------------------------
