@@ -139,30 +139,36 @@ void CmdDynisPreflist(CommandContext& c) {
   }
 }
 
-// Pending hints per target: count and bytes from the tally, the oldest from the column family
-// (bounded by hints-max-bytes per target).
+// Pending hints per target: count and bytes from the tally, the oldest from the column family.
+// The scan runs on this loop, so it reads at most kHintsScanned hints per target (a sample in
+// key order past that, said by `oldest-scanned`).
+constexpr uint64_t kHintsScanned = 200000;
+
 void CmdDynisHints(CommandContext& c) {
   const kv::HintLedger* ledger = c.node.keyspace_shared().hints;
   std::map<uint64_t, kv::HintTotals> totals;
   if (ledger != nullptr) totals = ledger->All();
   std::map<uint64_t, int64_t> oldest;
+  std::map<uint64_t, uint64_t> scanned_of;
   for (const auto& [target, t] : totals) {
     auto it = c.node.store().NewRangeIterator(storage::Cf::kHints, storage::HintTargetStart(target),
                                               storage::HintTargetEnd(target));
     int64_t min = 0;
-    for (; it->Valid(); it->Next()) {
+    uint64_t scanned = 0;
+    for (; it->Valid() && scanned < kHintsScanned; it->Next(), scanned++) {
       kv::HintValue v;
       if (kv::DecodeHintValue(it->value(), &v) && (min == 0 || v.stored_ms < min)) {
         min = v.stored_ms;
       }
     }
     oldest[target] = min;
+    scanned_of[target] = scanned;
   }
   auto view = RingView(c);
   c.reply.Array(totals.size());
   for (const auto& [target, t] : totals) {
     const cluster::Member* m = view->Find(target);
-    c.reply.Map(5);
+    c.reply.Map(6);
     c.reply.Bulk("node-id");
     c.reply.Bulk(m != nullptr ? m->name : std::to_string(target));
     c.reply.Bulk("hints");
@@ -171,6 +177,8 @@ void CmdDynisHints(CommandContext& c) {
     c.reply.Integer(static_cast<int64_t>(t.bytes));
     c.reply.Bulk("oldest");  // unix ms the oldest pending hint was first stored
     c.reply.Integer(oldest[target]);
+    c.reply.Bulk("oldest-scanned");  // hints the oldest was taken from (all, up to 200000)
+    c.reply.Integer(static_cast<int64_t>(scanned_of[target]));
     c.reply.Bulk("health");
     c.reply.Bulk(c.node.in_cluster() ? cluster::HealthName(c.node.Judgement(target).health)
                                      : "up");
