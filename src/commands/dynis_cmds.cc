@@ -142,7 +142,7 @@ void CmdDynisPreflist(CommandContext& c) {
 // Pending hints per target: count and bytes from the tally, the oldest from the column family.
 // The scan runs on this loop, so it reads at most kHintsScanned hints per target (a sample in
 // key order past that, said by `oldest-scanned`).
-constexpr uint64_t kHintsScanned = 200000;
+constexpr uint64_t kHintsScanned = 50000;
 
 void CmdDynisHints(CommandContext& c) {
   const kv::HintLedger* ledger = c.node.keyspace_shared().hints;
@@ -177,7 +177,7 @@ void CmdDynisHints(CommandContext& c) {
     c.reply.Integer(static_cast<int64_t>(t.bytes));
     c.reply.Bulk("oldest");  // unix ms the oldest pending hint was first stored
     c.reply.Integer(oldest[target]);
-    c.reply.Bulk("oldest-scanned");  // hints the oldest was taken from (all, up to 200000)
+    c.reply.Bulk("oldest-scanned");  // hints the oldest was taken from (all, up to 50000)
     c.reply.Integer(static_cast<int64_t>(scanned_of[target]));
     c.reply.Bulk("health");
     c.reply.Bulk(c.node.in_cluster() ? cluster::HealthName(c.node.Judgement(target).health)

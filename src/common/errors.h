@@ -105,7 +105,8 @@ inline std::string LocalStoreFailed(const std::string& io_error, const QuorumCou
 // has been down longer than hint-window.
 inline constexpr char kHintsFull[] = "HINTSFULL the hints kept for that replica are at hints-max-bytes";
 inline constexpr char kHintWindowPassed[] =
-    "HINTSFULL that replica has been down longer than hint-window; anti-entropy will repair it";
+    "HINTWINDOW that replica has been down longer than hint-window; anti-entropy will repair it";
+inline constexpr char kHintRefused[] = "ERR this node keeps no hints for that node";
 inline constexpr char kReplicaReadFailed[] = "ERR the replica could not read its record";
 inline constexpr char kReplicaMergeFailed[] = "ERR the replica could not merge the record";
 // GETCTX's "R n" / "PR n", SETCTX's / DELCTX's "W n" / "PW n".

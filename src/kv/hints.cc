@@ -29,10 +29,21 @@ void HintLedger::Add(uint64_t target, uint32_t partition, int count, int64_t byt
   }
   total_.fetch_add(count, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
+  const size_t before = targets_.size();
   HintTotals& t = targets_[target];
   t.count = static_cast<uint64_t>(static_cast<int64_t>(t.count) + count);
   t.bytes = static_cast<uint64_t>(static_cast<int64_t>(t.bytes) + bytes);
   if (t.count == 0) targets_.erase(target);
+  if (targets_.size() != before) PublishTargets();
+}
+
+void HintLedger::PublishTargets() {
+  auto ids = std::make_shared<std::vector<uint64_t>>();
+  ids->reserve(targets_.size());
+  for (const auto& [id, totals] : targets_) ids->push_back(id);
+  std::atomic_store_explicit(&targets_snapshot_,
+                             std::shared_ptr<const std::vector<uint64_t>>(std::move(ids)),
+                             std::memory_order_release);
 }
 
 HintTotals HintLedger::Totals(uint64_t target) const {
@@ -58,6 +69,7 @@ Status HintLedger::Rebuild(storage::Store* store) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     targets_.clear();
+    PublishTargets();
   }
   for (auto& p : per_partition_) p.store(0, std::memory_order_relaxed);
   total_.store(0, std::memory_order_relaxed);

@@ -57,6 +57,10 @@ class HintLedger {
   HintTotals Totals(uint64_t target) const;
   std::map<uint64_t, HintTotals> All() const;  // targets with hints
   std::vector<uint64_t> Targets() const;
+  // The same without the mutex: the reads of a partition with hints ask on every read.
+  std::shared_ptr<const std::vector<uint64_t>> TargetsSnapshot() const {
+    return std::atomic_load_explicit(&targets_snapshot_, std::memory_order_acquire);
+  }
 
   // Counters for INFO: hints stored (new or merged), replayed (delivered and deleted), dropped
   // (refused: over hints-max-bytes or past hint-window).
@@ -71,8 +75,13 @@ class HintLedger {
   Status Rebuild(storage::Store* store);
 
  private:
+  void PublishTargets();  // under mu_
+
   mutable std::mutex mu_;
   std::map<uint64_t, HintTotals> targets_;  // guarded by mu_
+  // The keys of targets_, republished (under mu_) whenever a target appears or goes.
+  std::shared_ptr<const std::vector<uint64_t>> targets_snapshot_ =
+      std::make_shared<const std::vector<uint64_t>>();
   std::vector<std::atomic<int64_t>> per_partition_;
   std::atomic<int64_t> total_{0};
 };

@@ -311,27 +311,35 @@ Status Keyspace::ScanHints(uint64_t target, const std::string& after, size_t lim
                            std::vector<StoredHint>* out, bool* end) {
   out->clear();
   *end = false;
-  const std::string start = after.empty() ? storage::HintTargetStart(target) : after;
-  auto it = shared_->store->NewRangeIterator(storage::Cf::kHints, start,
-                                             storage::HintTargetEnd(target));
-  for (; it->Valid() && out->size() < limit; it->Next()) {
-    std::string_view k = it->key();
-    if (k.size() < 10 || (!after.empty() && k == after)) continue;
-    std::string_view dk = storage::HintDataKeyOf(k);
-    if (storage::PartitionOfDataKey(dk) % shared_->workers != id_) continue;  // another loop's
-    std::string hint_key(k);
-    auto p = pending_hints_.find(hint_key);
-    if (p != pending_hints_.end() && !p->second) continue;  // deleted in this turn
-    StoredHint h;
-    h.user_key.assign(storage::UserKeyOf(dk));
-    h.value = p != pending_hints_.end() ? *p->second : std::string(it->value());
-    h.hint_key = std::move(hint_key);
-    out->push_back(std::move(h));
-  }
-  if (!it->Valid()) {
+  const HintLedger* ledger = shared_->hints;
+  // Only this loop's partitions, and of those only the ones holding hints: a seek per
+  // partition, never a walk over other loops' hints.
+  uint32_t first = 0;
+  if (after.size() >= 10) first = storage::PartitionOfDataKey(storage::HintDataKeyOf(after));
+  for (uint32_t p = first; p < shared_->partitions && out->size() < limit; p++) {
+    if (p % shared_->workers != id_) continue;
+    if (ledger != nullptr && !ledger->PartitionHasHints(p)) continue;
+    const std::string start =
+        (p == first && !after.empty()) ? after : storage::HintKey(target, p, "");
+    const std::string stop = p + 1 < storage::kMaxPartitions ? storage::HintKey(target, p + 1, "")
+                                                              : storage::HintTargetEnd(target);
+    auto it = shared_->store->NewRangeIterator(storage::Cf::kHints, start, stop);
+    for (; it->Valid() && out->size() < limit; it->Next()) {
+      std::string_view k = it->key();
+      if (k.size() < 10 || (!after.empty() && k == after)) continue;
+      std::string hint_key(k);
+      auto pending = pending_hints_.find(hint_key);
+      if (pending != pending_hints_.end() && !pending->second) continue;  // deleted this turn
+      StoredHint h;
+      h.user_key.assign(storage::UserKeyOf(storage::HintDataKeyOf(k)));
+      h.value = pending != pending_hints_.end() ? *pending->second : std::string(it->value());
+      h.hint_key = std::move(hint_key);
+      out->push_back(std::move(h));
+    }
     RETURN_IF_ERROR(it->status());
-    *end = true;
+    if (out->size() >= limit) return Status::OK();
   }
+  *end = true;
   return Status::OK();
 }
 

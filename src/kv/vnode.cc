@@ -56,7 +56,7 @@ Status Vnode::Get(std::string_view key, std::optional<std::string>* record, bool
     if (!mine.ok()) return Status::OK();  // the coordinator counts it as a failed answer
     merged = std::move(mine).value();
   }
-  for (uint64_t target : ledger->Targets()) {
+  for (uint64_t target : *ledger->TargetsSnapshot()) {
     std::optional<std::string> stored;
     RETURN_IF_ERROR(ks_->LoadHint(target, key, &stored));
     HintValue hint;
@@ -102,10 +102,10 @@ ReplicaMerge Vnode::Merge(const std::optional<std::string>& local, std::string_v
 ReplicaPut Vnode::PutHint(uint64_t target, std::string_view key, std::string_view record) {
   const KeyspaceShared& shared = ks_->shared();
   HintLedger* ledger = shared.hints;
-  if (ledger == nullptr) return ReplicaPut{false, err::kReplicaMergeFailed};
-  if (shared.hint_window_open && !shared.hint_window_open(target)) {
-    ledger->dropped.fetch_add(1, std::memory_order_relaxed);
-    return ReplicaPut{false, err::kHintWindowPassed};
+  // No ledger: this node keeps no hints (standalone). A hint for itself: the sender's ring
+  // differs from ours; it would never be replayed.
+  if (ledger == nullptr || target == shared.actor.node_id) {
+    return ReplicaPut{false, err::kHintRefused};
   }
   std::optional<std::string> stored;
   if (!ks_->LoadHint(target, key, &stored).ok()) return ReplicaPut{false, err::kReplicaMergeFailed};
@@ -115,6 +115,10 @@ ReplicaPut Vnode::PutHint(uint64_t target, std::string_view key, std::string_vie
   if (stored) held = hint.record;
   ReplicaMerge m = Merge(held, record);
   if (!m.store) return ReplicaPut{m.ok, std::move(m.error)};  // nothing new for the hint
+  if (shared.hint_window_open && !shared.hint_window_open(target)) {
+    ledger->dropped.fetch_add(1, std::memory_order_relaxed);
+    return ReplicaPut{false, err::kHintWindowPassed};
+  }
   std::string value = EncodeHintValue(stored ? hint.stored_ms : ks_->NowMs(), *m.store);
   const size_t key_bytes = storage::HintKey(target, partition_, key).size();
   const int64_t before = stored ? static_cast<int64_t>(key_bytes + stored->size()) : 0;

@@ -42,11 +42,8 @@ void HintReplay::OnTick(int64_t now_ms, PeerHealth* health, std::vector<Message>
     if (!ks_->ScanHints(id, t.cursor, want, &hints, &end).ok()) continue;
     t.cursor = end ? std::string() : (hints.empty() ? t.cursor : hints.back().hint_key);
     for (kv::Keyspace::StoredHint& h : hints) {
-      auto skip = t.skip_until.find(h.hint_key);
-      if (skip != t.skip_until.end()) {
-        if (now_ms < skip->second) continue;
-        t.skip_until.erase(skip);
-      }
+      auto skip = t.skip.find(h.hint_key);
+      if (skip != t.skip.end() && now_ms < skip->second.until_ms) continue;
       kv::HintValue v;
       if (!kv::DecodeHintValue(h.value, &v)) continue;  // unreadable: kept, never sent
       Message m;
@@ -84,6 +81,7 @@ void HintReplay::OnResponse(int64_t now_ms, const Message& resp, PeerHealth* hea
   Target& t = targets_[f.target];
   t.inflight--;
   t.backoff_ms = 0;
+  t.skip.erase(f.hint_key);
   ks_->VnodeOf(f.user_key).TakeHintIfUnchanged(f.target, f.user_key, f.value);
 }
 
@@ -98,7 +96,10 @@ void HintReplay::Failed(int64_t now_ms, uint64_t op, bool unreachable, PeerHealt
   inflight_.erase(it);
   Target& t = targets_[f.target];
   t.inflight--;
-  if (kv::HintLedger* ledger = ks_->shared().hints) {
+  kv::HintLedger* ledger = ks_->shared().hints;
+  // A replay that never left (the caller's link not back yet, health == nullptr) is no failure
+  // of the target's; it only waits.
+  if (ledger != nullptr && (health != nullptr || !unreachable)) {
     ledger->replay_failures.fetch_add(1, std::memory_order_relaxed);
   }
   if (unreachable) {
@@ -113,8 +114,13 @@ void HintReplay::Failed(int64_t now_ms, uint64_t op, bool unreachable, PeerHealt
     t.cursor.clear();
     if (health != nullptr) health->Failed(now_ms, f.target, "a hint replay went unanswered");
   } else {
-    t.backoff_ms = std::clamp(t.backoff_ms * 2, opts_.backoff_min_ms, opts_.backoff_max_ms);
-    t.skip_until[f.hint_key] = now_ms + t.backoff_ms;
+    // Refused: this hint waits for its own backoff (doubling per refusal of it, not per
+    // hint of the round), the others go on after a short pause of the target, so a primary
+    // refusing everything (an I/O error) is not sent the whole rate meanwhile.
+    Skip& skip = t.skip[f.hint_key];
+    skip.backoff_ms = std::clamp(skip.backoff_ms * 2, opts_.backoff_min_ms, opts_.backoff_max_ms);
+    skip.until_ms = now_ms + skip.backoff_ms;
+    t.retry_at_ms = std::max(t.retry_at_ms, now_ms + opts_.backoff_min_ms);
   }
 }
 

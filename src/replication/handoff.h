@@ -11,8 +11,9 @@
 // target resumes after the last hint sent and wraps around, so a restart of either side just
 // begins again with what is left: hints are durable, deletions happen only after acks.
 // Failures: a target that cannot be reached (a failed send, no answer within the deadline)
-// backs off, doubling from backoff_min_ms to backoff_max_ms; a hint the primary refuses is
-// skipped for its own backoff, so it cannot hold up the others; nothing is ever dropped.
+// backs off, doubling from backoff_min_ms to backoff_max_ms, once per failed round; a hint the
+// primary refuses is skipped for its own backoff (doubling per refusal), so it cannot hold up
+// the others, and the target pauses backoff_min_ms; nothing is ever dropped.
 //
 // Sans-IO like the engine: time, answers and failures are inputs, sends the output; the worker
 // (server/cluster.cc) and the simulator carry them. Thread rule: the owning loop's.
@@ -61,12 +62,18 @@ class HintReplay {
   void Reset();
 
  private:
+  struct Skip {
+    int64_t until_ms = 0;
+    int64_t backoff_ms = 0;
+  };
   struct Target {
     std::string cursor;        // the last hint key sent; "" = from the start
     int64_t retry_at_ms = 0;   // backing off until then
     int64_t backoff_ms = 0;
     int inflight = 0;
-    std::unordered_map<std::string, int64_t> skip_until;  // refused hints, by hint key
+    // Refused hints, by hint key, until they are delivered (a hint deleted meanwhile by
+    // someone else leaves a stale entry: refused hints are few, and Reset clears them).
+    std::unordered_map<std::string, Skip> skip;
   };
   struct Inflight {
     NodeId target = 0;

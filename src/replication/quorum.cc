@@ -37,7 +37,10 @@ std::vector<NodeId> RepairTargets(NodeId self, const std::vector<MemberAnswer>& 
   std::vector<NodeId> out;
   if (!merged.has_value()) return out;
   for (const MemberAnswer& a : answers) {
-    if (a.node == self) continue;
+    // Fallbacks are not repaired (Riak's rule): what they hold is a hint for a primary, and a
+    // repair would turn every read of an old key into a new hint, filling hints-max-bytes
+    // with data the primary already has.
+    if (a.node == self || !a.primary) continue;
     // Identical bytes mean an identical set; anything else (older, absent, unknown) gets the
     // merge. A replica's record can never be newer than the merge, which includes it.
     if (a.kind == MemberAnswer::Kind::kRecord && a.record == *merged) continue;

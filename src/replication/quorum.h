@@ -58,8 +58,8 @@ struct MemberAnswer {
   NodeId hint_for = 0;
 };
 
-// The members read repair sends `merged` to: every member that answered with a record other
-// than `merged`, answered absent, failed or did not answer. Nobody when nothing was found
+// The members read repair sends `merged` to: every primary that answered with a record other
+// than `merged`, answered absent, failed or did not answer (fallbacks never: they keep hints). Nobody when nothing was found
 // (there is nothing to send), and never `self` (the coordinator updates its own copy through
 // kStoreLocal). Members come out in the order of `answers`.
 std::vector<NodeId> RepairTargets(NodeId self, const std::vector<MemberAnswer>& answers,

@@ -403,10 +403,13 @@ void Worker::DetectFailures(int64_t now_ms) {
   // A request unanswered for the request timeout: a paused or wedged peer, long before its
   // link gives up on it (3x) and whatever the engine's operations waited for.
   for (auto& [node, link] : links_) {
-    if (link->state() == transport::PeerLink::State::kReady &&
-        link->OldestRequestAgeMs() >= timeout) {
-      health_.Failed(now_ms, node, "no answer within cluster-request-timeout");
-    }
+    if (link->state() != transport::PeerLink::State::kReady || !health_.Up(node)) continue;
+    const int64_t age = link->OldestRequestAgeMs();
+    if (age < timeout) continue;
+    // A request sent before the peer was last judged up says nothing new: the peer answered
+    // something since (it may still be working through a backlog).
+    if (server_->cluster()->Judgement(node).since_ms > now_ms - age) continue;
+    health_.Failed(now_ms, node, "no answer within cluster-request-timeout");
   }
   // Probes of the peers held down, from one loop: a PING on its link (a link in backoff
   // reconnects by itself, and its handshake is the answer).

@@ -184,7 +184,8 @@ TEST_CASE("a hint that grew after it was sent is kept and sent again", "[handoff
   CHECK(f.ledger.replayed == 1);
 }
 
-TEST_CASE("a refused hint is skipped for its backoff; the others go on", "[handoff]") {
+TEST_CASE("a refused hint is skipped for its backoff; the others go on after a pause",
+          "[handoff]") {
   Fixture f;
   const Records r;
   f.Hint("k", r.a);
@@ -198,11 +199,21 @@ TEST_CASE("a refused hint is skipped for its backoff; the others go on", "[hando
   CHECK(f.health.failed.empty());  // a refusal is an answer: the target is not backed off
 
   f.Hint("m", r.b);
-  sends = f.Tick(kT0 + 100);
-  CHECK(Keys(sends) == std::vector<std::string>{"m"});
-  for (const Message& m : sends) f.Respond(kT0 + 110, m);
-  CHECK(f.Tick(kT0 + 400).empty());  // k still skipped (backoff 500 ms)
+  // The target pauses backoff_min_ms (500) after a refusal: a primary refusing everything
+  // (an I/O error) is not sent the whole rate meanwhile.
+  CHECK(f.Tick(kT0 + 100).empty());
   sends = f.Tick(kT0 + 10 + 500);
+  CHECK(Keys(sends) == std::vector<std::string>({"k", "m"}));
+  for (const Message& m : sends) f.Respond(kT0 + 520, m, /*ok=*/m.key != "k");
+  CHECK(f.Stored("k").has_value());
+  CHECK_FALSE(f.Stored("m").has_value());
+  // k refused twice: skipped 1000 ms now; the others go on once the target's pause is over.
+  f.Hint("n", r.b);
+  sends = f.Tick(kT0 + 520 + 500);
+  CHECK(Keys(sends) == std::vector<std::string>{"n"});
+  for (const Message& m : sends) f.Respond(kT0 + 1030, m);
+  CHECK(f.Tick(kT0 + 1400).empty());
+  sends = f.Tick(kT0 + 520 + 1000);
   CHECK(Keys(sends) == std::vector<std::string>{"k"});
 }
 

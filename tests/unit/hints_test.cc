@@ -189,6 +189,15 @@ TEST_CASE("hints for a target past hint-window are refused", "[hints]") {
   CHECK(f.ledger.dropped == 1);
 }
 
+TEST_CASE("a hint for this node itself is refused: it could never be replayed", "[hints]") {
+  Fixture f;
+  const Records r;
+  const ReplicaPut p = f.PutHint("k", r.a, f.shared.actor.node_id);
+  CHECK_FALSE(p.ok);
+  CHECK(p.error == err::kHintRefused);
+  CHECK_FALSE(f.ledger.Any());
+}
+
 TEST_CASE("a fallback's reads see the hints it holds", "[hints]") {
   Fixture f;
   const Records r;

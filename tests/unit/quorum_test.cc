@@ -122,6 +122,13 @@ TEST_CASE("read repair targets stale, absent, failed and silent members, never s
        merged,
        {2}},
       {"empty list", {}, merged, {}},
+      {"a fallback is never repaired, stale, absent or silent",
+       {{1, Kind::kRecord, "M"},
+        {2, Kind::kAbsent, "", true, 0},
+        {4, Kind::kAbsent, "", false, 3},
+        {5, Kind::kNone, "", false, 6}},
+       merged,
+       {2}},
   };
   for (const Row& r : rows) {
     INFO(r.name);
