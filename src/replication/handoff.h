@@ -16,7 +16,7 @@
 // the others, and the target pauses backoff_min_ms; nothing is ever dropped.
 //
 // Sans-IO like the engine: time, answers and failures are inputs, sends the output; the worker
-// (server/cluster.cc) and the simulator carry them. Thread rule: the owning loop's.
+// (server/availability.cc) and the simulator carry them. Thread rule: the owning loop's.
 #pragma once
 
 #include <cstdint>
