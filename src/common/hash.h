@@ -8,6 +8,9 @@
 namespace dynis {
 
 uint64_t KeyHash(std::string_view key);
+// xxh3-64 of data under a seed: a second, independent hash (anti-entropy's item hashes, seeded
+// by the key's own hash).
+uint64_t SeededHash(std::string_view data, uint64_t seed);
 
 // Partition of a ring position among q equal ranges: floor(hash * q / 2^64).
 inline uint32_t PartitionOf(uint64_t hash, uint32_t q) {
