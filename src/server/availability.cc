@@ -99,13 +99,7 @@ void Worker::ReplayHints(int64_t now_ms) {
       replay_->OnSendFailed(now_ms, m.op, nullptr);
       continue;
     }
-    replication::Message req;
-    req.type = m.type;
-    req.from = m.from;
-    req.to = m.to;
-    req.op = m.op;
-    req.key = m.key;
-    req.handoff = true;
+    replication::Message req = transport::RequestIdentity(m);  // m.handoff is set
     link->Send(transport::RequestArgv(m), [this, req](const proto::Reply* reply, std::string_view) {
       if (!replay_) return;
       if (reply == nullptr) {

@@ -336,13 +336,7 @@ void Worker::SendToReplica(const replication::Message& msg, replication::Command
     return;
   }
   // The reply's decoding needs the request's identity, not its record.
-  replication::Message req;
-  req.type = msg.type;
-  req.from = msg.from;
-  req.to = msg.to;
-  req.op = msg.op;
-  req.key = msg.key;
-  req.repair = msg.repair;
+  replication::Message req = transport::RequestIdentity(msg);
   link->Send(transport::RequestArgv(msg), [this, req](const proto::Reply* reply, std::string_view) {
     if (!coordinator_) return;
     replication::CommandEffects fx;  // often none: a reply after the quorum completes nothing

@@ -19,6 +19,18 @@ std::vector<std::string> RequestArgv(const Message& req) {
   return {"DYNIS.PUTREC", req.key, req.record};
 }
 
+Message RequestIdentity(const Message& req) {
+  Message id;
+  id.type = req.type;
+  id.from = req.from;
+  id.to = req.to;
+  id.op = req.op;
+  id.key = req.key;
+  id.repair = req.repair;
+  id.handoff = req.handoff;
+  return id;
+}
+
 Message ResponseOf(const Message& req, const proto::Reply& reply) {
   Message r;
   r.type = req.type == Message::Type::kGetReq     ? Message::Type::kGetResp

@@ -28,6 +28,9 @@ namespace dynis::transport {
 
 // The argv of a kGetReq or kPutReq.
 std::vector<std::string> RequestArgv(const replication::Message& req);
+// What decoding the reply to `req` needs: its identity (type, ends, op, key, repair and handoff
+// flags) without its record, kept by the send's callback.
+replication::Message RequestIdentity(const replication::Message& req);
 // The response message to `req` carried by a peer's reply.
 replication::Message ResponseOf(const replication::Message& req, const proto::Reply& reply);
 
