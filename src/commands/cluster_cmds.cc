@@ -8,6 +8,8 @@
 //                                            membership is sealed (cluster/membership.h)
 //   DYNIS.GETREC <key>                    -> this replica's record of key (nil when absent)
 //   DYNIS.PUTREC <key> <record>           -> +OK once the record is merged and stored
+//   DYNIS.AAE <partition> <step> [args]  -> anti-entropy (transport/verbs.h): served by the
+//                                            loop owning the partition, from its hash tree
 //   DYNIS.FWD <resp> <command> [args...]  -> handled by dispatch: the command, coordinated here
 // The replica verbs are keyed, so they run on the worker owning the key's partition, and a
 // PUTREC's reply leaves only after the worker's write batch is committed, like any write.
@@ -20,6 +22,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "kv/keyspace.h"
+#include "replication/anti_entropy.h"
 #include "replication/replica.h"
 #include "transport/peer_auth.h"
 #include "transport/verbs.h"
@@ -91,8 +94,27 @@ void CmdPeerMeet(CommandContext& c) {
 void CmdPeerRecord(CommandContext& c) {
   replication::Message req;
   if (!transport::ParseRequest(c.argv, &req)) return c.reply.Error(err::kSyntax);
+  // The test hook of a silently lost write (DEBUG REPLICA-PUT-DROP): acknowledged, not stored.
+  std::atomic<int64_t>& drops = c.ks.shared().drop_replica_puts;
+  if (req.type == replication::Message::Type::kPutReq && req.hint_for == 0 &&
+      drops.load(std::memory_order_relaxed) > 0 &&
+      drops.fetch_sub(1, std::memory_order_relaxed) > 0) {
+    c.reply.Ok();
+    return;
+  }
   replication::Message resp = replication::ServeReplica(c.ks.VnodeOf(req.key), req);
   transport::WriteResponse(resp, &c.reply);
+}
+
+// DYNIS.AAE: the answering side of an exchange, on the loop owning the partition.
+void CmdPeerAae(CommandContext& c) {
+  replication::AaeRequest req;
+  if (!transport::ParseAae(c.argv, &req)) return c.reply.Error(err::kSyntax);
+  const kv::KeyspaceShared& shared = c.ks.shared();
+  if (shared.trees == nullptr) return c.reply.Error(err::kAaeDisabled);
+  replication::AaeResponse resp =
+      replication::ServeAae(c.ks, *shared.trees, shared.hints, req, c.node.aae_board());
+  transport::WriteAaeResponse(resp, &c.reply);
 }
 
 void CmdPeerFwd(CommandContext& c) {
@@ -120,6 +142,9 @@ void RegisterClusterCommands(std::vector<CommandSpec>* out) {
                   "O(1)"});
   out->push_back({"dynis.putrec", -3, kCmdInternal | kCmdNoMulti | kCmdWrite | kCmdFast, 1, 1,
                   1, CmdPeerRecord, "dynis", "Merge a record into this replica", "0.1.0", "O(1)"});
+  out->push_back({"dynis.aae", -3, kCmdInternal | kCmdNoMulti | kCmdWrite | kCmdPartitionArg, 0,
+                  0, 0, CmdPeerAae, "dynis", "Anti-entropy: compare and reap with a peer",
+                  "0.1.0", "O(partition)"});
   out->push_back({"dynis.fwd", -4, peer | kCmdPeerForward, 0, 0, 0, CmdPeerFwd, "dynis",
                   "Run a client command forwarded by another node", "0.1.0", "O(1)"});
 }

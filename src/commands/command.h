@@ -53,6 +53,8 @@ enum CommandFlag : uint32_t {
                               // the command, it is not one of its COMMAND flags
   kCmdQuorumR = 1 << 20,      // takes an optional "R n" after its |arity| fixed arguments
   kCmdQuorumW = 1 << 21,      // takes an optional "W n" there (GETCTX / SETCTX, DELCTX)
+  kCmdPartitionArg = 1 << 22,  // its first argument is a partition number: it runs on the
+                               // loop owning that partition (DYNIS.AAE)
   // Decisions server/ makes before or instead of the handler (not COMMAND flags either).
   kCmdPeerHandshake = 1 << 26,  // allowed on the cluster port before the peer authenticates
                                 // (DYNIS.HELLO, DYNIS.AUTH)

@@ -7,6 +7,9 @@
 //                                          the node refuses writes from then on (so a count
 //                                          would mean nothing)
 //   DEBUG COMMIT-FAULT RESET               forget the queued faults
+//   DEBUG REPLICA-PUT-DROP <count>         the next count replica puts this node receives
+//                                          (DYNIS.PUTREC, not hints) are acknowledged and not
+//                                          stored: a silently lost write, for anti-entropy tests
 // The faults are queued in the node's one Store (storage/store.h) and taken in order by
 // whichever io-thread commits next, so tests that need one batch to fail keep the node quiet.
 #include "commands/client_state.h"
@@ -15,6 +18,7 @@
 #include "commands/util.h"
 #include "common/errors.h"
 #include "config/config.h"
+#include "kv/keyspace.h"
 #include "storage/store.h"
 
 namespace dynis {
@@ -81,6 +85,14 @@ void CommitFault(CommandContext& c) {
   c.reply.Ok();
 }
 
+void ReplicaPutDrop(CommandContext& c) {
+  int64_t count = 0;
+  if (c.argv.size() != 3) return c.reply.Error(err::kSyntax);
+  if (!IntArg(c, 2, 0, kMaxCount, &count)) return;
+  c.node.keyspace_shared().drop_replica_puts.store(count, std::memory_order_relaxed);
+  c.reply.Ok();
+}
+
 void Help(CommandContext& c) {
   static const char* kLines[] = {
       "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -92,6 +104,9 @@ void Help(CommandContext& c) {
       "    until it is restarted.",
       "COMMIT-FAULT RESET",
       "    Forget the queued commit faults.",
+      "REPLICA-PUT-DROP <count>",
+      "    The next <count> replica writes this node receives are acknowledged but not",
+      "    stored (0 stops it): a lost write for anti-entropy to repair.",
       "HELP",
       "    Print this help.",
   };
@@ -106,6 +121,7 @@ void CmdDebug(CommandContext& c) {
   }
   if (EqualsIgnoreCase(c.argv[1], "help") && c.argv.size() == 2) return Help(c);
   if (EqualsIgnoreCase(c.argv[1], "commit-fault")) return CommitFault(c);
+  if (EqualsIgnoreCase(c.argv[1], "replica-put-drop")) return ReplicaPutDrop(c);
   UnknownSubcommand(c);
 }
 
@@ -121,7 +137,9 @@ void RegisterDebugCommands(std::vector<CommandSpec>* out) {
                   0, 0, CmdDebug, "server", "A container for debugging commands", "1.0.0",
                   "Depends on subcommand.",
                   {{"subcommand", "oneof", nullptr, false, false,
-                    {{"commit-fault", "pure-token", "COMMIT-FAULT"}, {"help", "pure-token", "HELP"}}},
+                    {{"commit-fault", "pure-token", "COMMIT-FAULT"},
+                     {"replica-put-drop", "pure-token", "REPLICA-PUT-DROP"},
+                     {"help", "pure-token", "HELP"}}},
                    {"action", "oneof", nullptr, true, false,
                     {{"ms", "integer", "DELAY"},
                      {"fail", "pure-token", "FAIL"},

@@ -2,13 +2,24 @@
 // (NODE), a key's placement (PARTITION, PREFLIST), the ring it routes with (RING), the members
 // it knows and its links to them (NODES), and a key's local replica (LOCALCTX). The verbs nodes
 // speak to each other (DYNIS.HELLO, DYNIS.MEET, ...) are another family: cluster_cmds.cc.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <optional>
+
 #include "cluster/preflist.h"
 #include "commands/command.h"
 #include "commands/node_context.h"
+#include "commands/util.h"
+#include "common/clock.h"
+#include "common/errors.h"
 #include "common/hash.h"
+#include "common/strings.h"
 #include "config/config.h"
 #include "kv/hints.h"
 #include "kv/keyspace.h"
+#include "kv/trees.h"
+#include "replication/anti_entropy.h"
 #include "storage/store.h"
 
 namespace dynis {
@@ -200,6 +211,102 @@ void CmdDynisNodes(CommandContext& c) {
 
 void CmdDynisLocalCtx(CommandContext& c) { ReplySiblings(c, c.argv[2]); }
 
+// The (partition, peer) pairs this node exchanges: the partitions it is a primary of (or just
+// `only`), each with its other primaries.
+std::map<uint32_t, std::vector<cluster::NodeId>> AaePairs(CommandContext& c,
+                                                          std::optional<uint32_t> only) {
+  std::map<uint32_t, std::vector<cluster::NodeId>> out;
+  auto view = c.node.cluster_view();
+  if (view == nullptr) return out;
+  const cluster::NodeId self = KeyHash(c.node.node_id());
+  const uint32_t n = static_cast<uint32_t>(c.node.config().replicas());
+  for (uint32_t p = 0; p < c.node.keyspace_shared().partitions; p++) {
+    if (only && *only != p) continue;
+    std::vector<cluster::NodeId> prim = cluster::Primaries(view->ring, p, n);
+    if (std::find(prim.begin(), prim.end(), self) == prim.end()) continue;
+    auto& peers = out[p];
+    for (cluster::NodeId q : prim) {
+      if (q != self) peers.push_back(q);
+    }
+  }
+  return out;
+}
+
+void CmdDynisAaeExchange(CommandContext& c) {
+  replication::AaeBoard* board = c.node.aae_board();
+  if (board == nullptr || c.node.keyspace_shared().trees == nullptr || !c.node.config().aae()) {
+    return c.reply.Error(err::kAaeDisabled);
+  }
+  std::optional<uint32_t> only;
+  if (c.argv.size() == 4) {
+    uint64_t p = 0;
+    if (!ParseUint64(c.argv[3], &p) || p >= c.node.keyspace_shared().partitions) {
+      return c.reply.Error(err::kAaeBadPartition);
+    }
+    only = static_cast<uint32_t>(p);
+  }
+  int64_t queued = 0;
+  for (const auto& [p, peers] : AaePairs(c, only)) queued += static_cast<int64_t>(peers.size());
+  board->QueueExchange(c.node.keyspace_shared().workers, only ? *only : -1);
+  c.reply.Integer(queued);
+}
+
+void CmdDynisAae(CommandContext& c) {
+  if (c.argv.size() >= 3) {
+    if (EqualsIgnoreCase(c.argv[2], "exchange") && c.argv.size() <= 4) {
+      return CmdDynisAaeExchange(c);
+    }
+    return c.reply.Error(err::kSyntax);
+  }
+  replication::AaeBoard* board = c.node.aae_board();
+  const kv::PartitionTrees* trees = c.node.keyspace_shared().trees;
+  if (board == nullptr || trees == nullptr) return c.reply.Error(err::kAaeDisabled);
+  auto view = c.node.cluster_view();
+  const auto pairs = AaePairs(c, std::nullopt);
+  const auto seen = board->Snapshot();
+  const int64_t now = NowMs();
+  c.reply.Array(pairs.size());
+  for (const auto& [p, peers] : pairs) {
+    const kv::PartitionTrees::Published& t = trees->published(p);
+    auto part = seen.find(p);
+    c.reply.Map(6);
+    c.reply.Bulk("partition");
+    c.reply.Integer(p);
+    c.reply.Bulk("tree");
+    c.reply.Bulk(t.ready.load() ? (t.building.load() ? "ready, rebuilding" : "ready")
+                                : (t.building.load() ? "building" : "none"));
+    c.reply.Bulk("keys");
+    c.reply.Integer(static_cast<int64_t>(t.keys.load()));
+    c.reply.Bulk("root");
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(t.root.load()));
+    c.reply.Bulk(hex);
+    c.reply.Bulk("reaped");
+    c.reply.Integer(part != seen.end() ? static_cast<int64_t>(part->second.reaped) : 0);
+    c.reply.Bulk("peers");
+    c.reply.Array(peers.size());
+    for (cluster::NodeId q : peers) {
+      const cluster::Member* m = view != nullptr ? view->Find(q) : nullptr;
+      replication::AaeBoard::Last last;
+      bool known = false;
+      if (part != seen.end()) {
+        auto it = part->second.peers.find(q);
+        if (it != part->second.peers.end()) {
+          last = it->second;
+          known = true;
+        }
+      }
+      c.reply.Array(6);
+      c.reply.Bulk(m != nullptr ? m->name : std::to_string(q));
+      c.reply.Integer(known ? now - last.at_ms : -1);  // ms since the last exchange ended
+      c.reply.Integer(last.took_ms);
+      c.reply.Bulk(known ? last.result : "never");
+      c.reply.Integer(static_cast<int64_t>(last.segments));
+      c.reply.Integer(static_cast<int64_t>(last.repaired));
+    }
+  }
+}
+
 void CmdDynisHelp(CommandContext& c) {
   static const char* kLines[] = {
       "DYNIS <subcommand> [<arg> ...]. Subcommands are:",
@@ -218,6 +325,10 @@ void CmdDynisHelp(CommandContext& c) {
       "    whether this node holds it up or down (failure detection) since when.",
       "HINTS",
       "    Return the hints this node keeps for others, per node: count, bytes, oldest.",
+      "AAE [EXCHANGE [<partition>]]",
+      "    Anti-entropy: per partition this node holds, its hash tree (state, keys, root) and",
+      "    the last exchange with each other replica (ms ago, took ms, result, differing",
+      "    segments, keys repaired). EXCHANGE starts exchanges now; returns how many.",
       "LOCALCTX <key>",
       "    Like GETCTX, from this node's replica only (no quorum, no repair).",
       "HELP",
@@ -256,6 +367,11 @@ void RegisterDynisCommands(std::vector<CommandSpec>* out) {
       {"dynis|hints", 2, conn, 0, 0, 0, CmdDynisHints, "dynis",
        "Show the hints this node keeps for other nodes: count, bytes and oldest per node",
        "0.1.0", "O(H) where H is the number of hints", {}, {}, "@slow"},
+      {"dynis|aae", -2, conn, 0, 0, 0, CmdDynisAae, "dynis",
+       "Show anti-entropy per partition, or start exchanges now (EXCHANGE [partition])",
+       "0.1.0", "O(Q) where Q is the number of partitions",
+       {{"exchange", "pure-token", "EXCHANGE", true}, {"partition", "integer", nullptr, true}},
+       {}, "@slow"},
       {"dynis|localctx", 3, conn, 0, 0, 0, CmdDynisLocalCtx, "dynis",
        "Get a key's siblings and context from this node's replica only", "0.1.0",
        "O(S) where S is the number of siblings", {{"key", "string"}}, {}, "@read @slow"},

@@ -12,6 +12,10 @@
 #include "cluster/membership.h"
 #include "common/status.h"
 
+namespace dynis::replication {
+class AaeBoard;
+}
+
 namespace dynis {
 
 class Config;
@@ -110,6 +114,8 @@ class NodeContext {
   virtual std::string LinkState(cluster::NodeId node) = 0;
   // This node's failure detector's judgement of a member. Cluster only.
   virtual cluster::PeerJudgement Judgement(cluster::NodeId node) const = 0;
+  // Anti-entropy's counters and last exchanges (nullptr: none, e.g. standalone).
+  virtual replication::AaeBoard* aae_board() { return nullptr; }
 };
 
 }  // namespace dynis

@@ -16,6 +16,7 @@
 #include "common/errors.h"
 #include "config/config.h"
 #include "kv/keyspace.h"
+#include "replication/anti_entropy.h"
 #include "storage/store.h"
 
 namespace dynis {
@@ -256,6 +257,34 @@ void InfoDynis(NodeContext& node, std::string* s) {
   Field(s, "hints_replay_failures", hints != nullptr ? hints->replay_failures.load() : 0);
   Field(s, "hint_replay_rate", hints != nullptr ? hints->replay_rate.load() : 0);
   Field(s, "hint_replay_rate_limit", static_cast<uint64_t>(cfg.hint_replay_rate()));
+  // Anti-entropy.
+  const kv::PartitionTrees* trees = node.keyspace_shared().trees;
+  uint64_t ready = 0, building = 0;
+  if (trees != nullptr) {
+    for (uint32_t p = 0; p < trees->partitions(); p++) {
+      ready += trees->published(p).ready.load(std::memory_order_relaxed) ? 1 : 0;
+      building += trees->published(p).building.load(std::memory_order_relaxed) ? 1 : 0;
+    }
+  }
+  const replication::AaeBoard* aae = node.aae_board();
+  auto count = [aae](const std::atomic<uint64_t> replication::AaeBoard::*field) {
+    return aae != nullptr ? (aae->*field).load(std::memory_order_relaxed) : 0;
+  };
+  using replication::AaeBoard;
+  Field(s, "aae_enabled", trees != nullptr && cfg.aae() ? "yes" : "no");
+  Field(s, "aae_trees_ready", ready);
+  Field(s, "aae_trees_building", building);
+  Field(s, "aae_tree_builds", trees != nullptr ? trees->builds.load() : 0);
+  Field(s, "aae_tree_rebuild_mismatches", trees != nullptr ? trees->rebuild_mismatches.load() : 0);
+  Field(s, "aae_exchanges", count(&AaeBoard::exchanges));
+  Field(s, "aae_exchanges_agreed", count(&AaeBoard::exchanges_agreed));
+  Field(s, "aae_exchanges_failed", count(&AaeBoard::exchanges_failed));
+  Field(s, "aae_segments_compared", count(&AaeBoard::segments_compared));
+  Field(s, "aae_keys_compared", count(&AaeBoard::keys_compared));
+  Field(s, "aae_keys_repaired", count(&AaeBoard::keys_repaired));
+  Field(s, "aae_bytes_sent", count(&AaeBoard::bytes_sent));
+  Field(s, "aae_tombstones_reaped", count(&AaeBoard::tombstones_reaped));
+  Field(s, "aae_reap_candidates", count(&AaeBoard::reap_candidates));
   Field(s, "write_batches", st.write_batches);
   Field(s, "max_object_size", static_cast<uint64_t>(cfg.max_object_size()));
   Field(s, "sibling_warn", static_cast<uint64_t>(cfg.sibling_warn()));

@@ -108,6 +108,13 @@ inline constexpr char kHintWindowPassed[] =
     "HINTWINDOW that replica has been down longer than hint-window; anti-entropy will repair it";
 inline constexpr char kHintRefused[] = "ERR this node keeps no hints for that node";
 inline constexpr char kReplicaReadFailed[] = "ERR the replica could not read its record";
+// Anti-entropy (DYNIS.AAE between nodes, DYNIS AAE for clients).
+inline constexpr char kAaeBadPartition[] = "ERR no such partition";
+inline std::string AaeTreeNotReady(uint32_t partition) {
+  return "TRYAGAIN the hash tree of partition " + std::to_string(partition) +
+         " is being built";
+}
+inline constexpr char kAaeDisabled[] = "ERR anti-entropy is off (aae no) or this node is not in a cluster";
 inline constexpr char kReplicaMergeFailed[] = "ERR the replica could not merge the record";
 // GETCTX's "R n" / "PR n", SETCTX's / DELCTX's "W n" / "PW n".
 inline std::string QuorumNotPositive(const char* letter) {

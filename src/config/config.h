@@ -153,6 +153,11 @@ class Config {
   int64_t hint_window_ms() const { return Num(kHintWindow) * 1000; }  // 0: no hints
   int64_t hint_replay_rate() const { return Num(kHintReplayRate); }  // keys/s, 0: unlimited
   int64_t hints_max_bytes() const { return Num(kHintsMaxBytes); }    // per target, 0: unlimited
+  bool aae() const { return Num(kAae) != 0; }
+  int64_t aae_round_ms() const { return Num(kAaeRound) * 1000; }
+  int64_t aae_exchange_rate() const { return Num(kAaeExchangeRate); }  // records/s, 0: unlimited
+  int64_t aae_repair_rate() const { return Num(kAaeRepairRate); }      // keys/s, 0: unlimited
+  int64_t aae_rebuild_interval_ms() const { return Num(kAaeRebuildInterval) * 1000; }  // 0: never
 
  private:
   // Option ids: index into the table and into the storage arrays.
@@ -200,6 +205,11 @@ class Config {
     kHintWindow,
     kHintReplayRate,
     kHintsMaxBytes,
+    kAae,
+    kAaeRound,
+    kAaeExchangeRate,
+    kAaeRepairRate,
+    kAaeRebuildInterval,
     kNumOptions
   };
   static constexpr int kObufClasses = 3;  // normal, replica, pubsub

@@ -178,6 +178,19 @@ const std::vector<Config::Def>& Config::Table() {
       MemOpt(kHintsMaxBytes, "hints-max-bytes", "1gb", 0, INT64_MAX, kMutable,
              "Bytes of hints kept for one replica; new hints over it are dropped; 0 means "
              "unlimited."),
+      BoolOpt(kAae, "aae", "yes", kMutable,
+              "Active anti-entropy: compare partitions' hash trees with the other replicas and "
+              "repair what differs, without client reads."),
+      IntOpt(kAaeRound, "aae-round", "60", 1, 86400 * 7, kMutable,
+             "Seconds in which every (partition, replica) pair of this node is compared once."),
+      IntOpt(kAaeExchangeRate, "aae-exchange-rate", "200000", 0, INT_MAX, kMutable,
+             "Records per second the exchanges may scan to list differing segments; 0 means "
+             "unlimited."),
+      IntOpt(kAaeRepairRate, "aae-repair-rate", "10000", 0, INT_MAX, kMutable,
+             "Keys per second anti-entropy repairs; 0 means unlimited."),
+      IntOpt(kAaeRebuildInterval, "aae-rebuild-interval", "604800", 0, INT_MAX, kMutable,
+             "Seconds between rebuilds of each hash tree from its data; 0 means never (only "
+             "at startup)."),
   };
   return table;
 }

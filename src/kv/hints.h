@@ -53,6 +53,11 @@ class HintLedger {
     return partition < per_partition_.size() &&
            per_partition_[partition].load(std::memory_order_relaxed) > 0;
   }
+  int64_t PartitionHintCount(uint32_t partition) const {
+    return partition < per_partition_.size()
+               ? per_partition_[partition].load(std::memory_order_relaxed)
+               : 0;
+  }
   bool Any() const { return total_.load(std::memory_order_relaxed) > 0; }
   HintTotals Totals(uint64_t target) const;
   std::map<uint64_t, HintTotals> All() const;  // targets with hints

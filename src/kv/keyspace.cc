@@ -5,6 +5,7 @@
 #include "common/errors.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "kv/trees.h"
 
 namespace dynis::kv {
 
@@ -39,13 +40,14 @@ Status Keyspace::Load(std::string_view key, DVVSet* out) {
   std::string stored;
   const std::string* bytes = nullptr;
   if (it != pending_.end()) {
-    if (!it->second) {
+    if (!it->second.record) {
       *out = DVVSet();
       return Status::OK();
     }
-    bytes = &*it->second;
+    bytes = &*it->second.record;
   } else {
     Status s = shared_->store->Get(dk, &stored);
+    NoteRead(dk, s.ok() ? &stored : nullptr);
     if (s.IsNotFound()) {
       *out = DVVSet();
       return Status::OK();
@@ -81,14 +83,14 @@ void Keyspace::RemoveIfExpired(std::string_view key, const DVVSet& set, int64_t 
     }
     DVVSet turned = set;
     turned.ExpireValuesIf(expired);
-    pending_[storage::DataKey(PartitionOf(key), key)] = turned.Encode();
+    Buffer(storage::DataKey(PartitionOf(key), key), turned.Encode());
     return;
   }
   // Standalone: once every version has expired the record goes (lazy expiry).
   for (const Sibling* s : set.Values()) {
     if (!Expired(*s, now_ms)) return;
   }
-  pending_[storage::DataKey(PartitionOf(key), key)] = std::nullopt;
+  Buffer(storage::DataKey(PartitionOf(key), key), std::nullopt);
 }
 
 std::optional<LiveValue> Keyspace::LiveOf(const DVVSet& set, int64_t now_ms) {
@@ -114,11 +116,11 @@ Status Keyspace::Apply(std::string_view key, DVVSet& set, Mutation m) {
       return Status::OK();
     case Mutation::kPut:
       RETURN_IF_ERROR(CheckValueSize(m.value));
-      set.Update(set.Join(), NewSibling(set, m.value, m.expire_at_ms, false), shared_->actor);
+      Mint(key, set, set.Join(), NewSibling(set, m.value, m.expire_at_ms, false));
       break;
     case Mutation::kDelete:
       if (set.ValueCount() == 0) return Status::OK();  // nothing to delete
-      set.Update(set.Join(), NewSibling(set, "", 0, true), shared_->actor);
+      Mint(key, set, set.Join(), NewSibling(set, "", 0, true));
       break;
   }
   return Store(key, storage::DataKey(PartitionOf(key), key), set);
@@ -173,10 +175,10 @@ Status Keyspace::Store(std::string_view key, std::string data_key, DVVSet& set) 
   }
   if (set.ValueCount() == 0) {
     // Nothing live: the record goes away, or only its counters stay (keep_clocks).
-    pending_[std::move(data_key)] = Emptied(set);
+    Buffer(std::move(data_key), Emptied(set));
     return Status::OK();
   }
-  pending_[std::move(data_key)] = set.Encode();
+  Buffer(std::move(data_key), set.Encode());
   if (tracking_ && std::find(tracked_.begin(), tracked_.end(), key) == tracked_.end()) {
     tracked_.emplace_back(key);
   }
@@ -187,11 +189,12 @@ Status Keyspace::LoadRecord(std::string_view key, std::optional<std::string>* ou
   std::string dk = storage::DataKey(PartitionOf(key), key);
   auto it = pending_.find(dk);
   if (it != pending_.end()) {
-    *out = it->second;
+    *out = it->second.record;
     return Status::OK();
   }
   std::string stored;
   Status s = shared_->store->Get(dk, &stored);
+  NoteRead(dk, s.ok() ? &stored : nullptr);
   if (s.IsNotFound()) {
     out->reset();
     return Status::OK();
@@ -199,6 +202,39 @@ Status Keyspace::LoadRecord(std::string_view key, std::optional<std::string>* ou
   RETURN_IF_ERROR(s);
   *out = std::move(stored);
   return Status::OK();
+}
+
+void Keyspace::NoteRead(const std::string& data_key, const std::string* stored) {
+  if (shared_->trees == nullptr) return;
+  last_read_key_ = data_key;
+  last_read_hash_ =
+      stored == nullptr ? 0 : HashTree::ItemHash(storage::UserKeyOf(data_key), *stored);
+}
+
+void Keyspace::Buffer(std::string data_key, std::optional<std::string> record) {
+  auto [it, fresh] = pending_.try_emplace(std::move(data_key));
+  if (fresh && shared_->trees != nullptr) it->second.before = CommittedHash(it->first);
+  it->second.record = std::move(record);
+}
+
+uint64_t Keyspace::CommittedHash(const std::string& data_key) {
+  // Every write path read the key just before (Load, LoadRecord): that read is the answer.
+  if (data_key == last_read_key_) return last_read_hash_;
+  std::string stored;
+  if (!shared_->store->Get(data_key, &stored).ok()) return 0;
+  return HashTree::ItemHash(storage::UserKeyOf(data_key), stored);
+}
+
+uint64_t Keyspace::Mint(std::string_view key, DVVSet& set, version::VersionVector ctx,
+                        Sibling s) {
+  // After a reap this node may hold no counter of a key whose tombstone a replica still
+  // keeps (a reap in progress, or one a replica missed): the new dot must be above every one
+  // it minted in the partition's reaped records, or that tombstone would supersede it.
+  // Only the counter moves: the values the context does not name stay siblings.
+  if (shared_->trees != nullptr) {
+    set.RaiseCounter(shared_->actor, shared_->trees->reap_floor(PartitionOf(key)));
+  }
+  return set.Update(ctx, std::move(s), shared_->actor);
 }
 
 Keyspace::~Keyspace() = default;
@@ -211,13 +247,40 @@ Vnode& Keyspace::VnodeOf(std::string_view key) {
 }
 
 void Keyspace::StoreRecord(std::string_view key, std::string record) {
-  pending_[storage::DataKey(PartitionOf(key), key)] = std::move(record);
+  Buffer(storage::DataKey(PartitionOf(key), key), std::move(record));
+}
+
+Status Keyspace::Reap(std::string_view key, uint64_t expected, bool* dropped) {
+  *dropped = false;
+  PartitionTrees* trees = shared_->trees;
+  if (trees == nullptr) return Status::OK();
+  std::optional<std::string> record;
+  RETURN_IF_ERROR(LoadRecord(key, &record));
+  if (!record || HashTree::ItemHash(key, *record) != expected) return Status::OK();
+  auto set = DVVSet::Decode(*record);
+  if (!set.ok()) return Status::OK();
+  const int64_t now = NowMs();
+  for (const Sibling* s : set->Values()) {
+    if (!s->tombstone && !Expired(*s, now)) return Status::OK();  // a live value: never
+  }
+  uint64_t mine = 0;
+  for (const DVVSet::Entry& e : set->entries()) {
+    if (e.actor == shared_->actor) mine = e.counter;
+  }
+  const uint32_t p = PartitionOf(key);
+  if (mine > trees->reap_floor(p)) {
+    trees->set_reap_floor(p, mine);
+    pending_floors_.insert(p);
+  }
+  Buffer(storage::DataKey(p, key), std::nullopt);
+  *dropped = true;
+  return Status::OK();
 }
 
 std::vector<std::string> Keyspace::PendingKeys() const {
   std::vector<std::string> out;
   out.reserve(pending_.size());
-  for (const auto& [dk, record] : pending_) out.emplace_back(storage::UserKeyOf(dk));
+  for (const auto& [dk, pending] : pending_) out.emplace_back(storage::UserKeyOf(dk));
   return out;
 }
 
@@ -228,9 +291,9 @@ Status Keyspace::Put(std::string_view key, std::string_view value, int64_t expir
   // An expiry already past makes the write a delete. Its tombstone is written even when
   // nothing is held here: a blind write reads no other replica, and they may hold values.
   if (ExpiredAt(expire_at_ms)) {
-    set.Update(set.Join(), NewSibling(set, "", 0, true), shared_->actor);
+    Mint(key, set, set.Join(), NewSibling(set, "", 0, true));
   } else {
-    set.Update(set.Join(), NewSibling(set, value, expire_at_ms, false), shared_->actor);
+    Mint(key, set, set.Join(), NewSibling(set, value, expire_at_ms, false));
   }
   return Store(key, storage::DataKey(PartitionOf(key), key), set);
 }
@@ -249,7 +312,7 @@ Status Keyspace::PutWithContext(std::string_view key, std::string_view context,
   if (!vv.ok()) return Status::Error(err::kInvalidContext);
   DVVSet set;
   RETURN_IF_ERROR(Load(key, &set));
-  set.Update(*vv, NewSibling(set, value, 0, tombstone), shared_->actor);
+  Mint(key, set, *vv, NewSibling(set, value, 0, tombstone));
   size_t n = set.ValueCount();
   if (n > shared_->sibling_max) {
     return Status::Error(std::string(err::kTooManySiblings) + " (" + std::to_string(n) +
@@ -263,14 +326,20 @@ Status Keyspace::PutWithContext(std::string_view key, std::string_view context,
 }
 
 Status Keyspace::Commit() {
+  last_read_key_.clear();  // what it said may change now
   if (pending_.empty() && pending_hints_.empty()) return Status::OK();
   storage::Store::Batch batch = shared_->store->NewBatch();
   for (const auto& [k, v] : pending_) {
-    if (v) {
-      batch.Put(storage::Cf::kData, k, *v);
+    if (v.record) {
+      batch.Put(storage::Cf::kData, k, *v.record);
     } else {
       batch.Delete(storage::Cf::kData, k);
     }
+  }
+  PartitionTrees* trees = shared_->trees;
+  for (uint32_t p : pending_floors_) {
+    batch.Put(storage::Cf::kMeta, PartitionTrees::ReapFloorName(p),
+              PartitionTrees::EncodeReapFloor(trees->reap_floor(p)));
   }
   for (const auto& [k, v] : pending_hints_) {
     if (v) {
@@ -280,8 +349,15 @@ Status Keyspace::Commit() {
     }
   }
   Status s = shared_->store->Write(batch);
+  if (s.ok() && trees != nullptr) {
+    for (const auto& [k, v] : pending_) {
+      trees->Applied(k, v.before,
+                     v.record ? HashTree::ItemHash(storage::UserKeyOf(k), *v.record) : 0);
+    }
+  }
   pending_.clear();
   pending_hints_.clear();
+  pending_floors_.clear();
   return s;
 }
 
@@ -344,23 +420,18 @@ Status Keyspace::ScanHints(uint64_t target, const std::string& after, size_t lim
 }
 
 storage::CompactDecision Keyspace::Compact(std::string_view encoded, int64_t now_ms,
-                                           int64_t tombstone_grace_ms, bool keep_clocks,
-                                           std::string* rewrite) {
+                                           int64_t tombstone_grace_ms, bool keep_clocks) {
   using storage::CompactDecision;
   auto decoded = DVVSet::Decode(encoded);
   if (!decoded.ok()) return CompactDecision::kKeep;  // never drop what we cannot read
   DVVSet& set = decoded.value();
   if (keep_clocks) {
-    // In a cluster nothing a replica may still need is dropped: expired values become their
-    // writes' tombstones (see RemoveIfExpired), and tombstones and clock-only records stay
-    // until every replica is known to hold them (anti-entropy, a later release). Reaping one
-    // earlier could let this node mint a dot its peers have seen, and would let a replica
-    // that missed the delete (or the expiring write) bring an older value back.
-    if (set.ExpireValuesIf([now_ms](const Sibling& s) { return Expired(s, now_ms); }) == 0) {
-      return CompactDecision::kKeep;
-    }
-    *rewrite = set.Encode();
-    return CompactDecision::kRewrite;
+    // In a cluster compaction changes nothing: a record a replica may still need stays, and
+    // what the record holds is what the partition's hash tree (kv/trees.h) summarises, so a
+    // rewrite here would make every exchange see a difference that no repair can remove.
+    // Expired values turn into tombstones on the loop (lazy expiry), and records with no live
+    // value go only when anti-entropy proved every replica holds them (Keyspace::Reap).
+    return CompactDecision::kKeep;
   }
   // Standalone: the record goes once every value is gone (expired, or a tombstone older than
   // the grace period).

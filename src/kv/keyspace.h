@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,6 +33,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "kv/hints.h"
+#include "kv/trees.h"
 #include "kv/vnode.h"
 #include "storage/store.h"
 #include "version/dvvset.h"
@@ -67,6 +69,12 @@ struct KeyspaceShared {
   HintLedger* hints = nullptr;
   std::atomic<uint64_t> hints_max_bytes{0};
   std::function<bool(uint64_t target)> hint_window_open;
+  // Anti-entropy (kv/trees.h): the partitions' hash trees, kept up by every Commit, and their
+  // reap floors (nullptr: a node without anti-entropy, e.g. standalone).
+  PartitionTrees* trees = nullptr;
+  // The test hook of a silently lost write (DEBUG REPLICA-PUT-DROP): this many more replica
+  // puts are acknowledged without being stored.
+  mutable std::atomic<int64_t> drop_replica_puts{0};
 };
 
 // The value a plain GET sees: the last-write-wins winner among live siblings.
@@ -135,6 +143,11 @@ class Keyspace {
   // For vnodes: buffers an encoded record as the key's new record in this turn's batch; moves
   // the clock past a timestamp a replica received; counts a reused dot (INFO).
   void StoreRecord(std::string_view key, std::string record);
+  // Anti-entropy's reaping (replication/anti_entropy.h): drops the key's record when it is
+  // still the one whose item hash is `expected` and holds no live value, raising the
+  // partition's reap floor to this node's counter in it (stored in the same batch). *dropped
+  // tells whether it did.
+  Status Reap(std::string_view key, uint64_t expected, bool* dropped);
   void ObserveHlc(uint64_t ts) { shared_->clock->Observe(ts); }
   void CountDotConflict() const {
     shared_->dot_conflicts.fetch_add(1, std::memory_order_relaxed);
@@ -175,15 +188,15 @@ class Keyspace {
   void DropPending() {
     pending_.clear();
     pending_hints_.clear();
+    pending_floors_.clear();
   }
 
   // The compaction filter's decision for a stored record. Standalone: dropped once its values
-  // are all gone (expired, or tombstones older than the grace period). With keep_clocks:
-  // rewritten when expired values turn into tombstones, never dropped. A record that does not
-  // decode is kept.
+  // are all gone (expired, or tombstones older than the grace period). With keep_clocks (a
+  // cluster): always kept, unchanged (anti-entropy reaps). A record that does not decode is
+  // kept.
   static storage::CompactDecision Compact(std::string_view encoded, int64_t now_ms,
-                                          int64_t tombstone_grace_ms, bool keep_clocks,
-                                          std::string* rewrite);
+                                          int64_t tombstone_grace_ms, bool keep_clocks);
 
  private:
   Status CheckValueSize(std::string_view value) const;
@@ -193,6 +206,17 @@ class Keyspace {
   Status Store(std::string_view key, std::string data_key, version::DVVSet& set);
   // What a record with no values left becomes: a clock-only record, or nothing.
   std::optional<std::string> Emptied(const version::DVVSet& set) const;
+  // Every record write of the turn goes through here: with trees, the first write of a key in
+  // the turn notes the item hash of its committed record (before), for Commit's tree update.
+  void Buffer(std::string data_key, std::optional<std::string> record);
+  uint64_t CommittedHash(const std::string& data_key);
+  // Load and LoadRecord remember the last record they read from the store (with trees): the
+  // write that follows a read needs no second read for its before-hash.
+  void NoteRead(const std::string& data_key, const std::string* stored);
+  // Adds a new sibling under a fresh dot of this node (DVVSet::Update), above the partition's
+  // reap floor.
+  uint64_t Mint(std::string_view key, version::DVVSet& set, version::VersionVector ctx,
+                version::Sibling s);
   // A new value's sibling; its timestamp is above every one in `seen` (the versions it joins).
   version::Sibling NewSibling(const version::DVVSet& seen, std::string_view value,
                               int64_t expire_at_ms, bool tombstone);
@@ -204,8 +228,17 @@ class Keyspace {
   uint32_t id_;
   bool tracking_ = false;
   std::vector<std::string> tracked_;
-  // data key -> encoded record (nullopt = delete), written by Commit().
-  std::unordered_map<std::string, std::optional<std::string>> pending_;
+  // data key -> encoded record (nullopt = delete), written by Commit(), and the item hash of
+  // the record committed before this turn (with trees).
+  struct PendingRecord {
+    std::optional<std::string> record;
+    uint64_t before = 0;
+  };
+  std::unordered_map<std::string, PendingRecord> pending_;
+  std::string last_read_key_;
+  uint64_t last_read_hash_ = 0;
+  // Partitions whose reap floor rose this turn (stored by Commit()).
+  std::set<uint32_t> pending_floors_;
   // hint key -> hint value (nullopt = delete), written by Commit() in the same batch.
   std::unordered_map<std::string, std::optional<std::string>> pending_hints_;
   std::unordered_map<uint32_t, std::unique_ptr<Vnode>> vnodes_;  // by partition

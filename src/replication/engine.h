@@ -59,6 +59,7 @@ struct Message {
   bool ok = true;       // responses: false when the replica failed the request
   bool repair = false;  // kPutReq sent by read repair; its response completes nothing
   bool handoff = false;  // kPutReq replaying a hint (replication/handoff.h); echoed
+  bool aae = false;      // kGetReq / kPutReq repairing an anti-entropy difference; echoed
   NodeId hint_for = 0;   // kPutReq to a fallback: the primary it stands in for (0: a primary)
   std::string error;    // responses with ok=false: why, for the peer's reply and logs
 };

@@ -414,6 +414,7 @@ void Worker::ClusterCron(int64_t now_ms) {
   }
   DetectFailures(now_ms);
   ReplayHints(now_ms);
+  RunAntiEntropy(now_ms);
   // MEET doubles as the heartbeat of idle links: at least every half request timeout, so that
   // a paused peer nobody sends to is still judged down within twice the timeout.
   const int64_t interval =
@@ -449,6 +450,7 @@ void Worker::ClusterCron(int64_t now_ms) {
 void Worker::CloseLinks() {
   if (coordinator_) coordinator_->Reset();
   if (replay_) replay_->Reset();
+  if (aae_) aae_->Reset();
   coordinating_.clear();
   links_.clear();  // ~PeerLink closes; the loop frees the handles
   seed_links_.clear();

@@ -64,9 +64,9 @@ Status Server::OpenStore() {
   // In a cluster compaction drops nothing another replica may still need (kv/keyspace.h).
   const bool keep_clocks = !cfg.cluster_nodes().empty();
   ks_shared_.keep_clocks = keep_clocks;
-  so.compact = [cp, keep_clocks](std::string_view v, std::string* rewrite) {
+  so.compact = [cp, keep_clocks](std::string_view v, std::string* /*rewrite*/) {
     return kv::Keyspace::Compact(v, NowMs(), static_cast<int64_t>(cp->tombstone_grace_s()) * 1000,
-                                 keep_clocks, rewrite);
+                                 keep_clocks);
   };
   auto store = storage::Store::Open(so);
   if (!store.ok()) return store.status();
@@ -149,6 +149,7 @@ Status Server::JoinCluster() {
                                             static_cast<uint32_t>(cfg.replicas()), NowMs());
   RETURN_IF_ERROR(RestoreMembership());
   RETURN_IF_ERROR(KeepHints());
+  RETURN_IF_ERROR(KeepTrees());
   for (auto& w : workers_) RETURN_IF_ERROR(w->ListenPeers());
   LOG_NOTICE("Cluster '%s': this node at %s:%d (cluster port), N=%d R=%d W=%d, %zu seeds",
              cfg.cluster_name().c_str(), self.host.c_str(), self.cport, cfg.replicas(),
@@ -177,6 +178,15 @@ Status Server::KeepHints() {
     return j.health == cluster::Health::kUp || NowMs() - j.since_ms < window;
   };
   return config_->OnChange("hints-max-bytes", [this] { ApplyConfig(); });
+}
+
+// Anti-entropy: the partitions' hash trees, built by the workers from their data in the
+// background (replication/anti_entropy.h), and the reap floors stored by earlier runs.
+Status Server::KeepTrees() {
+  trees_ = std::make_unique<kv::PartitionTrees>(static_cast<uint32_t>(config_->partitions()));
+  RETURN_IF_ERROR(trees_->LoadReapFloors(store_.get()));
+  ks_shared_.trees = trees_.get();
+  return Status::OK();
 }
 
 Status Server::RestoreMembership() {
@@ -211,6 +221,7 @@ Status Server::FlushAll() {
                    kv::FlushAll(store_.get(), epoch_, static_cast<uint64_t>(NowUs())));
   epoch_ = next;
   ks_shared_.actor.epoch = next;
+  if (trees_) trees_->Reset(NowMs());  // every loop is paused: the trees are ours
   LOG_NOTICE("FLUSHALL: every record deleted, node %s now mints under epoch %llu",
              node_id_.c_str(), static_cast<unsigned long long>(next));
   return Status::OK();

@@ -96,6 +96,10 @@ std::shared_ptr<const cluster::ClusterView> WorkerNodeContext::Meet(const cluste
 }
 
 std::string WorkerNodeContext::LinkState(cluster::NodeId node) { return worker_.LinkState(node); }
+replication::AaeBoard* WorkerNodeContext::aae_board() {
+  return server_.cluster() != nullptr ? &server_.aae_board() : nullptr;
+}
+
 cluster::PeerJudgement WorkerNodeContext::Judgement(cluster::NodeId node) const {
   return server_.cluster()->Judgement(node);
 }

@@ -51,6 +51,7 @@ class WorkerNodeContext final : public NodeContext {
   std::shared_ptr<const cluster::ClusterView> Meet(const cluster::Member& m) override;
   std::string LinkState(cluster::NodeId node) override;
   cluster::PeerJudgement Judgement(cluster::NodeId node) const override;
+  replication::AaeBoard* aae_board() override;
 
  private:
   Server& server_;

@@ -1,6 +1,7 @@
 // Where an admitted command runs: on this worker, on the worker owning its keys, split per
 // key over several, or alone with every other worker paused; and running it (ExecuteSpec).
 #include "common/errors.h"
+#include "common/strings.h"
 #include "server/node_context.h"
 #include "server/server.h"
 
@@ -16,6 +17,18 @@ bool Worker::Route(Client* c, const CommandSpec* spec, std::vector<std::string>&
     }
   }
   bool exclusive = (flags & kCmdExclusive) != 0;
+  if ((flags & kCmdPartitionArg) && argv.size() > 1) {
+    // A partition's own work (DYNIS.AAE): on the loop owning it.
+    uint64_t p = 0;
+    if (ParseUint64(argv[1], &p) && p < keyspace_.shared().partitions) {
+      const int owner = server_->OwnerOf(static_cast<uint32_t>(p));
+      if (owner != id_) {
+        Forward(c, spec, argv, {owner}, true);
+        return true;
+      }
+    }
+    return RunHere(c, spec, argv);
+  }
   if (!(flags & (kCmdConn | kCmdAllKeys | kCmdExclusive))) {
     Placement placement = PlaceByKeys(c, spec, argv);
     if (placement == Placement::kForwarded) return true;

@@ -76,6 +76,7 @@ class Server {
   Stats& stats() { return stats_; }
   const kv::KeyspaceShared& keyspace_shared() const { return ks_shared_; }
   kv::KeyspaceShared& mutable_keyspace_shared() { return ks_shared_; }
+  replication::AaeBoard& aae_board() { return aae_board_; }
   int worker_count() const { return static_cast<int>(workers_.size()); }
   Worker& worker(int i) { return *workers_[i]; }
   int OwnerOf(uint32_t partition) const { return static_cast<int>(partition % workers_.size()); }
@@ -114,6 +115,7 @@ class Server {
   Status JoinCluster();    // with cluster-nodes: the cluster state and the peer listeners
   Status RestoreMembership();
   Status KeepHints();
+  Status KeepTrees();
   void WalSyncLoop();
   // Applies the mutable config values that lower layers cache (at start and on CONFIG SET).
   void ApplyConfig();
@@ -121,6 +123,8 @@ class Server {
   Config* config_;
   std::unique_ptr<cluster::ClusterState> cluster_;
   std::unique_ptr<kv::HintLedger> hints_;  // in a cluster
+  std::unique_ptr<kv::PartitionTrees> trees_;  // in a cluster (anti-entropy)
+  replication::AaeBoard aae_board_;
   std::unique_ptr<storage::Store> store_;
   HybridClock clock_;
   Stats stats_;

@@ -29,6 +29,7 @@
 #include "commands/command.h"
 #include "kv/keyspace.h"
 #include "proto/reply.h"
+#include "replication/anti_entropy.h"
 #include "replication/coordinator.h"
 #include "replication/handoff.h"
 #include "server/admission.h"
@@ -185,6 +186,11 @@ class Worker {
   void OnLinkState(NodeId node, transport::PeerLink::State state);
   // Hinted handoff: replays this loop's hints to primaries that are back.
   void ReplayHints(int64_t now_ms);
+  // Anti-entropy (server/anti_entropy.cc): builds this loop's trees, runs its exchanges and
+  // reap passes, and carries their requests.
+  void RunAntiEntropy(int64_t now_ms);
+  void SendAae(int64_t now_ms, replication::AaeSends* sends);
+  const replication::AaeTopology& AaeTopo();
   // The coordinator, made on first use with this node's options.
   replication::Coordinator& coordinator();
   // The node's judgement of its peers as this loop's coordinator and replay use it: the loaded
@@ -210,6 +216,9 @@ class Worker {
   std::vector<uv_tcp_t*> peer_listeners_;  // the cluster port
   std::unique_ptr<replication::Coordinator> coordinator_;
   std::unique_ptr<replication::HintReplay> replay_;
+  std::unique_ptr<replication::AntiEntropy> aae_;
+  replication::AaeTopology aae_topo_;
+  int64_t last_cron_ms_ = 0;
   Health health_{this};
   int64_t last_rate_ms_ = 0;
   uint64_t last_replayed_ = 0;

@@ -28,6 +28,7 @@ Message RequestIdentity(const Message& req) {
   id.key = req.key;
   id.repair = req.repair;
   id.handoff = req.handoff;
+  id.aae = req.aae;
   return id;
 }
 
@@ -42,6 +43,7 @@ Message ResponseOf(const Message& req, const proto::Reply& reply) {
   r.key = req.key;
   r.repair = req.repair;
   r.handoff = req.handoff;
+  r.aae = req.aae;
   r.ok = reply.type != proto::Reply::Type::kError;
   if (!r.ok) r.error = reply.str;
   if (r.type == Message::Type::kGetResp && r.ok) {
@@ -89,6 +91,184 @@ void WriteResponse(const Message& resp, proto::ReplyWriter* w) {
   } else {
     w->NullBulk();
   }
+}
+
+namespace {
+
+using replication::AaeRequest;
+using replication::AaeResponse;
+
+struct AaeVerb {
+  const char* name;
+  AaeRequest::Type type;
+};
+constexpr AaeVerb kAaeVerbs[] = {
+    {"ROOT", AaeRequest::Type::kRoot},           {"BRANCHES", AaeRequest::Type::kBranches},
+    {"SEGMENTS", AaeRequest::Type::kSegments},   {"KEYS", AaeRequest::Type::kKeys},
+    {"HINTS", AaeRequest::Type::kHints},         {"REAPCHECK", AaeRequest::Type::kReapCheck},
+    {"REAPDROP", AaeRequest::Type::kReapDrop},
+};
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; i--) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t GetU64(std::string_view s) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+}  // namespace
+
+std::vector<std::string> AaeArgv(const AaeRequest& req) {
+  std::vector<std::string> argv = {"DYNIS.AAE", std::to_string(req.partition)};
+  for (const AaeVerb& v : kAaeVerbs) {
+    if (v.type == req.type) argv.emplace_back(v.name);
+  }
+  if (req.type == AaeRequest::Type::kSegments || req.type == AaeRequest::Type::kKeys) {
+    std::string packed;
+    for (uint32_t i : req.items) {
+      packed.push_back(static_cast<char>((i >> 8) & 0xff));
+      packed.push_back(static_cast<char>(i & 0xff));
+    }
+    argv.push_back(std::move(packed));
+  }
+  for (const auto& [key, hash] : req.keys) {
+    argv.push_back(key);
+    std::string h;
+    PutU64(&h, hash);
+    argv.push_back(std::move(h));
+  }
+  return argv;
+}
+
+bool ParseAae(const std::vector<std::string>& argv, AaeRequest* req) {
+  if (argv.size() < 3 || strcasecmp(argv[0].c_str(), "dynis.aae") != 0) return false;
+  uint64_t p = 0;
+  if (!ParseUint64(argv[1], &p) || p >= (1u << 16)) return false;
+  req->partition = static_cast<uint32_t>(p);
+  const AaeVerb* verb = nullptr;
+  for (const AaeVerb& v : kAaeVerbs) {
+    if (strcasecmp(argv[2].c_str(), v.name) == 0) verb = &v;
+  }
+  if (verb == nullptr) return false;
+  req->type = verb->type;
+  switch (req->type) {
+    case AaeRequest::Type::kRoot:
+    case AaeRequest::Type::kBranches:
+    case AaeRequest::Type::kHints:
+      return argv.size() == 3;
+    case AaeRequest::Type::kSegments:
+    case AaeRequest::Type::kKeys: {
+      if (argv.size() != 4 || argv[3].size() % 2 != 0) return false;
+      const std::string& packed = argv[3];
+      for (size_t i = 0; i < packed.size(); i += 2) {
+        req->items.push_back((static_cast<uint32_t>(static_cast<uint8_t>(packed[i])) << 8) |
+                             static_cast<uint8_t>(packed[i + 1]));
+      }
+      return true;
+    }
+    case AaeRequest::Type::kReapCheck:
+    case AaeRequest::Type::kReapDrop:
+      if ((argv.size() - 3) % 2 != 0) return false;
+      for (size_t i = 3; i < argv.size(); i += 2) {
+        if (argv[i + 1].size() != 8) return false;
+        req->keys.emplace_back(argv[i], GetU64(argv[i + 1]));
+      }
+      return true;
+  }
+  return false;
+}
+
+void WriteAaeResponse(const AaeResponse& resp, proto::ReplyWriter* w) {
+  if (!resp.ok) {
+    w->Error(resp.error);
+    return;
+  }
+  switch (resp.type) {
+    case AaeRequest::Type::kRoot:
+    case AaeRequest::Type::kBranches:
+    case AaeRequest::Type::kSegments: {
+      std::string packed;
+      packed.reserve(8 * resp.hashes.size());
+      for (uint64_t h : resp.hashes) PutU64(&packed, h);
+      w->Bulk(packed);
+      return;
+    }
+    case AaeRequest::Type::kKeys: {
+      w->Array(1 + 2 * resp.keys.size());
+      w->Integer(resp.truncated ? 1 : 0);
+      std::string h;
+      for (const auto& [key, hash] : resp.keys) {
+        w->Bulk(key);
+        h.clear();
+        PutU64(&h, hash);
+        w->Bulk(h);
+      }
+      return;
+    }
+    case AaeRequest::Type::kHints:
+      w->Integer(static_cast<int64_t>(resp.count));
+      return;
+    case AaeRequest::Type::kReapCheck:
+    case AaeRequest::Type::kReapDrop:
+      w->Bulk(std::string_view(reinterpret_cast<const char*>(resp.held.data()), resp.held.size()));
+      return;
+  }
+}
+
+AaeResponse AaeResponseOf(const AaeRequest& req, const proto::Reply& reply) {
+  using Type = proto::Reply::Type;
+  AaeResponse r;
+  r.type = req.type;
+  r.op = req.op;
+  r.from = req.to;
+  auto bad = [&r]() {
+    r.ok = false;
+    r.error = "ERR malformed anti-entropy answer";
+    r.hashes.clear();
+    r.keys.clear();
+    r.held.clear();
+    return r;
+  };
+  if (reply.type == Type::kError) {
+    r.ok = false;
+    r.error = reply.str;
+    return r;
+  }
+  switch (req.type) {
+    case AaeRequest::Type::kRoot:
+    case AaeRequest::Type::kBranches:
+    case AaeRequest::Type::kSegments:
+      if (reply.type != Type::kBulk || reply.str.size() % 8 != 0) return bad();
+      for (size_t i = 0; i < reply.str.size(); i += 8) {
+        r.hashes.push_back(GetU64(std::string_view(reply.str).substr(i, 8)));
+      }
+      return r;
+    case AaeRequest::Type::kKeys:
+      if (reply.type != Type::kArray || reply.elements.empty() ||
+          reply.elements.size() % 2 != 1 || reply.elements[0].type != Type::kInteger) {
+        return bad();
+      }
+      r.truncated = reply.elements[0].integer != 0;
+      for (size_t i = 1; i < reply.elements.size(); i += 2) {
+        const proto::Reply& k = reply.elements[i];
+        const proto::Reply& h = reply.elements[i + 1];
+        if (k.type != Type::kBulk || h.type != Type::kBulk || h.str.size() != 8) return bad();
+        r.keys.emplace_back(k.str, GetU64(h.str));
+      }
+      return r;
+    case AaeRequest::Type::kHints:
+      if (reply.type != Type::kInteger || reply.integer < 0) return bad();
+      r.count = static_cast<uint64_t>(reply.integer);
+      return r;
+    case AaeRequest::Type::kReapCheck:
+    case AaeRequest::Type::kReapDrop:
+      if (reply.type != Type::kBulk || reply.str.size() != req.keys.size()) return bad();
+      r.held.assign(reply.str.begin(), reply.str.end());
+      return r;
+  }
+  return bad();
 }
 
 std::vector<std::string> MeetArgv(const cluster::Member& self) {

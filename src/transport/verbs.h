@@ -6,6 +6,13 @@
 //                             -> +OK once the merge is committed, or an error saying why; with
 //                                HINT, kept as a hint for that primary (the peer is a fallback)
 //   PING                      -> the failure detector's probe of a peer it holds down
+//   DYNIS.AAE partition ROOT|BRANCHES|HINTS
+//   DYNIS.AAE partition SEGMENTS|KEYS packed-indexes
+//   DYNIS.AAE partition REAPCHECK|REAPDROP key hash [key hash ...]
+//                             -> anti-entropy (replication/anti_entropy.h): hashes as one bulk
+//                                of 8-byte big-endian words; KEYS answers [truncated, key, hash,
+//                                ...]; HINTS an integer; REAP* one byte (0/1) per key; indexes
+//                                travel as 2-byte big-endian words in one argument
 //   DYNIS.MEET name host cport port
 //                             -> the members the peer knows: [name, host, cport, port] each,
 //                                with a fifth element (member|joining) once it is sealed
@@ -22,6 +29,7 @@
 #include "cluster/membership.h"
 #include "proto/reply.h"
 #include "proto/reply_parser.h"
+#include "replication/anti_entropy.h"
 #include "replication/engine.h"
 
 namespace dynis::transport {
@@ -39,6 +47,13 @@ replication::Message ResponseOf(const replication::Message& req, const proto::Re
 bool ParseRequest(const std::vector<std::string>& argv, replication::Message* req);
 // The reply carrying a replica's response.
 void WriteResponse(const replication::Message& resp, proto::ReplyWriter* w);
+
+// Anti-entropy's requests and answers, the same way round.
+std::vector<std::string> AaeArgv(const replication::AaeRequest& req);
+replication::AaeResponse AaeResponseOf(const replication::AaeRequest& req,
+                                       const proto::Reply& reply);
+bool ParseAae(const std::vector<std::string>& argv, replication::AaeRequest* req);
+void WriteAaeResponse(const replication::AaeResponse& resp, proto::ReplyWriter* w);
 
 // DYNIS.MEET carrying this node's identity.
 std::vector<std::string> MeetArgv(const cluster::Member& self);

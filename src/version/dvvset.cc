@@ -173,6 +173,20 @@ VersionVector DVVSet::Join() const {
   return vv;
 }
 
+void DVVSet::RaiseCounter(const Actor& actor, uint64_t at_least) {
+  if (at_least == 0) return;
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), actor,
+                             [](const Entry& e, const Actor& a) { return e.actor < a; });
+  if (it != entries_.end() && it->actor == actor) {
+    if (it->counter < at_least) {
+      it->counter = at_least;
+      it->last_hlc = 0;
+    }
+    return;
+  }
+  entries_.insert(it, Entry{actor, at_least, 0, {}});
+}
+
 uint64_t DVVSet::Update(const VersionVector& raw_ctx, Sibling v, const Actor& actor) {
   const VersionVector ctx = Normalized(raw_ctx);
   const uint64_t hlc = v.hlc;

@@ -112,6 +112,11 @@ class DVVSet {
   // Precondition: ctx counters <= kMaxCounter (DecodeContext guarantees it).
   uint64_t Update(const VersionVector& ctx, Sibling v, const Actor& actor);
 
+  // Records that every dot (actor, 1..at_least) has been seen, without discarding a value:
+  // the next dot Update mints for actor is above at_least. For a node that reaped records
+  // holding its dots (kv/trees.h reap floors): those dots are dead, and no live one of this
+  // key is among them (a node stores every dot it mints).
+  void RaiseCounter(const Actor& actor, uint64_t at_least);
   // Merge another replica's set into this one (riak: sync).
   void Sync(const DVVSet& other);
 

@@ -356,10 +356,11 @@ struct FilterGate {
 // their clocks.
 std::function<storage::CompactDecision(std::string_view, std::string*)> CompactionFilter(
     FilterGate* gate, int64_t tombstone_grace_ms, bool keep_clocks) {
-  return [gate, tombstone_grace_ms, keep_clocks](std::string_view record, std::string* rewrite) {
+  return [gate, tombstone_grace_ms, keep_clocks](std::string_view record,
+                                                  std::string* /*rewrite*/) {
     if (!gate->open.load()) return storage::CompactDecision::kKeep;
     const storage::CompactDecision d = kv::Keyspace::Compact(
-        record, gate->now_ms.load(), tombstone_grace_ms, keep_clocks, rewrite);
+        record, gate->now_ms.load(), tombstone_grace_ms, keep_clocks);
     if (d != storage::CompactDecision::kKeep) gate->dropped.fetch_add(1);
     return d;
   };
