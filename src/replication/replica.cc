@@ -15,6 +15,7 @@ Message ServeReplica(kv::Vnode& vnode, const Message& req) {
   resp.key = req.key;
   resp.repair = req.repair;  // lets the coordinator drop repair acks without a lookup
   resp.handoff = req.handoff;
+  resp.aae = req.aae;
   switch (req.type) {
     case Message::Type::kGetReq: {
       // The stored bytes as they are: the coordinator decodes them and counts a record that

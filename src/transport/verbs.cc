@@ -143,6 +143,7 @@ std::vector<std::string> AaeArgv(const AaeRequest& req) {
 }
 
 bool ParseAae(const std::vector<std::string>& argv, AaeRequest* req) {
+  *req = AaeRequest();
   if (argv.size() < 3 || strcasecmp(argv[0].c_str(), "dynis.aae") != 0) return false;
   uint64_t p = 0;
   if (!ParseUint64(argv[1], &p) || p >= (1u << 16)) return false;

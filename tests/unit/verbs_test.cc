@@ -4,7 +4,9 @@
 #include "transport/verbs.h"
 
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proto/reply.h"
@@ -242,6 +244,210 @@ TEST_CASE("a hint replay's response keeps its handoff flag", "[verbs]") {
   CHECK(resp.handoff);
   CHECK(resp.ok);
   CHECK_FALSE(ResponseOf(Request(Type::kPutReq), ok).handoff);
+}
+
+// ---- anti-entropy (DYNIS.AAE) ------------------------------------------------------------------
+
+using replication::AaeRequest;
+using replication::AaeResponse;
+using AaeType = AaeRequest::Type;
+
+constexpr AaeType kAaeTypes[] = {AaeType::kRoot,    AaeType::kBranches, AaeType::kSegments,
+                                 AaeType::kKeys,    AaeType::kHints,    AaeType::kReapCheck,
+                                 AaeType::kReapDrop};
+
+AaeRequest AaeReq(AaeType t) {
+  AaeRequest r;
+  r.type = t;
+  r.from = 1;
+  r.to = 2;
+  r.op = 9;
+  r.partition = 255;
+  if (t == AaeType::kSegments) r.items = {0, 7, 31};
+  if (t == AaeType::kKeys) r.items = {0, 1, 256, 1023, 65535};
+  if (t == AaeType::kReapCheck || t == AaeType::kReapDrop) {
+    r.keys = {{"a", 0}, {std::string("b\0c", 3), 0x0102030405060708ULL}, {"", ~0ULL}};
+  }
+  return r;
+}
+
+AaeResponse AaeResp(AaeType t) {
+  AaeResponse r;
+  r.type = t;
+  r.from = 2;
+  r.op = 9;
+  switch (t) {
+    case AaeType::kRoot:
+      r.hashes = {0xdeadbeef00112233ULL};
+      break;
+    case AaeType::kBranches:
+    case AaeType::kSegments:
+      for (uint64_t i = 0; i < 64; i++) r.hashes.push_back(i * 0x9e3779b97f4a7c15ULL);
+      break;
+    case AaeType::kKeys:
+      r.keys = {{"k1", 1}, {std::string("k\0\r\n", 4), ~0ULL}, {"", 0}};
+      r.truncated = true;
+      break;
+    case AaeType::kHints:
+      r.count = 12345678901ULL;
+      break;
+    case AaeType::kReapCheck:
+    case AaeType::kReapDrop:
+      r.held = {1, 0, 1};
+      break;
+  }
+  return r;
+}
+
+TEST_CASE("an anti-entropy request reads back as sent, for every type", "[verbs][aae]") {
+  for (AaeType t : kAaeTypes) {
+    INFO("type " << static_cast<int>(t));
+    const AaeRequest sent = AaeReq(t);
+    AaeRequest got;
+    REQUIRE(ParseAae(AaeArgv(sent), &got));
+    CHECK(got.type == t);
+    CHECK(got.partition == sent.partition);
+    CHECK(got.items == sent.items);
+    CHECK(got.keys == sent.keys);
+  }
+  // Empty lists are fine too.
+  for (AaeType t : {AaeType::kSegments, AaeType::kKeys, AaeType::kReapCheck}) {
+    AaeRequest sent;
+    sent.type = t;
+    sent.partition = 0;
+    AaeRequest got;
+    REQUIRE(ParseAae(AaeArgv(sent), &got));
+    CHECK(got.type == t);
+    CHECK(got.items.empty());
+    CHECK(got.keys.empty());
+  }
+  // Verb names are case-insensitive, like every command.
+  AaeRequest got;
+  CHECK(ParseAae({"dynis.aae", "3", "root"}, &got));
+  CHECK(got.type == AaeType::kRoot);
+  CHECK(got.partition == 3);
+}
+
+TEST_CASE("a malformed anti-entropy request is refused", "[verbs][aae]") {
+  const std::string hash(8, 'h');
+  const std::vector<std::vector<std::string>> bad = {
+      {"DYNIS.AAE"},
+      {"DYNIS.AAE", "1"},
+      {"DYNIS.GETREC", "1", "ROOT"},
+      {"DYNIS.AAE", "x", "ROOT"},
+      {"DYNIS.AAE", "-1", "ROOT"},
+      {"DYNIS.AAE", "65536", "ROOT"},
+      {"DYNIS.AAE", "1", "TRUNK"},
+      {"DYNIS.AAE", "1", "ROOT", "extra"},
+      {"DYNIS.AAE", "1", "BRANCHES", "extra"},
+      {"DYNIS.AAE", "1", "HINTS", "extra"},
+      {"DYNIS.AAE", "1", "SEGMENTS"},
+      {"DYNIS.AAE", "1", "KEYS", "abc"},  // an odd length
+      {"DYNIS.AAE", "1", "KEYS", "ab", "cd"},
+      {"DYNIS.AAE", "1", "REAPCHECK", "k"},
+      {"DYNIS.AAE", "1", "REAPCHECK", "k", "short"},
+      {"DYNIS.AAE", "1", "REAPDROP", "k", hash, "k2"},
+      {"DYNIS.AAE", "1", "REAPDROP", "k", hash + "x"},
+  };
+  for (const auto& argv : bad) {
+    std::string joined;
+    for (const auto& a : argv) joined += a + " ";
+    INFO(joined);
+    AaeRequest req;
+    CHECK_FALSE(ParseAae(argv, &req));
+  }
+}
+
+TEST_CASE("an anti-entropy answer reads back as served, for every type", "[verbs][aae]") {
+  for (AaeType t : kAaeTypes) {
+    INFO("type " << static_cast<int>(t));
+    const AaeRequest req = AaeReq(t);
+    const AaeResponse sent = AaeResp(t);
+    const AaeResponse got =
+        AaeResponseOf(req, RoundTrip([&](proto::ReplyWriter* w) { WriteAaeResponse(sent, w); }));
+    CHECK(got.ok);
+    CHECK(got.type == t);
+    CHECK(got.op == req.op);
+    CHECK(got.from == req.to);
+    CHECK(got.hashes == sent.hashes);
+    CHECK(got.keys == sent.keys);
+    CHECK(got.truncated == sent.truncated);
+    CHECK(got.held == sent.held);
+    CHECK(got.count == sent.count);
+  }
+  // A listing that was not cut short, and an empty one.
+  AaeResponse keys = AaeResp(AaeType::kKeys);
+  keys.truncated = false;
+  AaeResponse got = AaeResponseOf(
+      AaeReq(AaeType::kKeys), RoundTrip([&](proto::ReplyWriter* w) { WriteAaeResponse(keys, w); }));
+  CHECK(got.ok);
+  CHECK_FALSE(got.truncated);
+  CHECK(got.keys == keys.keys);
+  keys.keys.clear();
+  got = AaeResponseOf(AaeReq(AaeType::kKeys),
+                      RoundTrip([&](proto::ReplyWriter* w) { WriteAaeResponse(keys, w); }));
+  CHECK(got.ok);
+  CHECK(got.keys.empty());
+  // A refusal travels as an error, for every type.
+  for (AaeType t : kAaeTypes) {
+    AaeResponse refused;
+    refused.type = t;
+    refused.ok = false;
+    refused.error = "ERR no such partition";
+    got = AaeResponseOf(AaeReq(t),
+                        RoundTrip([&](proto::ReplyWriter* w) { WriteAaeResponse(refused, w); }));
+    CHECK_FALSE(got.ok);
+    CHECK(got.error == "ERR no such partition");
+  }
+}
+
+TEST_CASE("a malformed anti-entropy answer is refused", "[verbs][aae]") {
+  auto bulk = [](std::string s) {
+    proto::Reply r;
+    r.type = proto::Reply::Type::kBulk;
+    r.str = std::move(s);
+    return r;
+  };
+  auto integer = [](int64_t v) {
+    proto::Reply r;
+    r.type = proto::Reply::Type::kInteger;
+    r.integer = v;
+    return r;
+  };
+  auto array = [](std::vector<proto::Reply> e) {
+    proto::Reply r;
+    r.type = proto::Reply::Type::kArray;
+    r.elements = std::move(e);
+    return r;
+  };
+  proto::Reply nil;
+  nil.type = proto::Reply::Type::kNil;
+  const std::string h8(8, 'h');
+  const std::vector<std::pair<AaeType, proto::Reply>> bad = {
+      {AaeType::kRoot, integer(1)},
+      {AaeType::kRoot, bulk("1234567")},
+      {AaeType::kBranches, bulk(std::string(17, 'x'))},
+      {AaeType::kSegments, nil},
+      {AaeType::kKeys, bulk("x")},
+      {AaeType::kKeys, array({})},
+      {AaeType::kKeys, array({bulk("0")})},
+      {AaeType::kKeys, array({integer(0), bulk("k")})},
+      {AaeType::kKeys, array({integer(0), bulk("k"), bulk("1234567")})},
+      {AaeType::kKeys, array({integer(0), integer(1), bulk(h8)})},
+      {AaeType::kHints, integer(-1)},
+      {AaeType::kHints, bulk("3")},
+      {AaeType::kReapCheck, bulk(std::string(2, '\1'))},  // 3 keys asked
+      {AaeType::kReapDrop, integer(3)},
+  };
+  for (const auto& [t, reply] : bad) {
+    INFO("type " << static_cast<int>(t));
+    const AaeResponse got = AaeResponseOf(AaeReq(t), reply);
+    CHECK_FALSE(got.ok);
+    CHECK_FALSE(got.error.empty());
+    CHECK(got.hashes.empty());
+    CHECK(got.keys.empty());
+    CHECK(got.held.empty());
+  }
 }
 
 }  // namespace
