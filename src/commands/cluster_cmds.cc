@@ -94,6 +94,14 @@ void CmdPeerMeet(CommandContext& c) {
 void CmdPeerRecord(CommandContext& c) {
   replication::Message req;
   if (!transport::ParseRequest(c.argv, &req)) return c.reply.Error(err::kSyntax);
+  // A node that has not met its seeds yet (a fresh or wiped data dir) stores nothing for
+  // peers: its first record seals its membership, and sealed with only the members it knows
+  // now (itself) it would hand every peer a founding set of one. It waits for a peer's
+  // sealed set (MEET), as its own clients do.
+  std::string forming;
+  if (req.type == replication::Message::Type::kPutReq && !c.node.Formed(&forming)) {
+    return c.reply.Error(forming);
+  }
   // The test hook of a silently lost write (DEBUG REPLICA-PUT-DROP): acknowledged, not stored.
   std::atomic<int64_t>& drops = c.ks.shared().drop_replica_puts;
   if (req.type == replication::Message::Type::kPutReq && req.hint_for == 0 &&
@@ -112,6 +120,8 @@ void CmdPeerAae(CommandContext& c) {
   if (!transport::ParseAae(c.argv, &req)) return c.reply.Error(err::kSyntax);
   const kv::KeyspaceShared& shared = c.ks.shared();
   if (shared.trees == nullptr) return c.reply.Error(err::kAaeDisabled);
+  std::string forming;  // as for PUTREC: nothing stored (reaped) before the seeds are met
+  if (!c.node.Formed(&forming)) return c.reply.Error(forming);
   replication::AaeResponse resp =
       replication::ServeAae(c.ks, *shared.trees, shared.hints, req, c.node.aae_board());
   transport::WriteAaeResponse(resp, &c.reply);

@@ -114,6 +114,12 @@ class NodeContext {
   virtual std::string LinkState(cluster::NodeId node) = 0;
   // This node's failure detector's judgement of a member. Cluster only.
   virtual cluster::PeerJudgement Judgement(cluster::NodeId node) const = 0;
+  // Whether a cluster node has met its seeds (cluster/membership.h ClusterState::Formed); an
+  // error reply's text in *refusal when not. Always true standalone.
+  virtual bool Formed(std::string* refusal) const {
+    (void)refusal;
+    return true;
+  }
   // Anti-entropy's counters and last exchanges (nullptr: none, e.g. standalone).
   virtual replication::AaeBoard* aae_board() { return nullptr; }
 };

@@ -1,5 +1,7 @@
 #include "server/node_context.h"
 
+#include "common/errors.h"
+
 #include "server/server.h"
 
 namespace dynis::server {
@@ -96,6 +98,14 @@ std::shared_ptr<const cluster::ClusterView> WorkerNodeContext::Meet(const cluste
 }
 
 std::string WorkerNodeContext::LinkState(cluster::NodeId node) { return worker_.LinkState(node); }
+bool WorkerNodeContext::Formed(std::string* refusal) const {
+  ClusterState* cl = server_.cluster();
+  size_t reached = 0;
+  if (cl == nullptr || cl->Formed(NowMs(), &reached)) return true;
+  *refusal = err::ClusterForming(reached, cl->seeds().size());
+  return false;
+}
+
 replication::AaeBoard* WorkerNodeContext::aae_board() {
   return server_.cluster() != nullptr ? &server_.aae_board() : nullptr;
 }

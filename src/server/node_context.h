@@ -52,6 +52,7 @@ class WorkerNodeContext final : public NodeContext {
   std::string LinkState(cluster::NodeId node) override;
   cluster::PeerJudgement Judgement(cluster::NodeId node) const override;
   replication::AaeBoard* aae_board() override;
+  bool Formed(std::string* refusal) const override;
 
  private:
   Server& server_;
