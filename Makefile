@@ -120,6 +120,7 @@ bench: deps
 	@$(MAKE) --no-print-directory build BUILD=release -j$(JOBS)
 	bash utils/bench
 	/usr/bin/python3 utils/bench-handoff
+	/usr/bin/python3 utils/bench-aae
 
 # The long chaos schedule (tests/chaos/chaos.py); `make test` runs its two-minute smoke schedule.
 chaos: deps

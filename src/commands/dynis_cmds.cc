@@ -247,7 +247,8 @@ void CmdDynisAaeExchange(CommandContext& c) {
   }
   int64_t queued = 0;
   for (const auto& [p, peers] : AaePairs(c, only)) queued += static_cast<int64_t>(peers.size());
-  board->QueueExchange(c.node.keyspace_shared().workers, only ? *only : -1);
+  board->QueueExchange(c.node.keyspace_shared().workers,
+                       only ? static_cast<int64_t>(*only) : int64_t{-1});
   c.reply.Integer(queued);
 }
 

@@ -199,6 +199,9 @@ AntiEntropy::AntiEntropy(AaeOptions opts, kv::Keyspace* ks, kv::PartitionTrees* 
 
 void AntiEntropy::OnTick(int64_t now_ms, const AaeTopology& topo, PeerHealth* health,
                          bool overloaded, AaeSends* out) {
+  health_ = health;
+  overloaded_ = overloaded;
+  finished_since_tick_ = false;
   Refill(now_ms);
   ExpireDeadlines(now_ms, out);
   BuildTrees(now_ms);
@@ -272,8 +275,9 @@ void AntiEntropy::Schedule(int64_t now_ms, PeerHealth* health, AaeSends* out) {
   if (pairs_.empty()) return;
   const int64_t interval =
       std::max<int64_t>(1, opts_.round_ms / static_cast<int64_t>(pairs_.size()));
-  // Behind (a pause, an overload): resume the pace, do not burst.
-  if (next_start_ms_ < now_ms - interval) next_start_ms_ = now_ms;
+  // Behind (a pause, an overload, a slow peer): catch up at most a second's worth of starts,
+  // not a burst of everything missed.
+  if (next_start_ms_ < now_ms - 1000) next_start_ms_ = now_ms - 1000;
   while (now_ms >= next_start_ms_ && exchanges_.size() < opts_.concurrency && scan_tokens_ > 0) {
     bool started = false;
     // A pair that cannot start now (its peer held down, a tree not built) is passed over.
@@ -313,6 +317,20 @@ void AntiEntropy::Ask(int64_t now_ms, Exchange& x, AaeRequest req, AaeSends* out
 }
 
 void AntiEntropy::OnResponse(int64_t now_ms, const AaeResponse& resp, AaeSends* out) {
+  HandleResponse(now_ms, resp, out);
+  ScheduleAfterFinish(now_ms, out);
+}
+
+void AntiEntropy::ScheduleAfterFinish(int64_t now_ms, AaeSends* out) {
+  // An exchange ended: the next ones due start now, not at the next tick, so a round's pace
+  // does not depend on the tick (a round of 512 pairs in 5 s is 100 starts a second).
+  if (!finished_since_tick_ || overloaded_) return;
+  finished_since_tick_ = false;
+  Refill(now_ms);
+  Schedule(now_ms, health_, out);
+}
+
+void AntiEntropy::HandleResponse(int64_t now_ms, const AaeResponse& resp, AaeSends* out) {
   auto it = pending_.find(resp.op);
   if (it == pending_.end()) return;  // past its deadline
   const Pending p = it->second;
@@ -478,6 +496,11 @@ void AntiEntropy::SendRepairs(int64_t now_ms, AaeSends* out) {
 }
 
 void AntiEntropy::OnRecordResponse(int64_t now_ms, const Message& resp, AaeSends* out) {
+  HandleRecordResponse(now_ms, resp, out);
+  ScheduleAfterFinish(now_ms, out);
+}
+
+void AntiEntropy::HandleRecordResponse(int64_t now_ms, const Message& resp, AaeSends* out) {
   auto it = pending_.find(resp.op);
   if (it == pending_.end()) return;
   const Pending p = it->second;
@@ -526,6 +549,7 @@ void AntiEntropy::OnRecordResponse(int64_t now_ms, const Message& resp, AaeSends
 void AntiEntropy::Finish(int64_t now_ms, const Pair& pair, const std::string& result) {
   auto it = exchanges_.find(pair);
   if (it == exchanges_.end()) return;
+  finished_since_tick_ = true;
   const Exchange& x = it->second;
   AaeBoard::Last last;
   last.at_ms = now_ms;

@@ -138,7 +138,7 @@ struct AaeOptions {
   int64_t timeout_ms = 3000;          // an unanswered request fails its exchange after this
   int64_t tombstone_grace_ms = 3600000;
   int64_t rebuild_interval_ms = 604800000;  // aae-rebuild-interval; 0: never after the first
-  size_t concurrency = 2;             // exchanges in flight at once
+  size_t concurrency = 4;             // exchanges in flight at once (twice that asked for now)
   size_t build_keys_per_tick = 20000; // tree build scan per tick
   size_t reap_batch = 1000;           // records confirmed per reap pass at most
   bool reap = true;
@@ -229,6 +229,9 @@ class AntiEntropy {
   void BuildTrees(int64_t now_ms);
   void Refill(int64_t now_ms);
   void Schedule(int64_t now_ms, PeerHealth* health, AaeSends* out);
+  void ScheduleAfterFinish(int64_t now_ms, AaeSends* out);
+  void HandleResponse(int64_t now_ms, const AaeResponse& resp, AaeSends* out);
+  void HandleRecordResponse(int64_t now_ms, const Message& resp, AaeSends* out);
   bool Start(int64_t now_ms, const Pair& pair, AaeSends* out);
   void Ask(int64_t now_ms, Exchange& x, AaeRequest req, AaeSends* out);
   void Advance(int64_t now_ms, Exchange& x, const AaeResponse& resp, AaeSends* out);
@@ -259,6 +262,10 @@ class AntiEntropy {
   std::map<uint32_t, ReapPass> reaps_;
   std::map<uint32_t, int64_t> last_reap_ms_;
   std::map<uint64_t, Pending> pending_;  // requests in flight by op
+  // From the last tick: the health and load that starts between ticks go by.
+  PeerHealth* health_ = nullptr;
+  bool overloaded_ = false;
+  bool finished_since_tick_ = false;
   double scan_tokens_ = 0;
   double repair_tokens_ = 0;
   int64_t last_refill_ms_ = 0;

@@ -1,6 +1,7 @@
 #include "cluster_harness.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 
 namespace dynis::test {
@@ -29,7 +30,11 @@ long long InfoField(Client& c, const std::string& field) {
 }
 
 TestCluster::TestCluster(int n, std::vector<std::string> extra, bool one_seed)
-    : extra_(std::move(extra)) {
+    : TestCluster(n, std::move(extra), {}, one_seed) {}
+
+TestCluster::TestCluster(int n, std::vector<std::string> extra,
+                         std::vector<std::vector<std::string>> per_node, bool one_seed)
+    : extra_(std::move(extra)), per_node_(std::move(per_node)) {
   for (int i = 0; i < n; i++) {
     ports_.push_back(DistinctFreePort());
     cports_.push_back(DistinctFreePort());
@@ -42,6 +47,9 @@ TestCluster::TestCluster(int n, std::vector<std::string> extra, bool one_seed)
                                      "--cluster-nodes",  seeds,
                                      "--cluster-secret", kClusterSecret};
     args.insert(args.end(), extra_.begin(), extra_.end());
+    if (static_cast<size_t>(i) < per_node_.size()) {
+      args.insert(args.end(), per_node_[i].begin(), per_node_[i].end());
+    }
     nodes_.push_back(std::make_unique<TestServer>(ports_[i], args));
   }
   if (!WaitFormed()) throw std::runtime_error("cluster did not form\n" + Logs());
@@ -127,6 +135,28 @@ std::string TestCluster::Logs(int lines) const {
            nodes_[i]->LogTail(lines);
   }
   return out;
+}
+
+void TestCluster::WipeData(int i) {
+  if (nodes_[i]->running()) throw std::runtime_error("WipeData: node is running");
+  std::error_code ec;
+  std::filesystem::remove_all(nodes_[i]->dir() + "/data", ec);
+  if (ec) throw std::runtime_error("WipeData: " + ec.message());
+}
+
+std::string TestCluster::NodeId(int i) {
+  Client c = Connect(i, 5);
+  return MapField(c.Cmd({"DYNIS", "NODE"}), "node-id").Str();
+}
+
+long long TestCluster::SumInfoField(const std::string& field) {
+  long long sum = 0;
+  for (int i = 0; i < size(); i++) {
+    if (!nodes_[i]->running()) continue;
+    Client c = Connect(i, 5);
+    sum += InfoField(c, field);
+  }
+  return sum;
 }
 
 }  // namespace dynis::test

@@ -23,6 +23,11 @@ class TestCluster {
   // cluster is formed. Every node names every node as a seed, or with `one_seed` every node
   // names node 0 only (node 0 names itself), so the others must be learned.
   explicit TestCluster(int n, std::vector<std::string> extra = {}, bool one_seed = false);
+  // The same, with `per_node[i]` added to node i's arguments only (e.g. {"--node-id", "a"}, so
+  // that a node whose data dir is wiped comes back under the same id). `per_node` may be
+  // shorter than n.
+  TestCluster(int n, std::vector<std::string> extra, std::vector<std::vector<std::string>> per_node,
+              bool one_seed = false);
 
   // Starts one more node, with the same extra arguments, naming only node `seed`'s cluster
   // port in --cluster-nodes; returns its index. Does not wait for the others to learn it.
@@ -50,6 +55,13 @@ class TestCluster {
   std::vector<std::string> LocalValues(int i, const std::string& key);
   // Node logs for failure messages.
   std::string Logs(int lines = 15) const;
+  // Deletes node i's data directory (everything it stored, its node id and epoch unless given
+  // by --node-id). The node must be stopped; Restart() then starts it on an empty dir.
+  void WipeData(int i);
+  // Node i's id (DYNIS NODE), "" on error.
+  std::string NodeId(int i);
+  // The sum of an integer INFO dynis field over the running nodes (absent fields count -1).
+  long long SumInfoField(const std::string& field);
 
  private:
   // A port distinct from every port this cluster uses (FreePort may repeat one while nothing
@@ -59,6 +71,7 @@ class TestCluster {
   std::string NodeField(int from, int to, const std::string& field);
 
   std::vector<std::string> extra_;
+  std::vector<std::vector<std::string>> per_node_;
   std::vector<int> ports_;
   std::vector<int> cports_;
   std::vector<std::unique_ptr<TestServer>> nodes_;
