@@ -616,6 +616,9 @@ void AntiEntropy::Reset() {
   reaps_.clear();
   pending_.clear();
   urgent_.clear();
+  health_ = nullptr;
+  overloaded_ = true;  // until the next tick says otherwise
+  finished_since_tick_ = false;
 }
 
 // ---- reaping -----------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ struct AaeOptions {
   NodeId self = 0;
   int64_t round_ms = 60000;           // every pair started once per round (aae-round)
   int64_t exchange_rate = 200000;     // keys the listings scan per second; 0: unlimited
-  int64_t repair_rate = 10000;        // keys repaired per second; 0: unlimited
+  int64_t repair_rate = 5000;         // keys repaired per second; 0: unlimited
   int64_t timeout_ms = 3000;          // an unanswered request fails its exchange after this
   int64_t tombstone_grace_ms = 3600000;
   int64_t rebuild_interval_ms = 604800000;  // aae-rebuild-interval; 0: never after the first
@@ -166,8 +166,12 @@ class AntiEntropy {
   // the rates allow, fails requests past their deadline.
   void OnTick(int64_t now_ms, const AaeTopology& topo, PeerHealth* health, bool overloaded,
               AaeSends* out);
-  // With aae off: only keep the trees built (so turning it on needs no wait).
-  void BuildOnly(int64_t now_ms) { BuildTrees(now_ms); }
+  // With aae off: nothing in flight goes on (an exchange ending would start the next), only
+  // the trees are kept built, so turning it on needs no wait.
+  void BuildOnly(int64_t now_ms) {
+    Reset();
+    BuildTrees(now_ms);
+  }
   void OnResponse(int64_t now_ms, const AaeResponse& resp, AaeSends* out);
   // An answer to a repair (kGetResp / kPutResp with aae set).
   void OnRecordResponse(int64_t now_ms, const Message& resp, AaeSends* out);
@@ -176,7 +180,7 @@ class AntiEntropy {
   // Exchanges of partition p (every owned partition when nullopt) with each of its other
   // primaries go first in line. Returns the pairs queued.
   size_t ExchangeNow(const AaeTopology& topo, std::optional<uint32_t> partition);
-  // Forgets everything in flight (shutdown; a crashed node in the simulator).
+  // Forgets everything in flight (shutdown, aae off; a crashed node in the simulator).
   void Reset();
 
   size_t active() const { return exchanges_.size(); }

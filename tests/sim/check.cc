@@ -36,7 +36,8 @@ std::string Violation::ToString() const {
                          "RESURRECTED",
                          "REUSED DOT",
                          "STALE PRIMARY",
-                         "UNAVAILABLE"};
+                         "UNAVAILABLE",
+                         "NOT CONVERGED"};
   return std::string(names[static_cast<int>(kind)]) + (key.empty() ? "" : " key=" + key) + ": " +
          detail;
 }
@@ -299,6 +300,13 @@ std::string Stats::ToString() const {
          " acked-on-primaries=" + std::to_string(acked_pairs_present) + "/" +
          std::to_string(acked_pairs) + " availability=" +
          std::to_string(avail_eligible - avail_failed) + "/" + std::to_string(avail_eligible) +
+         "\n  aae: requests=" + std::to_string(aae_requests) +
+         " repairs-sent=" + std::to_string(aae_records) +
+         " exchanges=" + std::to_string(aae_exchanges) + " (failed " +
+         std::to_string(aae_exchanges_failed) + ") keys-repaired=" + std::to_string(aae_repaired) +
+         " reaped=" + std::to_string(aae_reaped) +
+         " converge-ms=" + std::to_string(aae_converge_ms) +
+         " dropped-puts=" + std::to_string(dropped_puts) +
          " rounds=" + std::to_string(repair_rounds) +
          " max_siblings=" + std::to_string(max_final_siblings);
 }
@@ -316,6 +324,7 @@ std::string Result::Report() const {
        (params.reuse_epoch ? " DYNIS_SIM_REUSE_EPOCH=1" : "") +
        (params.keep_clocks ? "" : " DYNIS_SIM_NO_KEEP_CLOCKS=1") +
        (params.sloppy ? "" : " DYNIS_SIM_STRICT=1") + (params.no_hints ? " DYNIS_SIM_NO_HINTS=1" : "") +
+       (params.no_aae ? " DYNIS_SIM_NO_AAE=1" : "") +
        " build/release/tests/sim-tests '[seeds]'   (DYNIS_SIM_TRACE=1 prints every event)\n";
   return s;
 }

@@ -181,6 +181,18 @@ Params Params::Draw(uint64_t seed, bool lww) {
   }
   if (rng.Permille(150)) p.hints_max_bytes = static_cast<uint64_t>(rng.Range(200, 4000));
   if (rng.Permille(500)) p.replay_rate_per_s = rng.Range(2, 200);
+  // The dropped write. Its ack counts toward W, so an acknowledged write may be stored on one
+  // node fewer than acknowledged it (the coordinator's own copy always counts and is real):
+  // with no fragile node every acknowledged write still has a copy nothing takes away; with a
+  // fragile node only W = 3 leaves one (at most one ack dropped, at most one on the fragile
+  // node), and the dropping node is never the fragile one. Elsewhere (W = 2 with a fragile
+  // node) the only surviving copy could be on the node that then loses its disk.
+  if ((p.fragile < 0 || p.w >= 3) && rng.Permille(350)) {
+    do {
+      p.drop_node = static_cast<int>(rng.Below(static_cast<uint64_t>(p.nodes)));
+    } while (p.drop_node == p.fragile);
+    p.drop_permille = static_cast<int>(rng.Range(50, 500));
+  }
   return p;
 }
 
@@ -194,7 +206,7 @@ std::string Params::ToString() const {
   std::string s =
       "seed=" + std::to_string(seed) + (lww ? " lww" : "") + (early_ack ? " early-ack" : "") +
       (reuse_epoch ? " reuse-epoch" : "") + (keep_clocks ? "" : " no-keep-clocks") +
-      (sloppy ? "" : " strict-quorum") + (no_hints ? " no-hints" : "") +
+      (sloppy ? "" : " strict-quorum") + (no_hints ? " no-hints" : "") + (no_aae ? " no-aae" : "") +
       " nodes=" + std::to_string(nodes) + " N=" + std::to_string(n_val) +
       " R=" + std::to_string(r) + " W=" + std::to_string(w) + " Q=" + std::to_string(partitions) +
       " clients=" + std::to_string(clients) + " keys=" + std::to_string(keys) +
@@ -245,7 +257,12 @@ std::string Params::ToString() const {
   }
   s += " tombstone-grace=" + std::to_string(tombstone_grace_ms) + "ms";
   s += "\n  hints-max-bytes=" + std::to_string(hints_max_bytes) +
-       " replay-rate=" + std::to_string(replay_rate_per_s) + "/s";
+       " replay-rate=" + std::to_string(replay_rate_per_s) + "/s dropped writes: ";
+  if (drop_node < 0) {
+    s += "none";
+  } else {
+    s += "node " + std::to_string(drop_node + 1) + " " + std::to_string(drop_permille) + "/1000";
+  }
   return s;
 }
 

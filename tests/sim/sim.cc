@@ -25,9 +25,11 @@
 #include "kv/epoch.h"
 #include "config/config.h"
 #include "kv/hints.h"
+#include "kv/trees.h"
 #include "kv/keyspace.h"
 #include "proto/reply.h"
 #include "proto/reply_parser.h"
+#include "replication/anti_entropy.h"
 #include "replication/coordinator.h"
 #include "replication/engine.h"
 #include "replication/handoff.h"
@@ -59,6 +61,14 @@ constexpr int64_t kCronMs = 100;
 // After the faults, how long (virtual) a healed, idle cluster is given for its detectors to
 // bring every peer up and for hint replay to drain every ledger (replay backs off up to 30 s).
 constexpr int64_t kSettleMs = 120'000;
+// The anti-entropy phase: how long (virtual) the engines are given to make every primary's
+// trees agree, with no client and no read, before the replicas are compared.
+constexpr int64_t kAaeConvergeMs = 60'000;
+// Anti-entropy in the simulator: a short round (the cron ticks every 100 ms, so one start per
+// tick at most), no rate limits.
+constexpr int64_t kAaeRoundMs = 2000;
+// Trace tags of anti-entropy messages: (kAaeTag + step) << 32, request or answer in bit 1.
+constexpr uint64_t kAaeTag = 16;
 
 [[noreturn]] void Fatal(const std::string& what) {
   std::fprintf(stderr, "sim: %s\n", what.c_str());
@@ -189,6 +199,8 @@ enum class Tr : uint8_t {
   kCompact,
   kFlushAll,
   kRefusedPut,
+  kDroppedPut,
+  kAaePhase,
 };
 
 enum class CrashKind : uint8_t { kKill, kClean, kPower, kDisk };
@@ -202,8 +214,8 @@ struct TraceRec {
     static const char* const kNames[] = {
         "send",     "drop",    "dup",      "deliver",    "drop(down)", "drop(cut)",
         "sendfail", "client",  "reply",    "timeout",    "refused",    "crash",
-        "boot",     "cut",     "uncut",    "storelocal", "complete",   "heal",
-        "round",    "compact", "flushall", "refusedput"};
+        "boot",     "cut",     "uncut",    "complete",   "heal",       "round",
+        "compact",  "flushall", "refusedput", "droppedput", "aae"};
     static const char* const kCrashNames[] = {"kill -9", "clean shutdown", "power loss",
                                               "disk loss"};
     char buf[240];
@@ -218,10 +230,18 @@ struct TraceRec {
       case Tr::kDeliver:
       case Tr::kDropDown:
       case Tr::kDropCut:
-        // a, b: node indexes; x: op; y: type << 32 | repair
-        std::snprintf(buf, sizeof(buf), "t=%lld %s n%lld->n%lld %s%s op=%llu", t, name, na + 1,
+        // a, b: node indexes; x: op; y: type << 32 | aae << 2 | answer << 1 | repair
+        if ((y >> 32) >= kAaeTag) {
+          static const char* const kSteps[] = {"Root",      "Branches",  "Segments", "Keys",
+                                               "Hints",     "ReapCheck", "ReapDrop"};
+          std::snprintf(buf, sizeof(buf), "t=%lld %s n%lld->n%lld Aae%s%s op=%llu", t, name,
+                        na + 1, nb + 1, kSteps[((y >> 32) - kAaeTag) % 7],
+                        (y & 2) ? "Resp" : "Req", ux);
+          break;
+        }
+        std::snprintf(buf, sizeof(buf), "t=%lld %s n%lld->n%lld %s%s%s op=%llu", t, name, na + 1,
                       nb + 1, TypeName(static_cast<Message::Type>(y >> 32)),
-                      (y & 1) ? "(repair)" : "", ux);
+                      (y & 1) ? "(repair)" : "", (y & 4) ? "(aae)" : "", ux);
         break;
       case Tr::kClient:
         // a: client; b: node; x: request; y: cmd << 56 | key code << 40 | element or value id
@@ -276,6 +296,15 @@ struct TraceRec {
         std::snprintf(buf, sizeof(buf), "t=%lld n%lld refused a put of %s (op=%llu)", t, na + 1,
                       KeyLabel(nb).c_str(), ux);
         break;
+      case Tr::kDroppedPut:
+        std::snprintf(buf, sizeof(buf), "t=%lld n%lld acknowledged a put of %s (op=%llu) "
+                      "without storing it", t, na + 1, KeyLabel(nb).c_str(), ux);
+        break;
+      case Tr::kAaePhase:
+        // a: 0 start, 1 converged, 2 gave up
+        std::snprintf(buf, sizeof(buf), "t=%lld anti-entropy phase %s", t,
+                      na == 0 ? "starts" : na == 1 ? "converged" : "gave up");
+        break;
     }
     return buf;
   }
@@ -284,7 +313,12 @@ struct TraceRec {
 // ---- the simulated cluster ------------------------------------------------------------------
 
 struct Envelope {
+  // What it carries: a replica message, or an anti-entropy request or answer (DYNIS.AAE).
+  enum class Aae : uint8_t { kNone, kReq, kResp };
+  Aae aae = Aae::kNone;
   Message msg;
+  replication::AaeRequest aae_req;
+  replication::AaeResponse aae_resp;
   int from = 0;
   int to = 0;
   uint64_t to_inc = 0;    // the destination's incarnation the "connection" belongs to
@@ -468,6 +502,12 @@ struct Node {
   uint64_t hints_stored_seen = 0;  // hints->stored when the hints were last noted
   std::unique_ptr<Coordinator> coord;
   std::unique_ptr<replication::HintReplay> replay;
+  // Anti-entropy (Server::KeepTrees, Worker::RunAntiEntropy): the trees, built at every boot
+  // with the reap floors the store keeps; the engine (one loop), lost in a crash; the board,
+  // one for the node's life (its counters are statistics).
+  std::unique_ptr<kv::PartitionTrees> trees;
+  std::unique_ptr<replication::AntiEntropy> aae;
+  std::unique_ptr<replication::AaeBoard> board;
   std::map<uint64_t, std::shared_ptr<CoordOp>> ops;  // by the coordinator's command id
   uint64_t conflicts_seen = 0;  // shared->dot_conflicts already reported
   std::set<int64_t> ticks;                           // scheduled tick times
@@ -522,6 +562,13 @@ class Sim {
       }
     }
     max_skew_ = p.skew_ms.empty() ? 0 : *std::max_element(p.skew_ms.begin(), p.skew_ms.end());
+    // Worker::AaeTopo over the sim's ring, which never changes: one version.
+    aae_topo_.version = 1;
+    for (uint32_t q = 0; q < p.partitions; ++q) {
+      aae_topo_.primaries.push_back(
+          cluster::Primaries(ring_, q, static_cast<uint32_t>(p.n_val)));
+    }
+    aae_topo_.members = NodeIds(p.nodes);
   }
 
   Result Run() {
@@ -562,6 +609,7 @@ class Sim {
     if (!stuck) {
       if (Settled()) result_.stats.replay_ms = now_ - p_.fault_ms;
       StalePrimaries();
+      stuck = !AntiEntropyPhase();
     }
     stuck = stuck || !ClosingWrites();
     bool quiet = false;
@@ -590,6 +638,10 @@ class Sim {
     for (Violation& v : dot_violations_) result_.violations.push_back(std::move(v));
     for (Violation& v : avail_violations_) result_.violations.push_back(std::move(v));
     for (Node& n : nodes_) {
+      result_.stats.aae_exchanges += n.board->exchanges.load();
+      result_.stats.aae_exchanges_failed += n.board->exchanges_failed.load();
+      result_.stats.aae_repaired += n.board->keys_repaired.load();
+      result_.stats.aae_reaped += n.board->tombstones_reaped.load();
       result_.stats.hints_stored += n.hints->stored.load();
       result_.stats.hints_dropped += n.hints->dropped.load();
       result_.stats.hints_replayed += n.hints->replayed.load();
@@ -671,13 +723,20 @@ class Sim {
   // settled (Settled(); or kSettleMs after the faults / the drain's start, whichever is later).
   // False when the event limit was hit.
   bool Drain() {
+    return Drain([this] { return Settled(); }, std::max(now_, p_.fault_ms) + kSettleMs);
+  }
+  // ... until no event is left and done(), or the crons passed limit_ms. With at_cron, done()
+  // is asked before every cron turn instead, and the limit ends it, events in flight or not.
+  bool Drain(const std::function<bool()>& done, int64_t limit_ms, bool at_cron = false) {
     cron_at_ = std::max(cron_at_, now_);
-    const int64_t limit = std::max(now_, p_.fault_ms) + kSettleMs;
+    const int64_t limit = limit_ms;
     for (;;) {
       const bool idle = queue_.empty();
-      if (idle && (Settled() || cron_at_ > limit)) return true;
+      if ((idle || at_cron) && cron_at_ > limit) return true;
+      if (!at_cron && idle && done()) return true;
       if (++result_.stats.events > kMaxEvents) return false;
       if (idle || cron_at_ <= queue_.begin()->first.first) {
+        if (at_cron && done()) return true;
         now_ = cron_at_;
         cron_at_ += kCronMs;
         for (int i = 0; i < p_.nodes; ++i) Cron(i);
@@ -722,7 +781,33 @@ class Sim {
         Send(ni, std::move(m));
       }
     }
+    // Worker::RunAntiEntropy: the engine's tick (never in the negative control), its sends
+    // on the network. Paused (while hinted handoff alone is checked, and after the
+    // anti-entropy phase) or winding down (in that phase once the trees agree), it ticks as an
+    // overloaded loop's: nothing new starts, neither at the tick nor when an exchange ends,
+    // but due repairs go out and deadlines expire. (Not ticking at all would not stop it:
+    // an exchange that ends starts the next ones due, going by the last tick's load.)
+    if (!p_.no_aae) {
+      replication::AaeSends sends;
+      n.aae->OnTick(now_, aae_topo_, n.health.get(),
+                    /*overloaded=*/!aae_on_ || aae_wind_down_, &sends);
+      SendAae(ni, &sends);
+    }
     EndTurn(ni);
+  }
+
+  // Worker::SendAae: the engine's requests and repairs go on the network.
+  void SendAae(int ni, replication::AaeSends* sends) {
+    for (replication::AaeRequest& req : sends->aae) {
+      ++result_.stats.aae_requests;
+      Envelope env;
+      env.aae = Envelope::Aae::kReq;
+      env.aae_req = std::move(req);
+      Transmit(ni, Index(env.aae_req.to), std::move(env), std::nullopt);
+    }
+    for (Message& m : sends->records) Send(ni, std::move(m));
+    sends->aae.clear();
+    sends->records.clear();
   }
 
   void Handle(Event& e) {
@@ -733,8 +818,18 @@ class Sim {
       case Event::Kind::kSendFailed: {
         Node& n = node(e.node);
         if (!n.up || n.inc != e.inc) break;
-        Trace(Tr::kSendFailed, e.node, Index(e.env.msg.to), e.env.msg.op);
+        Trace(Tr::kSendFailed, e.node, e.env.to,
+              e.env.aae == Envelope::Aae::kReq ? e.env.aae_req.op : e.env.msg.op);
         ++result_.stats.send_failed;
+        if (e.env.aae == Envelope::Aae::kReq || e.env.msg.aae) {
+          replication::AaeSends sends;
+          n.aae->OnSendFailed(now_, e.env.aae == Envelope::Aae::kReq ? e.env.aae_req.op
+                                                                      : e.env.msg.op,
+                              &sends);
+          SendAae(e.node, &sends);
+          EndTurn(e.node);
+          break;
+        }
         if (e.env.msg.handoff) {
           n.replay->OnSendFailed(now_, e.env.msg.op, n.health.get());
           EndTurn(e.node);
@@ -894,11 +989,45 @@ class Sim {
     ho.rate_per_s = p_.replay_rate_per_s;
     ho.timeout_ms = std::max<int64_t>(3 * p_.timeout_ms, 1000);
     n.replay = std::make_unique<replication::HintReplay>(ho, n.ks.get());
+    // Server::KeepTrees: fresh trees with the stored reap floors, built from the data before
+    // the node serves anything (the engine would build them in its first ticks).
+    n.trees = std::make_unique<kv::PartitionTrees>(p_.partitions);
+    Status ts = n.trees->LoadReapFloors(n.store.get());
+    if (!ts.ok()) Broken("LoadReapFloors: " + ts.ToString());
+    n.shared->trees = n.trees.get();
+    BuildTrees(ni);
+    if (!n.board) n.board = std::make_unique<replication::AaeBoard>();
+    // Worker::RunAntiEntropy's options, one loop, the sim's timings.
+    replication::AaeOptions ao;
+    ao.self = n.id;
+    ao.round_ms = kAaeRoundMs;
+    ao.exchange_rate = 0;
+    ao.repair_rate = 0;
+    ao.timeout_ms = std::max<int64_t>(3 * p_.timeout_ms, 1000);
+    ao.tombstone_grace_ms = p_.tombstone_grace_ms;
+    ao.rebuild_interval_ms = 0;
+    n.aae = std::make_unique<replication::AntiEntropy>(ao, n.ks.get(), n.trees.get(),
+                                                       n.board.get(), 0, 1);
     n.hints_stored_seen = n.hints->stored.load();
     ++fault_epoch_;
     n.conflicts_seen = 0;
     n.up = true;
     Trace(Tr::kBoot, ni, 0, epoch, start->renewed ? 1 : 0);
+  }
+
+  // Builds (or rebuilds) every partition's tree of node ni from its data, to the end.
+  void BuildTrees(int ni) {
+    Node& n = node(ni);
+    for (uint32_t q = 0; q < p_.partitions; ++q) {
+      n.trees->StartBuild(q);
+      for (bool done = false; !done;) {
+        Status s = n.trees->BuildStep(n.store.get(), q, 1 << 20, WallMs(ni), &done);
+        if (!s.ok()) {
+          Broken("PartitionTrees::BuildStep: " + s.ToString());
+          break;
+        }
+      }
+    }
   }
 
   void Crash(int ni, int64_t down_ms, CrashKind kind) {
@@ -919,6 +1048,9 @@ class Sim {
       ++fault_epoch_;
       n.replay->Reset();
       n.replay.reset();
+      n.aae->Reset();
+      n.aae.reset();
+      n.trees.reset();
       n.coord.reset();
       n.health.reset();
       n.detector.reset();
@@ -988,6 +1120,7 @@ class Sim {
     auto next = kv::FlushAll(n.store.get(), n.meta_epoch, WallUs(ni));
     if (!next.ok()) return Broken("FlushAll: " + next.status().ToString());
     n.meta_epoch = *next;
+    n.trees->Reset(WallMs(ni));  // as Server::FlushAll: every record is gone
     if (!p_.reuse_epoch) {
       n.shared->actor.epoch = *next;
       n.actor_epoch = *next;
@@ -1009,6 +1142,9 @@ class Sim {
     const uint64_t dropped = n.gate->dropped.load() - before;
     ++result_.stats.compactions;
     result_.stats.compacted += dropped;
+    // Only without keep_clocks (a negative control) may the filter drop records, which the
+    // trees cannot see (a server keeps no trees then): rebuild them.
+    if (dropped > 0) BuildTrees(ni);
     Trace(Tr::kCompact, ni, 0, dropped);
   }
 
@@ -1092,6 +1228,10 @@ class Sim {
     Status s =
         n.store->Write([&](const storage::Store::WriteVisitor& put) { put(dk, &*collapsed); });
     if (!s.ok()) Broken("Write: " + s.ToString());
+    // A write past the keyspace: the trees learn it here, and the keyspace's read cache too.
+    n.trees->Applied(dk, kv::HashTree::ItemHash(key, *record),
+                     kv::HashTree::ItemHash(key, *collapsed));
+    Record(ni, key);
   }
 
   // On seeds with a fragile node: the highest dot per actor that a store which never loses
@@ -1129,6 +1269,9 @@ class Sim {
 
   void Heal() {
     faults_ = false;
+    // Anti-entropy pauses until its own phase: the settling and the stale-primary check that
+    // follows it measure hinted handoff alone.
+    aae_on_ = false;
     for (auto& row : cut_) std::fill(row.begin(), row.end(), 0);
     for (int i = 0; i < p_.nodes; ++i) {
       if (!node(i).up) Boot(i);
@@ -1141,48 +1284,76 @@ class Sim {
   // `to_inc` is the destination incarnation for responses (the requester's); requests open a
   // "connection" to the destination's current incarnation.
   void Send(int from, Message msg, std::optional<uint64_t> to_inc = std::nullopt) {
-    ++result_.stats.messages;
     if (msg.type == Message::Type::kPutReq && msg.repair) ++result_.stats.repairs;
     if (msg.type == Message::Type::kPutReq && msg.hint_for != 0) ++result_.stats.fallback_puts;
+    if (msg.aae && IsRequest(msg)) ++result_.stats.aae_records;
     const int to = Index(msg.to);
-    Node& dst = node(to);
     Envelope env;
+    env.msg = std::move(msg);
+    Transmit(from, to, std::move(env), to_inc);
+  }
+
+  // The trace tag and op of what an envelope carries.
+  static uint64_t TagOf(const Envelope& env) {
+    if (env.aae == Envelope::Aae::kReq) {
+      return (kAaeTag + static_cast<uint64_t>(env.aae_req.type)) << 32;
+    }
+    if (env.aae == Envelope::Aae::kResp) {
+      return ((kAaeTag + static_cast<uint64_t>(env.aae_resp.type)) << 32) | 2u;
+    }
+    const Message& msg = env.msg;
+    return (static_cast<uint64_t>(msg.type) << 32) | (msg.repair ? 1u : 0u) |
+           (msg.aae ? 4u : 0u);
+  }
+  static uint64_t OpOf(const Envelope& env) {
+    return env.aae == Envelope::Aae::kReq    ? env.aae_req.op
+           : env.aae == Envelope::Aae::kResp ? env.aae_resp.op
+                                             : env.msg.op;
+  }
+  static bool IsRequestEnv(const Envelope& env) {
+    return env.aae == Envelope::Aae::kReq ||
+           (env.aae == Envelope::Aae::kNone && IsRequest(env.msg));
+  }
+
+  // The network: loss, duplication, delay of one message from -> to.
+  void Transmit(int from, int to, Envelope env, std::optional<uint64_t> to_inc) {
+    ++result_.stats.messages;
+    Node& dst = node(to);
     env.from = from;
     env.to = to;
     env.to_inc = to_inc.has_value() ? *to_inc : dst.inc;
     env.from_inc = node(from).inc;
-    const uint64_t tag = (static_cast<uint64_t>(msg.type) << 32) | (msg.repair ? 1u : 0u);
+    const uint64_t tag = TagOf(env);
+    const uint64_t op = OpOf(env);
     if (!dst.up) {
       // A refused connection is reported at once on some seeds; otherwise the request is just
       // lost and the coordinator times out.
-      if (faults_ && IsRequest(msg) && rng_.Permille(p_.fast_fail_permille)) {
+      if (faults_ && IsRequestEnv(env) && rng_.Permille(p_.fast_fail_permille)) {
         Event e;
         e.kind = Event::Kind::kSendFailed;
         e.node = from;
         e.inc = node(from).inc;
         e.env = std::move(env);
-        e.env.msg = std::move(msg);
         Schedule(now_ + rng_.Range(0, 2), std::move(e));
       } else {
-        Trace(Tr::kDropDown, from, to, msg.op, tag);
+        Trace(Tr::kDropDown, from, to, op, tag);
         ++result_.stats.dropped;
       }
       return;
     }
     if (faults_ && rng_.Permille(p_.loss_permille)) {
-      Trace(Tr::kDrop, from, to, msg.op, tag);
+      Trace(Tr::kDrop, from, to, op, tag);
       ++result_.stats.dropped;
-      Taint(env, msg);
+      if (env.aae == Envelope::Aae::kNone) Taint(env, env.msg);
       return;
     }
     int copies = 1;
     if (faults_ && rng_.Permille(p_.dup_permille)) {
       copies = 2;
       ++result_.stats.duplicated;
-      Trace(Tr::kDup, from, to, msg.op, tag);
+      Trace(Tr::kDup, from, to, op, tag);
     }
-    Trace(Tr::kSend, from, to, msg.op, tag);
-    env.msg = std::move(msg);
+    Trace(Tr::kSend, from, to, op, tag);
     for (int i = 0; i < copies; ++i) {
       int64_t delay;
       if (faults_) {
@@ -1193,7 +1364,7 @@ class Sim {
         // quiet (a drawn delay range may exceed the timeout during the faults).
         delay = rng_.Range(0, std::min(p_.delay_max_ms, p_.timeout_ms / 4));
       }
-      if (2 * delay >= p_.timeout_ms) Taint(env, env.msg);
+      if (2 * delay >= p_.timeout_ms && env.aae == Envelope::Aae::kNone) Taint(env, env.msg);
       Event e;
       e.kind = Event::Kind::kDeliver;
       e.env = env;
@@ -1204,19 +1375,62 @@ class Sim {
   void Deliver(const Envelope& env) {
     Node& dst = node(env.to);
     const Message& msg = env.msg;
-    const uint64_t tag = (static_cast<uint64_t>(msg.type) << 32) | (msg.repair ? 1u : 0u);
+    const uint64_t tag = TagOf(env);
+    const uint64_t op = OpOf(env);
     if (!dst.up || dst.inc != env.to_inc) {
-      Trace(Tr::kDropDown, env.from, env.to, msg.op, tag);
+      Trace(Tr::kDropDown, env.from, env.to, op, tag);
       ++result_.stats.dropped;
       return;
     }
     if (cut_[static_cast<size_t>(env.from)][static_cast<size_t>(env.to)] > 0) {
-      Trace(Tr::kDropCut, env.from, env.to, msg.op, tag);
+      Trace(Tr::kDropCut, env.from, env.to, op, tag);
       ++result_.stats.dropped;
       return;
     }
-    Trace(Tr::kDeliver, env.from, env.to, msg.op, tag);
+    Trace(Tr::kDeliver, env.from, env.to, op, tag);
+    if (env.aae == Envelope::Aae::kReq) {
+      // CmdPeerAae: the answering side, on the loop owning the partition; a reap's drops
+      // commit with the turn, before the answer leaves.
+      Envelope back;
+      back.aae = Envelope::Aae::kResp;
+      back.aae_resp = replication::ServeAae(*dst.ks, *dst.trees, dst.hints.get(), env.aae_req,
+                                            dst.board.get());
+      EndTurn(env.to);
+      Transmit(env.to, env.from, std::move(back), env.from_inc);
+      return;
+    }
+    if (env.aae == Envelope::Aae::kResp) {
+      replication::AaeSends sends;
+      dst.aae->OnResponse(now_, env.aae_resp, &sends);
+      SendAae(env.to, &sends);
+      EndTurn(env.to);
+      return;
+    }
     if (msg.type == Message::Type::kPutResp && !msg.ok) Taint(env, msg);
+    if (msg.aae && !IsRequest(msg)) {
+      // A repair's answer goes to anti-entropy (Worker::SendAae's callback), not the
+      // coordinator.
+      replication::AaeSends sends;
+      dst.aae->OnRecordResponse(now_, msg, &sends);
+      SendAae(env.to, &sends);
+      EndTurn(env.to);
+      return;
+    }
+    if (DropsPut(env)) {
+      // DEBUG REPLICA-PUT-DROP at CmdPeerRecord: acknowledged, not stored.
+      Message resp;
+      resp.type = Message::Type::kPutResp;
+      resp.from = msg.to;
+      resp.to = msg.from;
+      resp.op = msg.op;
+      resp.key = msg.key;
+      resp.ok = true;
+      ++result_.stats.dropped_puts;
+      Trace(Tr::kDroppedPut, env.to, KeyCode(msg.key), msg.op);
+      EndTurn(env.to);
+      Send(env.to, std::move(resp), env.from_inc);
+      return;
+    }
     if (msg.type == Message::Type::kProbeResp) {
       // DetectFailures' probe callback: an answer brings the peer up.
       dst.health->Answered(now_, msg.from);
@@ -1243,6 +1457,18 @@ class Sim {
       RunEffects(env.to, &fx);
       EndTurn(env.to);
     }
+  }
+
+  // The silently dropped write (Params::drop_node): a plain replica put (no hint, no repair,
+  // no replay, no anti-entropy) to the drawn node during the faults, acknowledged unstored.
+  bool DropsPut(const Envelope& env) {
+    const Message& msg = env.msg;
+    if (!faults_ || p_.drop_node < 0 || env.to != p_.drop_node) return false;
+    if (msg.type != Message::Type::kPutReq || msg.hint_for != 0 || msg.repair || msg.handoff ||
+        msg.aae) {
+      return false;
+    }
+    return rng_.Permille(p_.drop_permille);
   }
 
   // A replica answered a put with an error. Stores here never fail and records always decode,
@@ -1283,7 +1509,7 @@ class Sim {
   // the reality the coordinator's detector had to agree with, and any change of it during the
   // command is a fault_epoch_ change.)
   void Taint(const Envelope& env, const Message& msg) {
-    if (msg.handoff || msg.repair) return;
+    if (msg.handoff || msg.repair || msg.aae) return;
     std::tuple<int, uint64_t, uint64_t> k;
     if (msg.type == Message::Type::kPutReq) {
       k = {env.from, env.from_inc, msg.op};
@@ -1361,6 +1587,10 @@ class Sim {
                  std::to_string(target) + ", not a primary of it");
           continue;
         }
+        // Anti-entropy may have reaped a register's tombstone (which counted the hint's dots)
+        // on every primary during the faults: the record, or its old counters, are gone by
+        // design (kv/keyspace.h Reap). Set keys are never tombstones.
+        if (IsRegister(key) && Reaped(Index(target), KeyPartition(key, p_.partitions))) continue;
         std::optional<DVVSet> rec = Decoded(Record(Index(target), key));
         if (!rec) continue;
         for (const auto& [actor, counter] : dots) {
@@ -1391,6 +1621,108 @@ class Sim {
         }
       }
     }
+  }
+
+  // Whether node ni reaped (or dropped at a reaper's request) records of partition q.
+  bool Reaped(int ni, uint32_t q) {
+    const auto snap = node(ni).board->Snapshot();
+    auto it = snap.find(q);
+    return it != snap.end() && it->second.reaped > 0;
+  }
+
+  // ---- anti-entropy alone converges ----
+
+  // Every engine idle.
+  bool AaeIdle() {
+    for (Node& n : nodes_) {
+      if (!n.up || !n.aae->Idle()) return false;
+    }
+    return true;
+  }
+  // For every partition, its primaries' trees built and equal.
+  bool TreesAgree() {
+    for (uint32_t q = 0; q < p_.partitions; ++q) {
+      const std::vector<NodeId>& prim = aae_topo_.primaries[q];
+      for (NodeId id : prim) {
+        if (!node(Index(id)).up || !node(Index(prim[0])).up) return false;
+        const kv::PartitionTrees& t = *node(Index(id)).trees;
+        const kv::PartitionTrees& first = *node(Index(prim[0])).trees;
+        if (!t.Ready(q) || t.tree(q).root() != first.tree(q).root()) return false;
+      }
+    }
+    return true;
+  }
+
+  // After the settling and the stale-primary check, before any read or closing write: the
+  // engines run (no client, no read repair) until quiet or kAaeConvergeMs, then every key's
+  // primaries must hold byte-identical records (kNotConverged). False when the event limit
+  // was hit.
+  bool AntiEntropyPhase() {
+    const int64_t start = now_;
+    Trace(Tr::kAaePhase, 0);
+    aae_on_ = true;
+    bool quiet = false;
+    if (!p_.no_aae) {
+      // The engines run until every partition's primaries agree (an engine starts exchanges
+      // every round forever, so it is seldom idle while it runs); then no new exchange starts
+      // and what is in flight finishes. Quiet: idle engines, agreeing trees. What finished
+      // may undo the agreement (a reap pass dropping the reaper's copy after a peer fetched
+      // it back), and then the engines run again.
+      const int64_t limit = now_ + kAaeConvergeMs;
+      while (!quiet && now_ <= limit) {
+        if (!Drain([this] { return TreesAgree(); }, limit, /*at_cron=*/true)) return false;
+        aae_wind_down_ = true;
+        const bool drained = Drain([this] { return AaeIdle(); }, limit);
+        aae_wind_down_ = false;
+        if (!drained) return false;
+        quiet = AaeIdle() && TreesAgree();
+        if (!quiet && cron_at_ > limit) break;
+      }
+    }
+    aae_on_ = false;
+    Trace(Tr::kAaePhase, quiet ? 1 : 2);
+    if (quiet) result_.stats.aae_converge_ms = now_ - start;
+    auto report = [this](const std::string& key, const std::string& what) {
+      if (++not_converged_ <= kReportedDots) {
+        avail_violations_.push_back({Violation::Kind::kNotConverged, key, what});
+      }
+    };
+    const std::string after = " after " + std::to_string(now_ - start) +
+                              "ms of anti-entropy alone (no read, no read repair)";
+    if (!quiet && !p_.no_aae) {
+      std::string busy;
+      for (int i = 0; i < p_.nodes; ++i) {
+        if (!node(i).aae->Idle()) {
+          busy += " n" + std::to_string(i + 1) + ":" + std::to_string(node(i).aae->active());
+        }
+      }
+      report("", "anti-entropy never went quiet" + after + " (exchanges active:" + busy + ")");
+    }
+    for (const std::string& key : keys_) {
+      const std::vector<NodeId> primaries = cluster::Primaries(
+          ring_, KeyPartition(key, p_.partitions), static_cast<uint32_t>(p_.n_val));
+      const std::optional<std::string> first = Record(Index(primaries[0]), key);
+      for (NodeId id : primaries) {
+        const std::optional<std::string> rec = Record(Index(id), key);
+        if (rec == first) continue;
+        auto describe = [this](const std::optional<std::string>& r) -> std::string {
+          if (!r) return "no record";
+          std::optional<DVVSet> set = Decoded(r);
+          if (!set) return "an undecodable record";
+          std::string d;
+          for (const DVVSet::Entry& e : set->entries()) {
+            d += " " + e.actor.ToString() + ":" + std::to_string(e.counter) + "(" +
+                 std::to_string(e.values.size()) + " values)";
+          }
+          return "{" + d + " }";
+        };
+        report(key, "primaries n" + std::to_string(primaries[0]) + " and n" +
+                        std::to_string(id) + " differ" + after + ": " + describe(first) +
+                        " vs " + describe(rec));
+        break;
+      }
+    }
+    return true;
   }
 
   // ---- coordination: the real coordinator, driven as server/cluster.cc drives it ----
@@ -1955,9 +2287,15 @@ class Sim {
   std::vector<Violation> dot_violations_;
   std::vector<Violation> avail_violations_;  // kUnavailable and kStalePrimary
   uint64_t stale_reported_ = 0;
+  uint64_t not_converged_ = 0;
   uint64_t fault_epoch_ = 0;  // crashes, restarts and cut changes so far
   uint64_t probe_ops_ = 0;
   int64_t cron_at_ = 0;
+  // The engines start exchanges and reaps (during the faults and the anti-entropy phase);
+  // otherwise, and while winding down, they tick as overloaded.
+  bool aae_on_ = true;
+  bool aae_wind_down_ = false;
+  replication::AaeTopology aae_topo_;
   // A client put's engine op (coordinator node, incarnation, op) -> its command.
   std::map<std::tuple<int, uint64_t, uint64_t>, std::weak_ptr<CoordOp>> owners_;
   // Per set key, per (target, holder node index): the highest counter per actor a committed

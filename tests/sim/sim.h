@@ -32,7 +32,20 @@
 //    Server::KeepHints does), and a replication::HintReplay (the drawn rate, timeout 3x the
 //    request timeout);
 //  - epochs through kv::StartEpoch / kv::RecordCleanShutdown / kv::FlushAll, and compaction
-//    through the Store's compaction filter deciding with Keyspace::Compact.
+//    through the Store's compaction filter deciding with Keyspace::Compact;
+//  - anti-entropy: per node a kv::PartitionTrees in its KeyspaceShared (new at every boot, with
+//    the store's reap floors (LoadReapFloors), built from the data before the node serves;
+//    FLUSHALL resets it, as Server::FlushAll does), an AaeBoard for the node's life, and a
+//    replication::AntiEntropy (one loop, round 2 s, no rate limits, timeout 3x the request
+//    timeout, the seed's tombstone grace, reaping on) over an AaeTopology of cluster::Primaries
+//    on the ring, ticked in the cron turn with the node's PeerHealth. Its DYNIS.AAE requests
+//    travel the network like any message and are answered by replication::ServeAae on the
+//    target (its keyspace, trees, hints and board) in the target's turn; its repairs (Message
+//    with aae set) are served by ServeReplica like any replica request and their answers go to
+//    AntiEntropy::OnRecordResponse; a send reported failed goes to OnSendFailed, a lost one
+//    expires at its deadline. A crash Resets the engine. It runs during the faults; from the
+//    heal until the stale-primary check is done, and after its own phase (below), it is paused:
+//    it ticks as an overloaded loop's (nothing new starts; what is in flight finishes).
 // The simulator carries the coordinator's effects as server/cluster.cc does: sends go on its
 // network; a run executes the command on the local Keyspace through the method its handler
 // calls (GET: GetLive; SET [PX|PXAT]: Put; DEL: Delete; GETCTX: GetSiblings; SETCTX:
@@ -68,6 +81,8 @@
 // without a clean-shutdown marker. A disk loss empties it (the restart leases a fresh epoch);
 // FLUSHALL (kv::FlushAll) deletes every record under a new epoch. Unacknowledged writes only it
 // had seen may vanish; the model marks exactly those (StoredWrite::lost_with_disk).
+// A dropped write (Params::drop_node, on some seeds): a plain replica put to one drawn node
+// is acknowledged and not stored, as DEBUG REPLICA-PUT-DROP makes a server do.
 // Compaction: at drawn instants a node compacts its whole store, the filter deciding with
 // Keyspace::Compact at the node's virtual time (tombstone grace drawn per seed). A power loss
 // rolls back the data column family only: the hints column family is kept as if synced (the
@@ -81,7 +96,10 @@
 // heal. After the fault phase the network heals and crashed nodes restart; the healed cluster
 // then runs, with no client and no read, until it settles (every node holds every peer up and,
 // unless replay is off, every ledger is empty with no replay in flight; at most 120 s), and
-// the stale-primary check runs on the stores as they are. Then, once every TTL
+// the stale-primary check runs on the stores as they are. Then anti-entropy runs alone (no
+// client, no read, no read repair) until every engine is idle and every partition's primaries
+// hold equal trees (at most 60 s), and every key's primaries must hold byte-identical records
+// (kNotConverged). Then, once every TTL
 // and tombstone grace has passed on every clock, most register keys get a closing SET through
 // one replica, which may first compact and read the key (a replica that forgot the key's
 // counters then loses this last write for good). Read-repair rounds (an engine get of every key
@@ -115,6 +133,11 @@
 //    (read repair restores those). Not "every acknowledged element on all N primaries": a put
 //    lost on its way to a primary held up leaves no hint anywhere (Dynamo's read repair and
 //    anti-entropy cover that), so that share is only reported (Stats::acked_pairs*).
+//  - kNotConverged (anti-entropy alone converges): after the anti-entropy phase, every key's
+//    primaries hold the same bytes (LoadRecord), and the engines went quiet. Nothing excuses
+//    a difference: the cluster is healed, every node up, every message delivered in time.
+//    kStalePrimary does not check a register's dots on a primary that reaped tombstones in its
+//    partition (a reap drops a record every primary held; its counters go with it).
 //  - kUnavailable (sloppy quorum keeps writes available): a client SETCTX during the faults
 //    whose coordinator, at its start, judged every peer as it really was (held up exactly the
 //    peers up and reachable both ways) and reached at least W nodes with itself, with no crash,
@@ -174,6 +197,9 @@ struct Params {
   // The hinted-handoff control: fallbacks still keep hints, but no node ever replays them
   // (HintReplay never ticks). Primaries that missed writes stay stale (kStalePrimary).
   bool no_hints = false;
+  // The anti-entropy control: the trees are kept, but no engine ever ticks. Replicas a write
+  // missed (a dropped write, a lost disk) stay different (kNotConverged).
+  bool no_aae = false;
 
   int nodes = 3;
   int n_val = 3;
@@ -239,6 +265,13 @@ struct Params {
   // it refuses the put) and HandoffOptions::rate_per_s (0: unlimited).
   uint64_t hints_max_bytes = 0;
   int64_t replay_rate_per_s = 0;
+  // The silently dropped write (the server's DEBUG REPLICA-PUT-DROP): during the faults, a
+  // plain replica put (no hint_for, not a read repair, replay or anti-entropy repair) to node
+  // drop_node is acknowledged +OK and not stored, drop_permille of the time (-1: never). The
+  // ack still counts toward W, so an acknowledged write may live on one node fewer: drawn
+  // only where that cannot lose it (see Draw).
+  int drop_node = -1;
+  int drop_permille = 0;
 
   // Draws every parameter of a seed.
   static Params Draw(uint64_t seed, bool lww);
@@ -344,6 +377,7 @@ struct Violation {
     kStalePrimary,  // after the replay phase: a primary lacks a dot a hint held for it, or
                     // hints were never drained
     kUnavailable,   // a SETCTX failed NOQUORUM though its coordinator could reach W nodes
+    kNotConverged,  // anti-entropy alone left a key's primaries holding different records
   };
   Kind kind;
   std::string key;
@@ -401,6 +435,15 @@ struct Stats {
   uint64_t acked_pairs_present = 0;   // ... and those present (informational, no check)
   uint64_t avail_eligible = 0;        // SETCTX the availability rule applies to ...
   uint64_t avail_failed = 0;          // ... that failed anyway
+  // Anti-entropy, every node over the whole run.
+  uint64_t aae_requests = 0;          // DYNIS.AAE requests sent
+  uint64_t aae_records = 0;           // repairs sent (GETREC / PUTREC with aae set)
+  uint64_t aae_exchanges = 0;         // completed (AaeBoard::exchanges)
+  uint64_t aae_exchanges_failed = 0;
+  uint64_t aae_repaired = 0;          // AaeBoard::keys_repaired
+  uint64_t aae_reaped = 0;            // AaeBoard::tombstones_reaped
+  int64_t aae_converge_ms = -1;       // the anti-entropy phase until quiet (-1: never)
+  uint64_t dropped_puts = 0;          // replica puts acknowledged unstored (Params::drop_node)
   int repair_rounds = 0;
   size_t max_final_siblings = 0;
   std::string ToString() const;

@@ -1,7 +1,8 @@
 // The seeded fault simulations of dynis nodes (see sim.h), and the tests that keep the
 // simulator honest: exact replay, negative controls the checker must catch (LWW merges,
 // acknowledging before W, a node that never renews its epoch, a keyspace that forgets a key's
-// counters), and planted faults it must flag.
+// counters, hints never replayed, strict quorums, anti-entropy that never runs), and planted
+// faults it must flag.
 //
 // Environment:
 //   DYNIS_SIM_SEEDS=n          seeds per run (default 400)
@@ -13,6 +14,8 @@
 //   DYNIS_SIM_NO_KEEP_CLOCKS=1 ... the keyspace forgetting a key's counters (broken)
 //   DYNIS_SIM_STRICT=1         ... with strict quorums (no fallbacks: the availability control)
 //   DYNIS_SIM_NO_HINTS=1       ... with hints kept but never replayed (the handoff control)
+//   DYNIS_SIM_NO_AAE=1         ... with anti-entropy never ticking (the anti-entropy control)
+//   DYNIS_SIM_AAE_FAULTS=1     ... with dropped writes and a late disk loss forced on
 //   DYNIS_SIM_TRACE=1          ... and print every event of it
 #include "sim.h"
 
@@ -72,6 +75,8 @@ const char* KindName(Violation::Kind k) {
       return "stale primaries";
     case Violation::Kind::kUnavailable:
       return "unavailable writes";
+    case Violation::Kind::kNotConverged:
+      return "not converged by anti-entropy";
   }
   return "?";
 }
@@ -120,17 +125,40 @@ void PrintReplay(const Result& r) {
   }
 }
 
+// Seeds where replicas diverge in a way only anti-entropy repairs before any read: writes a
+// replica dropped, or a disk lost late in the faults (what clients read before the heal is
+// read-repaired; the rest is not). Forced on where that is sound (see Params::Draw).
+Params WithAaeFaults(uint64_t seed) {
+  Params p = Params::Draw(seed, /*lww=*/false);
+  if (p.fragile < 0 || p.w >= 3) {
+    if (p.drop_node < 0) {
+      p.drop_node = static_cast<int>(seed % static_cast<uint64_t>(p.nodes));
+      if (p.drop_node == p.fragile) p.drop_node = (p.drop_node + 1) % p.nodes;
+    }
+    p.drop_permille = 500;
+  }
+  if (p.fragile >= 0) {
+    p.disk_loss.on = true;
+    p.disk_loss.at_ms = p.fault_ms - 300;
+    p.disk_loss.down_ms = 100;
+    p.disk_loss.node = p.fragile;
+  }
+  return p;
+}
+
 TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
   if (std::getenv("DYNIS_SIM_SEED") != nullptr) {
     // Replay one seed, loudly.
     const uint64_t seed = EnvU64("DYNIS_SIM_SEED", 1);
     const bool trace = EnvFlag("DYNIS_SIM_TRACE");
-    Params p = Params::Draw(seed, EnvFlag("DYNIS_SIM_LWW"));
+    Params p = EnvFlag("DYNIS_SIM_AAE_FAULTS") ? WithAaeFaults(seed)
+                                               : Params::Draw(seed, EnvFlag("DYNIS_SIM_LWW"));
     p.early_ack = EnvFlag("DYNIS_SIM_EARLY_ACK");
     p.reuse_epoch = EnvFlag("DYNIS_SIM_REUSE_EPOCH");
     p.keep_clocks = !EnvFlag("DYNIS_SIM_NO_KEEP_CLOCKS");
     p.sloppy = !EnvFlag("DYNIS_SIM_STRICT");
     p.no_hints = EnvFlag("DYNIS_SIM_NO_HINTS");
+    p.no_aae = EnvFlag("DYNIS_SIM_NO_AAE");
     const Result r = Run(p, trace);
     PrintReplay(r);
     if (trace) {
@@ -170,6 +198,11 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
     sum.avail_eligible += r.stats.avail_eligible;
     sum.avail_failed += r.stats.avail_failed;
     if (r.stats.replay_ms > sum.replay_ms) sum.replay_ms = r.stats.replay_ms;
+    sum.aae_exchanges += r.stats.aae_exchanges;
+    sum.aae_repaired += r.stats.aae_repaired;
+    sum.aae_reaped += r.stats.aae_reaped;
+    sum.dropped_puts += r.stats.dropped_puts;
+    if (r.stats.aae_converge_ms > sum.aae_converge_ms) sum.aae_converge_ms = r.stats.aae_converge_ms;
     if (!r.ok()) {
       failed.push_back(seed);
       std::set<Violation::Kind> kinds;
@@ -213,6 +246,14 @@ TEST_CASE("seeded fault runs keep every acknowledged write", "[sim][seeds]") {
       static_cast<unsigned long long>(sum.acked_pairs),
       static_cast<unsigned long long>(sum.avail_eligible - sum.avail_failed),
       static_cast<unsigned long long>(sum.avail_eligible));
+  std::printf(
+      "sim: anti-entropy %llu exchanges, %llu keys repaired, %llu tombstones reaped, %llu "
+      "dropped writes; slowest convergence %lldms\n",
+      static_cast<unsigned long long>(sum.aae_exchanges),
+      static_cast<unsigned long long>(sum.aae_repaired),
+      static_cast<unsigned long long>(sum.aae_reaped),
+      static_cast<unsigned long long>(sum.dropped_puts),
+      static_cast<long long>(sum.aae_converge_ms));
   std::string failed_list;
   for (uint64_t s : failed) failed_list += " " + std::to_string(s);
   INFO("failing seeds:" << failed_list);
@@ -293,6 +334,9 @@ TEST_CASE("acknowledging before W is caught once a disk can be lost", "[sim]") {
     ++runs;
     last = seed;
     p.early_ack = true;
+    // Anti-entropy during the faults copies what the coordinator alone held to its peers
+    // before the disk goes, hiding the bug on most seeds: this control runs without it.
+    p.no_aae = true;
     const Result early = Run(p);
     if (HasKind(early.violations, Violation::Kind::kLostAck, "k")) {
       ++early_lost;
@@ -416,6 +460,65 @@ TEST_CASE("hints that are never replayed are caught as stale primaries", "[sim]"
       "stored hints); %.1fs\n  e.g. %s\n",
       caught, runs, with_hints, SecondsSince(t0), example.c_str());
   CHECK(2 * caught > runs);
+}
+
+TEST_CASE("anti-entropy that never runs is caught leaving replicas different", "[sim]") {
+  // The engines never tick: a put a replica acknowledged without storing, or a disk that was
+  // lost, stays missing on that primary when no read repairs it.
+  const auto t0 = std::chrono::steady_clock::now();
+  const int seeds = static_cast<int>(EnvU64("DYNIS_SIM_NO_AAE_SEEDS", 20));
+  int runs = 0, caught = 0;
+  std::string example;
+  for (uint64_t seed = 1; runs < seeds; ++seed) {
+    Params p = WithAaeFaults(seed);
+    p.no_aae = true;
+    ++runs;
+    const Result r = Run(p);
+    if (!HasKind(r.violations, Violation::Kind::kNotConverged)) continue;
+    ++caught;
+    if (example.empty()) {
+      for (const Violation& v : r.violations) {
+        if (v.kind == Violation::Kind::kNotConverged) {
+          example = "seed " + std::to_string(seed) + ": " + v.ToString();
+          break;
+        }
+      }
+    }
+  }
+  std::printf(
+      "negative control: anti-entropy never running caught as not converged on %d of %d seeds "
+      "with dropped writes or a lost disk; %.1fs\n  e.g. %s\n",
+      caught, runs, SecondsSince(t0), example.c_str());
+  CHECK(2 * caught > runs);
+}
+
+TEST_CASE("anti-entropy converges replicas after dropped writes and lost disks", "[sim]") {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int seeds = static_cast<int>(EnvU64("DYNIS_SIM_AAE_SEEDS", 20));
+  std::vector<uint64_t> failed;
+  uint64_t repaired = 0, dropped = 0, disks = 0;
+  const uint64_t first = EnvU64("DYNIS_SIM_FIRST_SEED", 1);
+  for (uint64_t seed = first; seed < first + static_cast<uint64_t>(seeds); ++seed) {
+    const Result r = Run(WithAaeFaults(seed));
+    repaired += r.stats.aae_repaired;
+    dropped += r.stats.dropped_puts;
+    disks += r.stats.disk_losses;
+    if (!r.ok()) {
+      failed.push_back(seed);
+      std::fputs(r.Report().c_str(), stdout);
+      std::printf("  (these faults were forced on: replay with DYNIS_SIM_AAE_FAULTS=1 too)\n");
+    }
+  }
+  std::printf(
+      "anti-entropy: %d seeds with the faults forced on, %zu failed; %llu dropped writes, %llu "
+      "disk losses, %llu keys repaired; %.1fs\n",
+      seeds, failed.size(), static_cast<unsigned long long>(dropped),
+      static_cast<unsigned long long>(disks), static_cast<unsigned long long>(repaired),
+      SecondsSince(t0));
+  CHECK(dropped > 0);
+  CHECK(disks > 0);
+  CHECK(repaired > 0);
+  CHECK(failed.empty());
 }
 
 TEST_CASE("strict quorums are caught failing writes a sloppy quorum takes", "[sim]") {
