@@ -186,7 +186,7 @@ const std::vector<Config::Def>& Config::Table() {
       IntOpt(kAaeExchangeRate, "aae-exchange-rate", "200000", 0, INT_MAX, kMutable,
              "Records per second the exchanges may scan to list differing segments; 0 means "
              "unlimited."),
-      IntOpt(kAaeRepairRate, "aae-repair-rate", "10000", 0, INT_MAX, kMutable,
+      IntOpt(kAaeRepairRate, "aae-repair-rate", "2000", 0, INT_MAX, kMutable,
              "Keys per second anti-entropy repairs; 0 means unlimited."),
       IntOpt(kAaeRebuildInterval, "aae-rebuild-interval", "604800", 0, INT_MAX, kMutable,
              "Seconds between rebuilds of each hash tree from its data; 0 means never (only "

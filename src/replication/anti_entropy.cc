@@ -262,27 +262,47 @@ void AntiEntropy::Refill(int64_t now_ms) {
 }
 
 void AntiEntropy::Schedule(int64_t now_ms, PeerHealth* health, AaeSends* out) {
+  // One exchange per partition at a time: a partition that differs from two peers (a wiped
+  // node's) is repaired from the first, and the second then finds little left to do, instead
+  // of both fetching the same keys at once.
+  auto busy = [&](uint32_t partition) {
+    auto same = exchanges_.lower_bound(Pair{partition, 0});
+    return same != exchanges_.end() && same->first.partition == partition;
+  };
   auto startable = [&](const Pair& pair) {
-    return exchanges_.count(pair) == 0 && (health == nullptr || health->Up(pair.peer)) &&
+    return !busy(pair.partition) && (health == nullptr || health->Up(pair.peer)) &&
            trees_->Ready(pair.partition);
   };
   // Asked for now (DYNIS AAE EXCHANGE): ahead of the schedule, twice the concurrency.
-  while (!urgent_.empty() && exchanges_.size() < 2 * opts_.concurrency && scan_tokens_ > 0) {
+  // A pair whose partition is busy waits its turn; one whose peer is down or whose tree is
+  // not built is dropped (the schedule comes back to it).
+  for (size_t n = urgent_.size(); n > 0 && exchanges_.size() < 2 * opts_.concurrency &&
+                                  scan_tokens_ > 0;
+       n--) {
     const Pair pair = urgent_.front();
     urgent_.pop_front();
-    if (startable(pair)) Start(now_ms, pair, out);
+    if (startable(pair)) {
+      Start(now_ms, pair, out);
+    } else if (health != nullptr && health->Up(pair.peer) && trees_->Ready(pair.partition)) {
+      urgent_.push_back(pair);
+    }
   }
   if (pairs_.empty()) return;
   const int64_t interval =
       std::max<int64_t>(1, opts_.round_ms / static_cast<int64_t>(pairs_.size()));
-  // Behind (a pause, an overload, a slow peer): catch up at most a second's worth of starts,
-  // not a burst of everything missed.
-  if (next_start_ms_ < now_ms - 1000) next_start_ms_ = now_ms - 1000;
+  // Behind (a pause, an overload, a slow peer, ticks coarser than the interval): catch up at
+  // most a second's worth of starts, and never more than half a round's (no pair twice).
+  const int64_t backlog = std::min<int64_t>(1000, opts_.round_ms / 2);
+  if (next_start_ms_ == 0) next_start_ms_ = now_ms;  // the first round starts now
+  if (next_start_ms_ < now_ms - backlog) next_start_ms_ = now_ms - backlog;
   while (now_ms >= next_start_ms_ && exchanges_.size() < opts_.concurrency && scan_tokens_ > 0) {
     bool started = false;
-    // A pair that cannot start now (its peer held down, a tree not built) is passed over.
+    // A pair that cannot start now (its peer held down, a tree not built, itself running:
+    // asked for now) is passed over; one whose partition is being exchanged with another peer
+    // waits for it (it is next in line).
     for (size_t tries = 0; tries < pairs_.size() && !started; tries++) {
       const Pair pair = pairs_[cursor_ % pairs_.size()];
+      if (busy(pair.partition) && exchanges_.count(pair) == 0) return;
       cursor_++;
       if (startable(pair)) started = Start(now_ms, pair, out);
     }

@@ -134,7 +134,7 @@ struct AaeOptions {
   NodeId self = 0;
   int64_t round_ms = 60000;           // every pair started once per round (aae-round)
   int64_t exchange_rate = 200000;     // keys the listings scan per second; 0: unlimited
-  int64_t repair_rate = 5000;         // keys repaired per second; 0: unlimited
+  int64_t repair_rate = 2000;         // keys repaired per second; 0: unlimited
   int64_t timeout_ms = 3000;          // an unanswered request fails its exchange after this
   int64_t tombstone_grace_ms = 3600000;
   int64_t rebuild_interval_ms = 604800000;  // aae-rebuild-interval; 0: never after the first
