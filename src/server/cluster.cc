@@ -104,7 +104,7 @@ void Worker::RoutePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
     RunPartHere(c, slot, part, spec, argv);
     return;
   }
-  std::optional<uint32_t> partition = PartitionOfPart(argv, keys, forwarded, &slot->parts[part]);
+  std::optional<uint32_t> partition = PartitionOfPart(argv, keys, &slot->parts[part]);
   if (!partition) return;
   // The preference list the coordinator will use (sloppy: fallbacks for members held down).
   std::vector<NodeId> pref = coordinator().PreflistOf(argv[keys[0]]).Nodes();
@@ -139,10 +139,13 @@ void Worker::RunPartHere(Client* c, const std::shared_ptr<Slot>& slot, int part,
 }
 
 std::optional<uint32_t> Worker::PartitionOfPart(const std::vector<std::string>& argv,
-                                                const std::vector<int>& keys, bool forwarded,
+                                                const std::vector<int>& keys,
                                                 std::string* refusal) {
   size_t reached = 0;
-  if (!forwarded && !server_->cluster()->Formed(NowMs(), &reached)) {
+  // Forwarded ones too: a node that has not met its seeds (a wiped data dir) must store
+  // nothing, or its first record seals a membership of one (see CmdPeerRecord); the forwarder
+  // tries the next replica.
+  if (!server_->cluster()->Formed(NowMs(), &reached)) {
     *refusal = ErrorReply(err::ClusterForming(reached, server_->cluster()->seeds().size()));
     return std::nullopt;
   }
@@ -212,7 +215,10 @@ void Worker::ForwardToReplica(uint64_t client_id, std::shared_ptr<Slot> slot, in
   std::string where = link->options().host + ":" + std::to_string(link->options().port);
   link->Send(*fwd, [this, client_id, slot, part, fwd, targets, next, where](
                        const proto::Reply* reply, std::string_view raw) {
-    if (reply != nullptr) {
+    // A replica still forming (it has not met its seeds) is like one that did not answer.
+    const bool forming = reply != nullptr && reply->type == proto::Reply::Type::kError &&
+                         reply->str.rfind("CLUSTERDOWN", 0) == 0;
+    if (reply != nullptr && !(forming && next < targets->size())) {
       slot->parts[part].assign(raw.data(), raw.size());
     } else if (next < targets->size()) {
       ForwardToReplica(client_id, slot, part, fwd, targets, next);

@@ -160,7 +160,7 @@ class Worker {
   void RunPartHere(Client* c, const std::shared_ptr<Slot>& slot, int part,
                    const CommandSpec* spec, const std::vector<std::string>& argv);
   std::optional<uint32_t> PartitionOfPart(const std::vector<std::string>& argv,
-                                          const std::vector<int>& keys, bool forwarded,
+                                          const std::vector<int>& keys,
                                           std::string* refusal);
   void CoordinatePart(Client* c, const std::shared_ptr<Slot>& slot, int part,
                       const CommandSpec* spec, std::vector<std::string> argv, uint32_t partition);

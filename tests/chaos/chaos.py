@@ -5,16 +5,27 @@ Five dynis-server processes, each in a network namespace this script creates (a 
 node on one bridge in the root namespace; the bridge holds .254 so clients here reach every
 node). Client threads add globally unique elements to set-valued keys with GETCTX / union of
 siblings / SETCTX through every node, while a nemesis partitions the nodes into halves,
-isolates one, kills -9 and restarts one, pauses one (SIGSTOP), and heals between faults.
+isolates one, kills -9 and restarts one, wipes one (kill -9, its data directory removed, restarted
+under the same node id: the server leases a new epoch), pauses one (SIGSTOP), and heals between
+faults.
 Links are cut with nftables inside the nodes' namespaces (drop to/from the peers on the other
 side); client traffic from .254 is never cut, so the figures say how the cluster serves the
 clients that reach a node.
 
-Checker, after healing and settling: every acknowledged (+OK) element is in every node's
-final GETCTX ... R 3 (no loss), no element is there that was never attempted (no phantom);
-the share of writes accepted per phase and per side is reported, and enforced when
-CHAOS_MIN_ACCEPT is set (`make test` sets 0.95: with sloppy quorum a client of any node that
-reaches W others has its writes accepted while the faults last).
+Anti-entropy check, after the faults: the clients stop, one more node is wiped and restarted
+(no client traffic from then on: no new hint names it, no read repairs it), every node runs
+`DYNIS AAE EXCHANGE` once, and then, with no client read (DYNIS LOCALCTX inspects one node's own
+replica), every primary of every key the workload wrote (DYNIS PREFLIST, role primary) must hold
+the same record (the LOCALCTX reply, context and values, byte for byte) within 40 s (smoke) or
+90 s (long); the time taken and the INFO aae_* deltas are reported. Servers run with
+`aae-round 5` (CHAOS_AAE_ROUND). Each wipe must bring the node back under its node id, with a
+new epoch, and its log must say it found an empty data directory.
+
+Checker, after that and at least 10 s after the clients stopped: every acknowledged (+OK)
+element is in every node's final GETCTX ... R 3 (no loss), no element is there that was never
+attempted (no phantom); the share of writes accepted per phase and per side is reported, and
+enforced when CHAOS_MIN_ACCEPT is set (`make test` sets 0.95: with sloppy quorum a client of any
+node that reaches W others has its writes accepted while the faults last).
 
   chaos.py [--schedule smoke|long] [--server PATH] [--summary PATH]
 
@@ -24,7 +35,8 @@ when a fault phase accepts a smaller share; not applied to the killed, paused an
 nodes' own clients, which no quorum design can serve, to a restarted node's clients while they
 reconnect, nor to heals), CHAOS_KEEP=1 (keep the run dir on success),
 CHAOS_CONTROL=lww (negative control: clients write with plain SET, which overwrites concurrent
-writers' elements; the checker must report losses).
+writers' elements; the checker must report losses), CHAOS_AAE=no (negative control: servers run
+with `aae no`; the anti-entropy check must fail), CHAOS_AAE_ROUND (aae-round, default 5).
 
 Cleanup is unconditional (finally + SIGINT/SIGTERM/SIGHUP handlers + a deadline alarm):
 servers killed, namespaces and the bridge deleted, the run dir removed on success and kept
@@ -33,6 +45,7 @@ made them) are removed first, only when that pid is no longer a running chaos.py
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -61,6 +74,8 @@ NS_PREFIX = "dynchaos-"
 BR_PREFIX = "dyn-br-"
 VETH_PREFIX = "dyn-v"
 ELEMENT = re.compile(rb"^c\d+-\d+$")
+WIPE_SPACING = 30.0  # long schedule: seconds between wipes, so anti-entropy refills the last one
+CONVERGE_TIMEOUT = {"smoke": 40.0, "long": 90.0}  # anti-entropy check: all primaries identical
 
 
 def log(msg):
@@ -139,6 +154,8 @@ class Node:
         self.veth = f"{VETH_PREFIX}{cluster.run}-{i}"
         self.ip = f"{cluster.subnet}.{i + 1}"
         self.dir = os.path.join(cluster.dir, f"node{i}")
+        # Given on the command line, so a node whose data dir was wiped comes back as itself.
+        self.node_id = hashlib.sha1(f"dynis-chaos-{cluster.run}-{i}".encode()).hexdigest()
         self.proc = None
         self.paused = False
         self.cluster = cluster
@@ -151,6 +168,8 @@ class Node:
                 "--replicas", "3", "--read-quorum", "2", "--write-quorum", "2",
                 "--cluster-request-timeout", "1000", "--protected-mode", "no",
                 "--io-threads", "2", "--dir", os.path.join(self.dir, "data"),
+                "--node-id", self.node_id, "--aae", self.cluster.aae,
+                "--aae-round", str(self.cluster.aae_round),
                 "--logfile", os.path.join(self.dir, "server.log")]
 
     def start(self):
@@ -169,6 +188,32 @@ class Node:
         self.signal(signal.SIGKILL)
         if self.proc:
             self.proc.wait()
+
+    def wipe(self):
+        """kill -9, then the data directory goes entirely (a replaced disk)."""
+        self.kill()
+        shutil.rmtree(os.path.join(self.dir, "data"), ignore_errors=True)
+        if os.path.exists(os.path.join(self.dir, "data")):
+            raise RuntimeError(f"node {self.i}: could not remove its data dir")
+
+    def identity(self):
+        """(node-id, epoch) from DYNIS NODE, or None when it does not answer."""
+        try:
+            c = self.client(2)
+            r = c.execute_command("DYNIS", "NODE")
+            c.close()
+            f = dict(zip(r[0::2], r[1::2])) if isinstance(r, list) else r
+            return f[b"node-id"].decode(), int(f[b"epoch"])
+        except (redis.RedisError, OSError, KeyError, ValueError):
+            return None
+
+    def new_data_dir_notes(self):
+        """How many times server.log says the server found an empty data dir."""
+        try:
+            with open(os.path.join(self.dir, "server.log"), errors="replace") as f:
+                return f.read().count("New data directory")
+        except OSError:
+            return 0
 
     def pause(self):
         self.signal(signal.SIGSTOP)
@@ -196,9 +241,11 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, server, rundir):
+    def __init__(self, server, rundir, aae="yes", aae_round=5):
         self.run = str(os.getpid())
         self.server = server
+        self.aae = aae
+        self.aae_round = aae_round
         self.dir = rundir
         self.subnet = free_subnet()
         self.bridge = f"{BR_PREFIX}{self.run}"
@@ -260,6 +307,32 @@ class Cluster:
         except (redis.RedisError, OSError):
             return False
 
+    def membership_problems(self):
+        """Nodes whose DYNIS NODES does not list all five as members taking partitions (e.g. a
+        wiped node sealed membership with only itself and the others adopted that)."""
+        out = []
+        narrowed = {}  # member list -> the nodes that hold it
+        by_id = {n.node_id: n.i for n in self.nodes}
+        for n in self.nodes:
+            try:
+                c = n.client(2)
+                members = c.execute_command("DYNIS", "NODES")
+                c.close()
+            except (redis.RedisError, OSError) as e:
+                out.append(f"node {n.i}: DYNIS NODES failed: {type(e).__name__}: {e}")
+                continue
+            full = []
+            for m in members:
+                f = dict(zip(m[0::2], m[1::2])) if isinstance(m, list) else m
+                if f.get(b"membership") == b"member":
+                    full.append(by_id.get(f.get(b"node-id", b"").decode(), "?"))
+            if sorted(full, key=str) != list(range(NODES)):
+                narrowed.setdefault(str(sorted(full, key=str)), []).append(n.i)
+        for members, holders in sorted(narrowed.items()):
+            out.append(f"membership narrowed: nodes {holders} take only {members} as members "
+                       f"(the others 'joining')")
+        return out
+
     def heal(self):
         for n in self.nodes:
             n.cut([])
@@ -308,12 +381,14 @@ class History:
         self.ops = []  # (t_start, node, outcome, element or None, error or None)
         self.attempted = set()  # elements sent in a SETCTX
         self.acked = set()
+        self.written_keys = set()  # keys a SETCTX (or SET) was sent for
 
-    def add(self, t, node, outcome, element, error=None):
+    def add(self, t, node, outcome, element, error=None, key=None):
         with self.lock:
             self.ops.append((t, node, outcome, element, error))
             if element is not None:
                 self.attempted.add(element)
+                self.written_keys.add(key)
                 if outcome == "ok":
                     self.acked.add(element)
 
@@ -368,7 +443,7 @@ class Client(threading.Thread):
                 outcome = "indeterminate"  # refused or timed out: it may still be stored
                 if not isinstance(e, redis.ResponseError):
                     self.reconnect()
-            self.history.add(t, self.node.i, outcome, element, error)
+            self.history.add(t, self.node.i, outcome, element, error, key)
             time.sleep(0.01)
 
     def reconnect(self):
@@ -386,6 +461,9 @@ class Nemesis:
     def __init__(self, cluster):
         self.cluster = cluster
         self.phases = []  # {name, start, end, sides: {node index: side label}}
+        self.wipes = []  # one record per wipe (Nemesis.wipe)
+        self.last_wipe = 0.0
+        self.t0 = time.time()
 
     def begin(self, name, sides=None):
         now = time.time()
@@ -429,6 +507,44 @@ class Nemesis:
             time.sleep(0.2)
         time.sleep(max(0.0, end - time.time()))
 
+    def wipe(self, i, dur, phase="wipe"):
+        """kill -9 node i, remove its data dir, restart it with the same config (node id) after
+        dur; it must come back under a new epoch with an empty store. Returns the record."""
+        n = self.cluster.nodes[i]
+        before = n.identity()
+        notes = n.new_data_dir_notes()
+        self.begin(phase, {m.i: ("killed" if m.i == i else "rest") for m in self.cluster.nodes})
+        n.wipe()
+        time.sleep(dur)
+        n.start()
+        self.begin(f"{phase}-restarted", {m.i: ("restarted" if m.i == i else "rest")
+                                          for m in self.cluster.nodes})
+        restarted = time.time()
+        while time.time() < restarted + max(dur, 10.0) and not self.cluster.node_ready(n):
+            time.sleep(0.2)
+        after = n.identity()
+        rec = {"node": i, "at": round(time.time() - self.t0, 1),
+               "epoch_before": before and before[1], "node_id_after": after and after[0],
+               "epoch_after": after and after[1],
+               "new_data_dir": n.new_data_dir_notes() > notes, "problems": []}
+        if after is None:
+            rec["problems"].append(f"wiped node {i} not answering DYNIS NODE after restart")
+        else:
+            if after[0] != n.node_id:
+                rec["problems"].append(f"wiped node {i} came back as {after[0]}, not {n.node_id}")
+            if before is not None and not after[1] > before[1]:
+                rec["problems"].append(f"wiped node {i} kept epoch {before[1]} -> {after[1]}")
+        if not rec["new_data_dir"]:
+            rec["problems"].append(f"wiped node {i}: server.log has no 'New data directory'")
+        rec["problems"] += [f"after wiping node {i}: {p}"
+                            for p in self.cluster.membership_problems()]
+        log(f"wiped node {i}: epoch {rec['epoch_before']} -> {rec['epoch_after']}, "
+            f"empty dir seen: {rec['new_data_dir']}")
+        self.wipes.append(rec)
+        self.last_wipe = time.time()
+        time.sleep(max(0.0, restarted + dur - time.time()))
+        return rec
+
     def pause(self, i, dur):
         self.begin("pause", {m.i: ("paused" if m.i == i else "rest") for m in self.cluster.nodes})
         self.cluster.nodes[i].pause()
@@ -454,6 +570,8 @@ def smoke_schedule(nem, rng):
     nem.heal(4)
     nem.pause(4, 8)
     nem.heal(5)
+    nem.wipe(1, 3)
+    nem.heal(4)
 
 
 def long_schedule(nem, rng, seconds):
@@ -461,7 +579,9 @@ def long_schedule(nem, rng, seconds):
     time.sleep(10)
     end = time.time() + seconds
     while time.time() < end:
-        fault = rng.choice(["partition", "isolate", "kill", "pause"])
+        fault = rng.choice(["partition", "isolate", "kill", "pause", "wipe"])
+        if fault == "wipe" and time.time() - nem.last_wipe < WIPE_SPACING:
+            fault = "kill"  # the last wiped node may still be refilling: do not wipe another
         dur = rng.uniform(5, 20)
         i = rng.randrange(NODES)
         if fault == "partition":
@@ -470,12 +590,145 @@ def long_schedule(nem, rng, seconds):
             nem.isolate(i, dur)
         elif fault == "kill":
             nem.kill(i, dur / 2)
+        elif fault == "wipe":
+            nem.wipe(i, dur / 2)
         else:
             nem.pause(i, dur)
         nem.heal(rng.uniform(3, 10))
 
 
 # --- checker ---------------------------------------------------------------------------------
+
+AAE_FIELDS = ("aae_exchanges", "aae_exchanges_failed", "aae_keys_repaired", "aae_bytes_sent",
+              "aae_tombstones_reaped", "hints_replayed")
+
+
+def aae_info(cluster):
+    """Per node: INFO dynis's anti-entropy counters (None when it does not answer)."""
+    out = {}
+    for n in cluster.nodes:
+        try:
+            c = n.client(3)
+            info = c.info("dynis")
+            c.close()
+            out[n.i] = {f: info.get(f) for f in AAE_FIELDS}
+        except (redis.RedisError, OSError):
+            out[n.i] = None
+    return out
+
+
+def info_delta(before, after):
+    total = {}
+    for f in AAE_FIELDS:
+        vals = [(after[i] or {}).get(f) for i in after]
+        olds = [(before.get(i) or {}).get(f) for i in after]
+        if any(not isinstance(v, int) for v in vals):
+            total[f] = None  # a node did not answer, or the field is missing
+        else:
+            total[f] = sum(v - (o if isinstance(o, int) else 0) for v, o in zip(vals, olds))
+    return total
+
+
+def trigger_exchanges(cluster):
+    """DYNIS AAE EXCHANGE on every node: per node the count it queued, or the error."""
+    out = {}
+    for n in cluster.nodes:
+        try:
+            c = n.client(5)
+            out[n.i] = c.execute_command("DYNIS", "AAE", "EXCHANGE")
+            c.close()
+        except (redis.RedisError, OSError) as e:
+            out[n.i] = f"{type(e).__name__}: {e}"
+    return out
+
+
+def primaries(cluster, key):
+    """The key's primaries as node 0 routes (DYNIS PREFLIST, role primary), or None."""
+    by_id = {n.node_id: n for n in cluster.nodes}
+    try:
+        c = cluster.nodes[0].client(3)
+        r = c.execute_command("DYNIS", "PREFLIST", key)
+        c.close()
+    except (redis.RedisError, OSError):
+        return None
+    out = []
+    for m in r:
+        f = dict(zip(m[0::2], m[1::2])) if isinstance(m, list) else m
+        if f.get(b"role") == b"primary" and f.get(b"node-id", b"").decode() in by_id:
+            out.append(by_id[f[b"node-id"].decode()])
+    return out
+
+
+def local_record(node, key):
+    """DYNIS LOCALCTX: (context, [values]) of the node's own replica, or an error string."""
+    try:
+        c = node.client(3)
+        ctx, values = c.execute_command("DYNIS", "LOCALCTX", key)
+        c.close()
+        return (bytes(ctx), [bytes(v) for v in values])
+    except (redis.RedisError, OSError, ValueError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def describe_divergence(key, recs):
+    """One line: how the primaries' records of key differ."""
+    parts = []
+    union = set()
+    for r in recs.values():
+        if not isinstance(r, str):
+            for v in r[1]:
+                union |= parse_set(v)
+    for i, r in sorted(recs.items()):
+        if isinstance(r, str):
+            parts.append(f"node {i}: {r}")
+            continue
+        elems = set()
+        for v in r[1]:
+            elems |= parse_set(v)
+        parts.append(f"node {i}: ctx {len(r[0])}B {hashlib.sha1(r[0]).hexdigest()[:8]}, "
+                     f"{len(r[1])} sibling(s), {len(elems)} elements "
+                     f"(missing {len(union - elems)})")
+    good = [r for r in recs.values() if not isinstance(r, str)]
+    if (len(good) == len(recs) and len({r[0] for r in good}) == 1
+            and len({tuple(sorted(r[1])) for r in good}) == 1):
+        parts.append("same context and values, siblings in another order")
+    return f"{key}: " + "; ".join(parts)
+
+
+def aae_converge(cluster, keys, timeout):
+    """Polls LOCALCTX on every primary of every key until they all hold identical records.
+    No client read is made. Returns (seconds to converge or None, details)."""
+    t0 = time.time()
+    prefs = {}
+    last = {}
+    rounds = 0
+    while True:
+        rounds += 1
+        diverged = {}
+        for key in keys:
+            if len(prefs.get(key) or []) != 3:  # until node 0 holds every primary up
+                prefs[key] = primaries(cluster, key)
+            ps = prefs[key]
+            if not ps or len(ps) != 3:
+                diverged[key] = {"preflist": f"primaries {[n.i for n in ps or []]}"}
+                continue
+            recs = {n.i: local_record(n, key) for n in ps}
+            first = next(iter(recs.values()))
+            if any(isinstance(r, str) for r in recs.values()) or any(
+                    r != first for r in recs.values()):
+                diverged[key] = recs
+        elapsed = time.time() - t0
+        if not diverged:
+            return elapsed, {"rounds": rounds, "diverged": []}
+        last = diverged
+        if elapsed > timeout:
+            lines = []
+            for key, recs in sorted(last.items()):
+                lines.append(f"{key}: {recs['preflist']}" if "preflist" in recs
+                             else describe_divergence(key, recs))
+            return None, {"rounds": rounds, "diverged_keys": len(last), "diverged": lines}
+        time.sleep(0.5)
+
 
 def final_reads(cluster, keys):
     """Per node, per key: the union of the siblings of GETCTX key R 3 (retried)."""
@@ -584,6 +837,56 @@ def check(history, finals, phases, keys):
     return summary, problems
 
 
+def aae_check(cluster, nem, history, rng, schedule):
+    """After the clients stopped: one more wipe, then anti-entropy alone (no client reads) must
+    make every primary of every written key hold the same record. Returns (summary, problems)."""
+    problems = []
+    if schedule == "long":  # let the last wipe of the schedule be refilled first
+        wait = nem.last_wipe + WIPE_SPACING - time.time()
+        if wait > 0:
+            log(f"waiting {wait:.1f} s since the last wipe")
+            time.sleep(wait)
+    last = nem.wipes[-1]["node"] if nem.wipes else None
+    qi = 0 if schedule == "smoke" else rng.choice([i for i in range(NODES) if i != last])
+    nem.wipe(qi, 0.5, phase="wipe-quiet")
+    nem.end()
+    for w in nem.wipes:
+        problems += w["problems"]
+    if not cluster.formed(20):
+        problems.append("cluster not formed again within 20 s of the last wipe")
+    problems += [f"before the anti-entropy check: {p}" for p in cluster.membership_problems()]
+    t_ready = time.time()
+    before = aae_info(cluster)
+    triggered = trigger_exchanges(cluster)
+    if cluster.aae == "yes":
+        bad = {i: r for i, r in triggered.items() if not isinstance(r, int)}
+        if bad:
+            problems.append(f"DYNIS AAE EXCHANGE did not return a count on {bad}")
+    keys = sorted(history.written_keys)
+    timeout = CONVERGE_TIMEOUT[schedule]
+    log(f"anti-entropy check: {len(keys)} keys, DYNIS AAE EXCHANGE queued {triggered}; "
+        f"polling LOCALCTX on the primaries for up to {timeout:.0f} s")
+    took, det = aae_converge(cluster, keys, timeout)
+    after = aae_info(cluster)
+    delta = info_delta(before, after)
+    # Repairs die down: once converged, another exchange round should repair nothing.
+    again = None
+    if took is not None:
+        trigger_exchanges(cluster)
+        time.sleep(2)
+        again = info_delta(after, aae_info(cluster)).get("aae_keys_repaired")
+    if took is None:
+        problems.append(f"anti-entropy: {det['diverged_keys']} of {len(keys)} keys still differ "
+                        f"between primaries after {timeout:.0f} s without reads")
+    out = {"quiet_wipe_node": qi, "keys": len(keys), "converged_s": None if took is None
+           else round(took, 1), "timeout_s": timeout, "poll_rounds": det["rounds"],
+           "diverged": det["diverged"][:20], "exchange_triggered": {str(k): str(v) for k, v in
+                                                                   triggered.items()},
+           "info_delta": delta, "info_after": after, "repaired_after_convergence": again,
+           "wipes": nem.wipes, "since_ready_s": round(time.time() - t_ready, 1)}
+    return out, problems
+
+
 def print_report(s):
     print("\n=== chaos report ===")
     print(f"ops {s['ops']} (GETCTX errors {s['read_errors']}), writes attempted "
@@ -601,6 +904,18 @@ def print_report(s):
         print(f"  {r['phase']:<16} {r['seconds']:>5}s  {sides}{last}")
         for k, v in r["errors"].items():
             print(f"  {'':<16}   {v:>6} x {k}")
+    a = s.get("aae")
+    if a:
+        print("wipes: " + ", ".join(f"node {w['node']} at +{w['at']}s epoch {w['epoch_before']}"
+                                     f" -> {w['epoch_after']}" for w in a["wipes"]))
+        conv = (f"converged in {a['converged_s']} s ({a['poll_rounds']} polls)"
+                if a["converged_s"] is not None else
+                f"NOT converged within {a['timeout_s']:.0f} s")
+        print(f"anti-entropy (no reads, after wiping node {a['quiet_wipe_node']}): {a['keys']} "
+              f"keys, {conv}; INFO deltas {a['info_delta']}; keys repaired by one more "
+              f"exchange round: {a['repaired_after_convergence']}")
+        for line in a["diverged"]:
+            print(f"  differs: {line}")
     print("accepted share per phase kind over the run:")
     for k, v in sorted(s["by_phase"].items()):
         note = "  (not enforced)" if k.split("/")[1] in UNREACHABLE_SIDES else ""
@@ -627,11 +942,17 @@ def main():
     seconds = float(os.environ.get("CHAOS_SECONDS", "300"))
     seed = int(os.environ.get("CHAOS_SEED", str(random.randrange(1 << 30))))
     min_accept = os.environ.get("CHAOS_MIN_ACCEPT")
-    # The smoke run must end within 2 minutes whatever happens; the long one within its
-    # schedule plus setup and checking.
-    budget = 115 if a.schedule == "smoke" else seconds * 1.5 + 120
+    aae_mode = os.environ.get("CHAOS_AAE", "yes")
+    aae_round = int(os.environ.get("CHAOS_AAE_ROUND", "5"))
+    if aae_mode not in ("yes", "no"):
+        sys.exit("chaos: CHAOS_AAE is yes or no")
+    # The smoke run must end within 135 s whatever happens (utils/run-tests' timeout 150 is the
+    # backstop): ~80 s when anti-entropy converges in a few seconds, its 40 s bound at worst.
+    # The long one within its schedule plus setup, the anti-entropy check and checking.
+    budget = 135 if a.schedule == "smoke" else seconds * 1.5 + 240
     rng = random.Random(seed)
-    log(f"chaos: schedule {a.schedule}, seed {seed}, server {server}, budget {budget:.0f}s")
+    log(f"chaos: schedule {a.schedule}, seed {seed}, server {server}, budget {budget:.0f}s, "
+        f"aae {aae_mode}, aae-round {aae_round}s")
 
     def on_signal(signum, _frame):
         raise SystemExit(128 + signum)
@@ -651,7 +972,7 @@ def main():
     ok = False
     summary = None
     try:
-        cluster = Cluster(server, rundir)
+        cluster = Cluster(server, rundir, aae=aae_mode, aae_round=aae_round)
         cluster.create_network()
         cluster.start()
         t0 = time.time()
@@ -688,11 +1009,18 @@ def main():
         log("clients stopped; errors seen:")
         for k, v in sorted(errors.items(), key=lambda kv: -kv[1]):
             print(f"  {v:>6}  {k}")
-        log("settling 10 s (repair, reconnects)")
-        time.sleep(10)
+        stopped_at = time.time()
+        aae, aae_problems = aae_check(cluster, nem, history, rng, a.schedule)
+        # At least 10 s between the heal and the final reads (repair, reconnects).
+        settle = max(0.0, 10.0 - (time.time() - stopped_at))
+        if settle > 0:
+            log(f"settling {settle:.1f} s (repair, reconnects)")
+            time.sleep(settle)
         finals = final_reads(cluster, keys)
         summary, problems = check(history, finals, nem.phases, keys)
-        summary.update({"schedule": a.schedule, "seed": seed, "client_errors": errors})
+        problems = aae_problems + problems
+        summary.update({"schedule": a.schedule, "seed": seed, "client_errors": errors,
+                        "aae": aae})
         print_report(summary)
         if min_accept is not None:
             for k, v in summary["by_phase"].items():
