@@ -123,16 +123,18 @@ void PartitionTrees::Publish(uint32_t p) {
 }
 
 Status ListSegmentKeys(storage::Store* store, uint32_t p, const std::vector<bool>& wanted,
-                       size_t limit, std::vector<std::pair<std::string, uint64_t>>* out,
-                       bool* truncated, size_t* scanned) {
+                       const std::string& after, size_t limit,
+                       std::vector<std::pair<std::string, uint64_t>>* out, bool* truncated,
+                       size_t* scanned) {
   out->clear();
   *truncated = false;
   *scanned = 0;
-  auto it = store->NewRangeIterator(storage::Cf::kData, storage::PartitionStart(p),
-                                    storage::PartitionEnd(p));
+  const std::string start = after.empty() ? storage::PartitionStart(p) : storage::DataKey(p, after);
+  auto it = store->NewRangeIterator(storage::Cf::kData, start, storage::PartitionEnd(p));
   for (; it->Valid(); it->Next()) {
     ++*scanned;
     const std::string_view key = storage::UserKeyOf(it->key());
+    if (!after.empty() && key == after) continue;
     const uint32_t seg = HashTree::SegmentOf(key);
     if (seg >= wanted.size() || !wanted[seg]) continue;
     if (out->size() >= limit) {

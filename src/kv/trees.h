@@ -107,11 +107,13 @@ class PartitionTrees {
   std::unique_ptr<Published[]> published_;
 };
 
-// The (user key, item hash) of every record of partition p whose segment is marked in `wanted`
-// (kSegments flags), in key order, at most `limit` (*truncated when more were there); the
-// partition is scanned whole (segments are hashes, not ranges): *scanned records.
+// The (user key, item hash) of every record of partition p above user key `after` ("": from
+// the start) whose segment is marked in `wanted` (kSegments flags), in key order, at most
+// `limit` (*truncated when more were there: the next page starts after the last one listed);
+// the partition is scanned (segments are hashes, not ranges): *scanned records.
 Status ListSegmentKeys(storage::Store* store, uint32_t p, const std::vector<bool>& wanted,
-                       size_t limit, std::vector<std::pair<std::string, uint64_t>>* out,
-                       bool* truncated, size_t* scanned);
+                       const std::string& after, size_t limit,
+                       std::vector<std::pair<std::string, uint64_t>>* out, bool* truncated,
+                       size_t* scanned);
 
 }  // namespace dynis::kv

@@ -101,8 +101,8 @@ AaeResponse Answer(kv::Keyspace& ks, const kv::PartitionTrees& trees,
         if (s < HashTree::kSegments) wanted[s] = true;
       }
       size_t scanned = 0;
-      Status s = kv::ListSegmentKeys(ks.shared().store, p, wanted, kMaxListedKeys, &r.keys,
-                                     &r.truncated, &scanned);
+      Status s = kv::ListSegmentKeys(ks.shared().store, p, wanted, req.after, kMaxListedKeys,
+                                     &r.keys, &r.truncated, &scanned);
       if (!s.ok()) {
         r.ok = false;
         r.error = err::kReplicaReadFailed;
@@ -140,7 +140,7 @@ AaeResponse Answer(kv::Keyspace& ks, const kv::PartitionTrees& trees,
 }  // namespace
 
 size_t PayloadBytes(const AaeRequest& req) {
-  size_t n = 16 + 4 * req.items.size();
+  size_t n = 16 + 4 * req.items.size() + req.after.size();
   for (const auto& [k, h] : req.keys) n += k.size() + 8;
   return n;
 }
@@ -282,9 +282,12 @@ void AntiEntropy::Schedule(int64_t now_ms, PeerHealth* health, AaeSends* out) {
     const Pair pair = urgent_.front();
     urgent_.pop_front();
     if (startable(pair)) {
+      urgent_set_.erase(pair);
       Start(now_ms, pair, out);
     } else if (health != nullptr && health->Up(pair.peer) && trees_->Ready(pair.partition)) {
       urgent_.push_back(pair);
+    } else {
+      urgent_set_.erase(pair);
     }
   }
   if (pairs_.empty()) return;
@@ -415,35 +418,42 @@ void AntiEntropy::Advance(int64_t now_ms, Exchange& x, const AaeResponse& resp, 
         for (uint32_t s : mine.DiffSegments(x.branches[i], theirs)) x.segments.push_back(s);
       }
       if (x.segments.empty()) return Finish(now_ms, x.pair, "agreed");
-      // The listings scan the whole partition on both sides.
-      scan_tokens_ -= 2.0 * static_cast<double>(trees_->keys(p));
-      x.step = Step::kKeys;
-      AaeRequest req;
-      req.type = AaeRequest::Type::kKeys;
-      req.items = x.segments;
-      return Ask(now_ms, x, std::move(req), out);
+      return AskKeys(now_ms, x, out);
     }
     case Step::kKeys:
-      Compare(now_ms, x, resp);
+      if (!Compare(x, resp)) return Finish(now_ms, x.pair, "failed: listing this node's keys");
       x.step = Step::kRepair;
-      if (x.todo.empty()) return Finish(now_ms, x.pair, "repaired");
       return SendRepairs(now_ms, out);
     case Step::kRepair:
       return;
   }
 }
 
-void AntiEntropy::Compare(int64_t now_ms, Exchange& x, const AaeResponse& resp) {
-  (void)now_ms;
+void AntiEntropy::AskKeys(int64_t now_ms, Exchange& x, AaeSends* out) {
+  // A listing scans the partition (from the page's start) on both sides.
+  scan_tokens_ -= 2.0 * static_cast<double>(trees_->keys(x.pair.partition));
+  if (x.next_after.empty()) {  // the first page: these segments are compared
+    board_->segments_compared.fetch_add(x.segments.size(), std::memory_order_relaxed);
+  }
+  x.step = Step::kKeys;
+  x.more = false;
+  AaeRequest req;
+  req.type = AaeRequest::Type::kKeys;
+  req.items = x.segments;
+  req.after = x.next_after;
+  Ask(now_ms, x, std::move(req), out);
+}
+
+bool AntiEntropy::Compare(Exchange& x, const AaeResponse& resp) {
   std::vector<bool> wanted(HashTree::kSegments, false);
   for (uint32_t s : x.segments) wanted[s] = true;
   std::vector<std::pair<std::string, uint64_t>> mine;
   bool truncated = false;
   size_t scanned = 0;
-  if (!kv::ListSegmentKeys(ks_->shared().store, x.pair.partition, wanted, kMaxListedKeys, &mine,
-                           &truncated, &scanned)
+  if (!kv::ListSegmentKeys(ks_->shared().store, x.pair.partition, wanted, x.next_after,
+                           kMaxListedKeys, &mine, &truncated, &scanned)
            .ok()) {
-    return;
+    return false;
   }
   const auto& theirs = resp.keys;
   // A truncated list says nothing past its last key: compare only up to the smaller bound.
@@ -452,7 +462,9 @@ void AntiEntropy::Compare(int64_t now_ms, Exchange& x, const AaeResponse& resp) 
   if (truncated && !mine.empty() && (bound == nullptr || mine.back().first < *bound)) {
     bound = &mine.back().first;
   }
-  x.truncated = resp.truncated || truncated;
+  // What lies past the bound is the next page's.
+  x.more = bound != nullptr;
+  if (x.more) x.next_after = *bound;
   auto in_bound = [bound](const std::string& k) { return bound == nullptr || k <= *bound; };
   size_t i = 0, j = 0;
   while (i < mine.size() || j < theirs.size()) {
@@ -471,8 +483,8 @@ void AntiEntropy::Compare(int64_t now_ms, Exchange& x, const AaeResponse& resp) 
     }
     if (in_bound(r.key)) x.todo.push_back(std::move(r));
   }
-  board_->segments_compared.fetch_add(x.segments.size(), std::memory_order_relaxed);
   board_->keys_compared.fetch_add(mine.size() + theirs.size(), std::memory_order_relaxed);
+  return true;
 }
 
 void AntiEntropy::SendRepairs(int64_t now_ms, AaeSends* out) {
@@ -510,7 +522,13 @@ void AntiEntropy::SendRepairs(int64_t now_ms, AaeSends* out) {
       x.repairs_inflight++;
       out->records.push_back(std::move(m));
     }
-    if (x.todo.empty() && x.repairs_inflight == 0) finished.push_back(pair);
+    if (x.todo.empty() && x.repairs_inflight == 0) {
+      if (x.more) {
+        AskKeys(now_ms, x, out);  // the next page of the listing
+      } else {
+        finished.push_back(pair);
+      }
+    }
   }
   for (const Pair& pair : finished) Finish(now_ms, pair, "repaired");
 }
@@ -624,8 +642,8 @@ size_t AntiEntropy::ExchangeNow(const AaeTopology& topo, std::optional<uint32_t>
     if (std::find(prim.begin(), prim.end(), opts_.self) == prim.end()) continue;
     for (NodeId q : prim) {
       if (q == opts_.self) continue;
-      urgent_.push_back(Pair{p, q});
       queued++;
+      if (urgent_set_.insert(Pair{p, q}).second) urgent_.push_back(Pair{p, q});
     }
   }
   return queued;
@@ -636,6 +654,7 @@ void AntiEntropy::Reset() {
   reaps_.clear();
   pending_.clear();
   urgent_.clear();
+  urgent_set_.clear();
   health_ = nullptr;
   overloaded_ = true;  // until the next tick says otherwise
   finished_since_tick_ = false;
@@ -647,7 +666,7 @@ void AntiEntropy::StartReaps(int64_t now_ms, const AaeTopology& topo, PeerHealth
                              AaeSends* out) {
   if (!opts_.reap || !reaps_.empty() || scan_tokens_ <= 0) return;
   const kv::HintLedger* ledger = ks_->shared().hints;
-  for (uint32_t p = loop_id_; p < topo.primaries.size(); p += loops_) {
+  for (uint32_t p = loop_id_; p < topo.primaries.size() && scan_tokens_ > 0; p += loops_) {
     const std::vector<NodeId>& prim = topo.primaries[p];
     if (prim.empty() || prim[0] != opts_.self || !trees_->Ready(p)) continue;
     int64_t& last = last_reap_ms_[p];

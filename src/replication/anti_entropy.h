@@ -62,6 +62,7 @@ struct AaeRequest {
   uint32_t partition = 0;
   std::vector<uint32_t> items;                         // kSegments: branches; kKeys: segments
   std::vector<std::pair<std::string, uint64_t>> keys;  // kReap*: (key, item hash)
+  std::string after;  // kKeys: list keys above this one ("": from the start), a page's start
 };
 
 struct AaeResponse {
@@ -72,7 +73,8 @@ struct AaeResponse {
   std::string error;
   std::vector<uint64_t> hashes;  // kRoot: 1; kBranches: kFanout; kSegments: kFanout per branch
   std::vector<std::pair<std::string, uint64_t>> keys;  // kKeys: (key, item hash), key order
-  bool truncated = false;     // kKeys: more keys than one answer carries (kMaxListedKeys)
+  bool truncated = false;     // kKeys: more keys than one answer carries (kMaxListedKeys):
+                              // the next page starts after the last key listed
   std::vector<uint8_t> held;  // kReapCheck: 1 per key held exactly; kReapDrop: 1 per key dropped
   uint64_t count = 0;         // kHints: hints held in the partition
 };
@@ -211,7 +213,10 @@ class AntiEntropy {
     size_t repairs_inflight = 0;
     uint64_t repaired = 0;
     uint64_t failed_repairs = 0;
-    bool truncated = false;  // a listing was cut short: the rest waits for the next exchange
+    // A listing was cut short: once this page's repairs are done, the next page is listed
+    // from after `next_after`, until the segments are covered.
+    bool more = false;
+    std::string next_after;
   };
   struct ReapPass {
     uint32_t partition = 0;
@@ -239,7 +244,8 @@ class AntiEntropy {
   bool Start(int64_t now_ms, const Pair& pair, AaeSends* out);
   void Ask(int64_t now_ms, Exchange& x, AaeRequest req, AaeSends* out);
   void Advance(int64_t now_ms, Exchange& x, const AaeResponse& resp, AaeSends* out);
-  void Compare(int64_t now_ms, Exchange& x, const AaeResponse& resp);
+  bool Compare(Exchange& x, const AaeResponse& resp);
+  void AskKeys(int64_t now_ms, Exchange& x, AaeSends* out);
   void SendRepairs(int64_t now_ms, AaeSends* out);
   void Finish(int64_t now_ms, const Pair& pair, const std::string& result);
   void ExpireDeadlines(int64_t now_ms, AaeSends* out);
@@ -262,6 +268,7 @@ class AntiEntropy {
   size_t cursor_ = 0;
   int64_t next_start_ms_ = 0;
   std::deque<Pair> urgent_;
+  std::set<Pair> urgent_set_;  // what urgent_ holds (a pair is queued once)
   std::map<Pair, Exchange> exchanges_;
   std::map<uint32_t, ReapPass> reaps_;
   std::map<uint32_t, int64_t> last_reap_ms_;

@@ -132,6 +132,7 @@ std::vector<std::string> AaeArgv(const AaeRequest& req) {
       packed.push_back(static_cast<char>(i & 0xff));
     }
     argv.push_back(std::move(packed));
+    if (req.type == AaeRequest::Type::kKeys && !req.after.empty()) argv.push_back(req.after);
   }
   for (const auto& [key, hash] : req.keys) {
     argv.push_back(key);
@@ -161,7 +162,10 @@ bool ParseAae(const std::vector<std::string>& argv, AaeRequest* req) {
       return argv.size() == 3;
     case AaeRequest::Type::kSegments:
     case AaeRequest::Type::kKeys: {
-      if (argv.size() != 4 || argv[3].size() % 2 != 0) return false;
+      // KEYS may name the key its page starts after.
+      const size_t max_args = req->type == AaeRequest::Type::kKeys ? 5 : 4;
+      if (argv.size() < 4 || argv.size() > max_args || argv[3].size() % 2 != 0) return false;
+      if (argv.size() == 5) req->after = argv[4];
       const std::string& packed = argv[3];
       for (size_t i = 0; i < packed.size(); i += 2) {
         req->items.push_back((static_cast<uint32_t>(static_cast<uint8_t>(packed[i])) << 8) |

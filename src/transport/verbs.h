@@ -7,7 +7,7 @@
 //                                HINT, kept as a hint for that primary (the peer is a fallback)
 //   PING                      -> the failure detector's probe of a peer it holds down
 //   DYNIS.AAE partition ROOT|BRANCHES|HINTS
-//   DYNIS.AAE partition SEGMENTS|KEYS packed-indexes
+//   DYNIS.AAE partition SEGMENTS|KEYS packed-indexes [after-key (KEYS: the page's start)]
 //   DYNIS.AAE partition REAPCHECK|REAPDROP key hash [key hash ...]
 //                             -> anti-entropy (replication/anti_entropy.h): hashes as one bulk
 //                                of 8-byte big-endian words; KEYS answers [truncated, key, hash,

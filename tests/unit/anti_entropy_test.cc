@@ -497,7 +497,7 @@ TEST_CASE("only the differing segment travels", "[aae]") {
   CHECK(board_bytes < 4096 + 200);
 }
 
-TEST_CASE("a truncated listing bounds what an exchange compares", "[aae]") {
+TEST_CASE("a truncated listing is compared up to its last key, then paged on", "[aae]") {
   World w({kA, kB});
   Node& a = w.Of(kA);
   Node& b = w.Of(kB);
@@ -508,11 +508,14 @@ TEST_CASE("a truncated listing bounds what an exchange compares", "[aae]") {
   const std::string bound = sorted[sorted.size() / 2];
   w.BuildTrees();
 
-  // B's answer to A's listing is cut short at `bound` (as if it held more than one answer
-  // carries); it names `bound` with a hash A does not have.
+  // B's answer to A's first listing is cut short at `bound` (as if it held more than one
+  // answer carries); it names `bound` with a hash A does not have.
   int cut = 0;
+  std::vector<std::string> pages;  // where each of A's listings started
   w.intercept = [&](const AaeRequest& req, const AaeResponse& real) -> std::optional<AaeResponse> {
-    if (req.type != Type::kKeys || req.from != kA || cut > 0) return std::nullopt;
+    if (req.type != Type::kKeys || req.from != kA) return std::nullopt;
+    pages.push_back(req.after);
+    if (cut > 0) return std::nullopt;
     cut++;
     CHECK(real.keys.empty());
     AaeResponse r = real;
@@ -526,21 +529,23 @@ TEST_CASE("a truncated listing bounds what an exchange compares", "[aae]") {
   a.ae->OnTick(w.now, w.topo, &w.health, false, &out);
   w.Pump(kA, std::move(out));
   REQUIRE(cut == 1);
+  // The first page compared the keys up to `bound` only; the next page started after it.
+  REQUIRE(pages.size() == 2);
+  CHECK(pages[0].empty());
+  CHECK(pages[1] == bound);
   std::set<std::string> puts, gets;
   for (const Message& m : w.records) {
     if (a.ks->PartitionOf(m.key) != 0) continue;
     (m.type == Message::Type::kPutReq ? puts : gets).insert(m.key);
   }
   CHECK(gets == std::set<std::string>{bound});  // named by both sides, differing
-  std::set<std::string> below(sorted.begin(), sorted.begin() + sorted.size() / 2);
-  below.insert(bound);  // the merge of the GET goes back (B answered "not found")
-  CHECK(puts == below);
+  // Everything A holds went to B: the first page's keys up to the bound (with the bound's
+  // merge, B answered "not found"), then the rest from the second page, in one exchange.
+  CHECK(puts == std::set<std::string>(sorted.begin(), sorted.end()));
   for (const std::string& k : sorted) {
     INFO(k);
-    CHECK(b.Record(k).has_value() == (k <= bound));
+    CHECK(b.Record(k).has_value());
   }
-
-  // Later exchanges (nothing cut) bring the rest.
   w.intercept = nullptr;
   w.Rounds(2);
   CHECK(b.All() == a.All());

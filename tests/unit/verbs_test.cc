@@ -264,7 +264,10 @@ AaeRequest AaeReq(AaeType t) {
   r.op = 9;
   r.partition = 255;
   if (t == AaeType::kSegments) r.items = {0, 7, 31};
-  if (t == AaeType::kKeys) r.items = {0, 1, 256, 1023, 65535};
+  if (t == AaeType::kKeys) {
+    r.items = {0, 1, 256, 1023, 65535};
+    r.after = std::string("page\0start", 10);  // the key a listing's page starts after
+  }
   if (t == AaeType::kReapCheck || t == AaeType::kReapDrop) {
     r.keys = {{"a", 0}, {std::string("b\0c", 3), 0x0102030405060708ULL}, {"", ~0ULL}};
   }
@@ -309,6 +312,7 @@ TEST_CASE("an anti-entropy request reads back as sent, for every type", "[verbs]
     CHECK(got.partition == sent.partition);
     CHECK(got.items == sent.items);
     CHECK(got.keys == sent.keys);
+    CHECK(got.after == sent.after);
   }
   // Empty lists are fine too.
   for (AaeType t : {AaeType::kSegments, AaeType::kKeys, AaeType::kReapCheck}) {
@@ -343,7 +347,8 @@ TEST_CASE("a malformed anti-entropy request is refused", "[verbs][aae]") {
       {"DYNIS.AAE", "1", "HINTS", "extra"},
       {"DYNIS.AAE", "1", "SEGMENTS"},
       {"DYNIS.AAE", "1", "KEYS", "abc"},  // an odd length
-      {"DYNIS.AAE", "1", "KEYS", "ab", "cd"},
+      {"DYNIS.AAE", "1", "SEGMENTS", "ab", "cd"},
+      {"DYNIS.AAE", "1", "KEYS", "ab", "after", "more"},
       {"DYNIS.AAE", "1", "REAPCHECK", "k"},
       {"DYNIS.AAE", "1", "REAPCHECK", "k", "short"},
       {"DYNIS.AAE", "1", "REAPDROP", "k", hash, "k2"},
