@@ -445,6 +445,18 @@ storage::CompactDecision Keyspace::Compact(std::string_view encoded, int64_t now
   return CompactDecision::kDrop;
 }
 
+bool RecordHasNoLiveValue(std::string_view encoded, int64_t now_ms, int64_t* newest_ms) {
+  auto set = DVVSet::Decode(encoded);
+  if (!set.ok()) return false;
+  int64_t newest = HybridClock::PhysicalMs(set->MaxHlc());
+  for (const Sibling* s : set->Values()) {
+    if (!s->tombstone && !Expired(*s, now_ms)) return false;
+    newest = std::max(newest, s->expire_at_ms);
+  }
+  *newest_ms = newest;
+  return true;
+}
+
 bool RecordLiveExpiry(std::string_view encoded, int64_t now_ms, int64_t* expire_at) {
   auto decoded = DVVSet::Decode(encoded);
   if (!decoded.ok()) return false;

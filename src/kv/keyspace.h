@@ -247,6 +247,10 @@ class Keyspace {
 // Reads a stored record's liveness without a Keyspace (scans: KEYS, SCAN, DBSIZE); *expire_at
 // gets the live value's expiry (0 = none).
 bool RecordLiveExpiry(std::string_view encoded, int64_t now_ms, int64_t* expire_at);
+// Whether a stored record holds no live value (only tombstones, expired values, or no value:
+// what anti-entropy may reap), and when its newest write or expiry happened (*newest_ms, unix
+// ms). False for a record that does not decode.
+bool RecordHasNoLiveValue(std::string_view encoded, int64_t now_ms, int64_t* newest_ms);
 inline bool RecordIsLive(std::string_view encoded, int64_t now_ms) {
   int64_t unused;
   return RecordLiveExpiry(encoded, now_ms, &unused);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "storage/store.h"
@@ -17,20 +16,6 @@ namespace {
 constexpr size_t kRepairsInflight = 64;  // per exchange
 
 bool Owned(uint32_t p, uint32_t loop_id, uint32_t loops) { return p % loops == loop_id; }
-
-// Whether a record holds no live value, and when its newest write (or expiry) happened.
-bool NoLiveValue(std::string_view record, int64_t now_ms, int64_t* newest_ms) {
-  auto set = version::DVVSet::Decode(record);
-  if (!set.ok()) return false;
-  int64_t newest = HybridClock::PhysicalMs(set->MaxHlc());
-  for (const version::Sibling* s : set->Values()) {
-    const bool expired = s->expire_at_ms != 0 && s->expire_at_ms <= now_ms;
-    if (!s->tombstone && !expired) return false;
-    newest = std::max(newest, s->expire_at_ms);
-  }
-  *newest_ms = newest;
-  return true;
-}
 
 }  // namespace
 
@@ -125,7 +110,7 @@ AaeResponse Answer(kv::Keyspace& ks, const kv::PartitionTrees& trees,
             int64_t newest = 0;
             if (ks.LoadRecord(key, &record).ok() && record &&
                 HashTree::ItemHash(key, *record) == hash &&
-                NoLiveValue(*record, ks.NowMs(), &newest)) {
+                kv::RecordHasNoLiveValue(*record, ks.NowMs(), &newest)) {
               yes = 1;
             }
           }
@@ -687,7 +672,7 @@ void AntiEntropy::StartReaps(int64_t now_ms, const AaeTopology& topo, PeerHealth
         storage::Cf::kData, storage::PartitionStart(p), storage::PartitionEnd(p));
     for (; it->Valid() && r.candidates.size() < opts_.reap_batch; it->Next()) {
       int64_t newest = 0;
-      if (!NoLiveValue(it->value(), ks_->NowMs(), &newest)) continue;
+      if (!kv::RecordHasNoLiveValue(it->value(), ks_->NowMs(), &newest)) continue;
       if (newest + opts_.tombstone_grace_ms > ks_->NowMs()) continue;
       const std::string_view key = storage::UserKeyOf(it->key());
       r.candidates.emplace_back(std::string(key), HashTree::ItemHash(key, it->value()));
