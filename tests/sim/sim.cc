@@ -1004,7 +1004,12 @@ class Sim {
     ao.exchange_rate = 0;
     ao.repair_rate = 0;
     ao.timeout_ms = std::max<int64_t>(3 * p_.timeout_ms, 1000);
-    ao.tombstone_grace_ms = p_.tombstone_grace_ms;
+    // A reap must come after anything that may still carry an older version of the key: a
+    // message in flight (the slowest delay) or an operation that may still read-repair (its
+    // deadline). A server's tombstone-grace (an hour) is far above both; the seed's drawn
+    // grace (it exercises standalone compaction) may not be.
+    ao.tombstone_grace_ms = std::max<int64_t>(
+        p_.tombstone_grace_ms, p_.delay_max_ms + p_.slow_max_ms + 3 * p_.timeout_ms);
     ao.rebuild_interval_ms = 0;
     n.aae = std::make_unique<replication::AntiEntropy>(ao, n.ks.get(), n.trees.get(),
                                                        n.board.get(), 0, 1);
