@@ -285,6 +285,25 @@ void InfoDynis(NodeContext& node, std::string* s) {
   Field(s, "aae_bytes_sent", count(&AaeBoard::bytes_sent));
   Field(s, "aae_tombstones_reaped", count(&AaeBoard::tombstones_reaped));
   Field(s, "aae_reap_candidates", count(&AaeBoard::reap_candidates));
+  // The record cache: hits and absent answers (a complete partition without the key) need no
+  // store read; misses read the store.
+  const kv::RecordCache* cache = node.keyspace_shared().cache;
+  kv::RecordCache::Stats cs;
+  if (cache != nullptr) cs = cache->stats();
+  Field(s, "cache_max_bytes", cache != nullptr ? cache->max_bytes() : 0);
+  Field(s, "cache_eviction_policy", cfg.cache_policy_random() ? "random" : "lru");
+  Field(s, "cache_bytes", cs.bytes);
+  Field(s, "cache_records", cs.records);
+  Field(s, "cache_hits", cs.hits);
+  Field(s, "cache_absent_hits", cs.absent);
+  Field(s, "cache_misses", cs.misses);
+  const uint64_t lookups = cs.hits + cs.absent + cs.misses;
+  char rate[32];
+  snprintf(rate, sizeof(rate), "%.4f",
+           lookups == 0 ? 0.0 : static_cast<double>(cs.hits + cs.absent) / lookups);
+  Field(s, "cache_hit_rate", rate);
+  Field(s, "cache_evictions", cs.evictions);
+  Field(s, "cache_partitions_complete", static_cast<uint64_t>(cs.complete));
   Field(s, "write_batches", st.write_batches);
   Field(s, "max_object_size", static_cast<uint64_t>(cfg.max_object_size()));
   Field(s, "sibling_warn", static_cast<uint64_t>(cfg.sibling_warn()));

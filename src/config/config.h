@@ -138,6 +138,8 @@ class Config {
   std::string node_id() const { return Str(kNodeId); }  // "" until generated
   int64_t block_cache_size() const { return Num(kRocksdbBlockCacheSize); }
   int64_t write_buffer_size() const { return Num(kRocksdbWriteBufferSize); }
+  int64_t cache_max_bytes() const { return Num(kCacheMaxBytes); }  // 0: no record cache
+  bool cache_policy_random() const { return Num(kCacheEvictionPolicy) == 1; }  // else lru
   // The cluster. cluster_nodes() empty = a standalone node (no cluster port).
   int cluster_port() const;                        // cluster-port, or port + 10000 when 0
   std::vector<std::string> cluster_nodes() const;  // host:port of peers' cluster ports
@@ -191,6 +193,8 @@ class Config {
     kNodeId,
     kRocksdbBlockCacheSize,
     kRocksdbWriteBufferSize,
+    kCacheMaxBytes,
+    kCacheEvictionPolicy,
     kClusterPort,
     kClusterNodes,
     kClusterSecret,

@@ -147,6 +147,13 @@ const std::vector<Config::Def>& Config::Table() {
              kImmutable, "RocksDB block cache capacity."),
       MemOpt(kRocksdbWriteBufferSize, "rocksdb-write-buffer-size", "64mb", kMb, INT64_MAX,
              kImmutable, "RocksDB memtable size."),
+      MemOpt(kCacheMaxBytes, "cache-max-bytes", "1gb", 0, INT64_MAX, kMutable,
+             "Memory for the record cache in front of RocksDB (committed records of every "
+             "partition); 0 turns it off."),
+      EnumOpt(kCacheEvictionPolicy, "cache-eviction-policy", nullptr, {"lru", "random"}, "lru",
+              kMutable,
+              "Which cached record goes when the cache is full: the least recently used of a "
+              "sample (lru), or a random one; only the cached copy goes, never data."),
       IntOpt(kClusterPort, "cluster-port", "0", 0, 65535, kImmutable,
              "TCP port for other nodes (peer protocol); 0 means port + 10000."),
       SeedListOpt(kClusterNodes, "cluster-nodes", "\"\"", 1024, kImmutable,

@@ -46,7 +46,7 @@ Status Keyspace::Load(std::string_view key, DVVSet* out) {
     }
     bytes = &*it->second.record;
   } else {
-    Status s = shared_->store->Get(dk, &stored);
+    Status s = ReadCommitted(dk, &stored);
     NoteRead(dk, s.ok() ? &stored : nullptr);
     if (s.IsNotFound()) {
       *out = DVVSet();
@@ -193,7 +193,7 @@ Status Keyspace::LoadRecord(std::string_view key, std::optional<std::string>* ou
     return Status::OK();
   }
   std::string stored;
-  Status s = shared_->store->Get(dk, &stored);
+  Status s = ReadCommitted(dk, &stored);
   NoteRead(dk, s.ok() ? &stored : nullptr);
   if (s.IsNotFound()) {
     out->reset();
@@ -202,6 +202,76 @@ Status Keyspace::LoadRecord(std::string_view key, std::optional<std::string>* ou
   RETURN_IF_ERROR(s);
   *out = std::move(stored);
   return Status::OK();
+}
+
+Status Keyspace::ReadCommitted(const std::string& data_key, std::string* out) {
+  RecordCache* cache = shared_->cache;
+  if (cache == nullptr) return shared_->store->Get(data_key, out);
+  const uint32_t p = storage::PartitionOfDataKey(data_key);
+  switch (cache->Lookup(p, data_key, out)) {
+    case RecordCache::Found::kHit:
+      return Status::OK();
+    case RecordCache::Found::kAbsent:
+      return Status::NotFound();
+    case RecordCache::Found::kMiss:
+      break;
+  }
+  Status s = shared_->store->Get(data_key, out);
+  // Only the owner fills: its read and its fill cannot have a commit of the key between them.
+  if (s.ok() && p % shared_->workers == id_) cache->Fill(p, data_key, *out);
+  return s;
+}
+
+void Keyspace::WarmCache(size_t budget) {
+  RecordCache* cache = shared_->cache;
+  if (cache == nullptr || !cache->enabled()) return;
+  const uint64_t gen = cache->warm_generation();
+  if (!warm_started_ || gen != warm_gen_) {
+    warm_started_ = true;
+    warm_gen_ = gen;
+    warm_done_ = false;
+    warm_active_ = false;
+    warm_partition_ = id_;
+    warm_after_.clear();
+  }
+  if (warm_done_) return;
+  size_t scanned = 0;
+  for (; warm_partition_ < shared_->partitions; warm_partition_ += shared_->workers) {
+    const uint32_t p = warm_partition_;
+    if (!warm_active_) {
+      if (cache->complete(p)) continue;
+      warm_token_ = cache->BeginWarm(p);
+      warm_active_ = true;
+      warm_after_.clear();
+    }
+    // A fresh iterator per call: it sees what was committed since the last one, and a record
+    // cached meanwhile (by a commit or a read) is never replaced by what the scan read.
+    auto it = shared_->store->NewRangeIterator(
+        storage::Cf::kData, warm_after_.empty() ? storage::PartitionStart(p) : warm_after_,
+        storage::PartitionEnd(p));
+    for (; it->Valid(); it->Next()) {
+      std::string_view k = it->key();
+      if (!warm_after_.empty() && k == warm_after_) continue;
+      if (scanned >= budget) return;
+      std::string data_key(k);
+      if (!cache->WarmFill(p, data_key, std::string(it->value()))) {
+        warm_done_ = true;  // full: the rest stays on disk until more room is made
+        return;
+      }
+      warm_after_ = std::move(data_key);
+      scanned++;
+    }
+    if (!it->status().ok()) {
+      LOG_WARNING("record cache warm-up of partition %u stopped: %s", p,
+                  it->status().message().c_str());
+      warm_done_ = true;
+      return;
+    }
+    cache->EndWarm(p, warm_token_);
+    warm_active_ = false;
+    warm_after_.clear();
+  }
+  warm_done_ = true;
 }
 
 void Keyspace::NoteRead(const std::string& data_key, const std::string* stored) {
@@ -221,7 +291,7 @@ uint64_t Keyspace::CommittedHash(const std::string& data_key) {
   // Every write path read the key just before (Load, LoadRecord): that read is the answer.
   if (data_key == last_read_key_) return last_read_hash_;
   std::string stored;
-  if (!shared_->store->Get(data_key, &stored).ok()) return 0;
+  if (!ReadCommitted(data_key, &stored).ok()) return 0;
   return HashTree::ItemHash(storage::UserKeyOf(data_key), stored);
 }
 
@@ -353,6 +423,12 @@ Status Keyspace::Commit() {
     for (const auto& [k, v] : pending_) {
       trees->Applied(k, v.before,
                      v.record ? HashTree::ItemHash(storage::UserKeyOf(k), *v.record) : 0);
+    }
+  }
+  if (s.ok() && shared_->cache != nullptr) {
+    // Stored: the cache now holds what the store does (the records move, pending_ is done).
+    for (auto& [k, v] : pending_) {
+      shared_->cache->Committed(storage::PartitionOfDataKey(k), k, std::move(v.record));
     }
   }
   pending_.clear();

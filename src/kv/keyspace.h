@@ -33,6 +33,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "kv/hints.h"
+#include "kv/record_cache.h"
 #include "kv/trees.h"
 #include "kv/vnode.h"
 #include "storage/store.h"
@@ -72,6 +73,9 @@ struct KeyspaceShared {
   // Anti-entropy (kv/trees.h): the partitions' hash trees, kept up by every Commit, and their
   // reap floors (nullptr: a node without anti-entropy, e.g. standalone).
   PartitionTrees* trees = nullptr;
+  // The node's record cache (kv/record_cache.h; nullptr: none): every read of a record looks
+  // there first, the owner fills it from its store reads, every Commit updates it.
+  RecordCache* cache = nullptr;
   // The test hook of a silently lost write (DEBUG REPLICA-PUT-DROP): this many more replica
   // puts are acknowledged without being stored.
   mutable std::atomic<int64_t> drop_replica_puts{0};
@@ -191,6 +195,14 @@ class Keyspace {
     pending_floors_.clear();
   }
 
+  // Warms the record cache with this loop's partitions, scanning at most `budget` records per
+  // call (the loop's cron) from where the last call stopped; a partition scanned to its end
+  // with nothing evicted from it is complete (RecordCache). Stops when the cache is full, and
+  // starts over on the partitions not complete when the cache's warm generation moves.
+  void WarmCache(size_t budget);
+  // Whether WarmCache has nothing left to do (until the warm generation moves).
+  bool cache_warm() const { return warm_done_; }
+
   // The compaction filter's decision for a stored record. Standalone: dropped once its values
   // are all gone (expired, or tombstones older than the grace period). With keep_clocks (a
   // cluster): always kept, unchanged (anti-entropy reaps). A record that does not decode is
@@ -210,6 +222,9 @@ class Keyspace {
   // the turn notes the item hash of its committed record (before), for Commit's tree update.
   void Buffer(std::string data_key, std::optional<std::string> record);
   uint64_t CommittedHash(const std::string& data_key);
+  // The committed record of a data key: the cache's copy, or the store's (NotFound when
+  // absent); the owner caches what it read from the store.
+  Status ReadCommitted(const std::string& data_key, std::string* out);
   // Load and LoadRecord remember the last record they read from the store (with trees): the
   // write that follows a read needs no second read for its before-hash.
   void NoteRead(const std::string& data_key, const std::string* stored);
@@ -242,6 +257,15 @@ class Keyspace {
   // hint key -> hint value (nullopt = delete), written by Commit() in the same batch.
   std::unordered_map<std::string, std::optional<std::string>> pending_hints_;
   std::unordered_map<uint32_t, std::unique_ptr<Vnode>> vnodes_;  // by partition
+  // WarmCache's place: the cache's warm generation it works for, the partition it scans (one
+  // of this loop's), the last key cached there and the partition's warm-up token.
+  uint64_t warm_gen_ = 0;
+  bool warm_started_ = false;
+  bool warm_done_ = false;
+  bool warm_active_ = false;
+  uint32_t warm_partition_ = 0;
+  std::string warm_after_;
+  uint64_t warm_token_ = 0;
 };
 
 // Reads a stored record's liveness without a Keyspace (scans: KEYS, SCAN, DBSIZE); *expire_at

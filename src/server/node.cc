@@ -118,9 +118,13 @@ Status Server::ShareKeyspace() {
   ks_shared_.clock = &clock_;
   ks_shared_.actor = version::Actor{KeyHash(node_id_), epoch_};
   ks_shared_.partitions = static_cast<uint32_t>(config_->partitions());
+  // The record cache starts empty; each loop's cron warms it with its partitions.
+  cache_ = std::make_unique<kv::RecordCache>(ks_shared_.partitions);
+  ks_shared_.cache = cache_.get();
   ApplyConfig();
   // CONFIG SET of an option that lower layers cache re-applies them.
-  for (const char* name : {"loglevel", "fsync", "max-object-size", "sibling-warn", "sibling-max"}) {
+  for (const char* name : {"loglevel", "fsync", "max-object-size", "sibling-warn", "sibling-max",
+                           "cache-max-bytes", "cache-eviction-policy"}) {
     RETURN_IF_ERROR(config_->OnChange(name, [this] { ApplyConfig(); }));
   }
   return Status::OK();
@@ -222,6 +226,7 @@ Status Server::FlushAll() {
   epoch_ = next;
   ks_shared_.actor.epoch = next;
   if (trees_) trees_->Reset(NowMs());  // every loop is paused: the trees are ours
+  if (cache_) cache_->Clear();  // every partition is empty, so complete
   LOG_NOTICE("FLUSHALL: every record deleted, node %s now mints under epoch %llu",
              node_id_.c_str(), static_cast<unsigned long long>(next));
   return Status::OK();

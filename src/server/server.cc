@@ -27,6 +27,10 @@ void Server::ApplyConfig() {
   ks_shared_.sibling_warn = static_cast<uint32_t>(cfg.sibling_warn());
   ks_shared_.sibling_max = static_cast<uint32_t>(cfg.sibling_max());
   ks_shared_.hints_max_bytes = static_cast<uint64_t>(cfg.hints_max_bytes());
+  if (cache_) {
+    cache_->set_policy(cfg.cache_policy_random() ? kv::CachePolicy::kRandom : kv::CachePolicy::kLru);
+    cache_->set_max_bytes(static_cast<uint64_t>(cfg.cache_max_bytes()));
+  }
   LogSetLevel(static_cast<int>(cfg.loglevel()));
   if (store_) store_->set_fsync(static_cast<storage::Fsync>(static_cast<int>(cfg.fsync())));
 }

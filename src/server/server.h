@@ -124,6 +124,7 @@ class Server {
   std::unique_ptr<cluster::ClusterState> cluster_;
   std::unique_ptr<kv::HintLedger> hints_;  // in a cluster
   std::unique_ptr<kv::PartitionTrees> trees_;  // in a cluster (anti-entropy)
+  std::unique_ptr<kv::RecordCache> cache_;     // cache-max-bytes 0 leaves it empty and off
   replication::AaeBoard aae_board_;
   std::unique_ptr<storage::Store> store_;
   HybridClock clock_;

@@ -193,6 +193,18 @@ Params Params::Draw(uint64_t seed, bool lww) {
     } while (p.drop_node == p.fragile);
     p.drop_permille = static_cast<int>(rng.Range(50, 500));
   }
+  // The record cache: off on some seeds, so small on others that it evicts all the time (an
+  // entry is charged about 150 bytes), large enough for every key on the rest.
+  const uint64_t cache_draw = rng.Below(10);
+  if (cache_draw < 2) {
+    p.cache_max_bytes = 0;
+  } else if (cache_draw < 6) {
+    p.cache_max_bytes = static_cast<uint64_t>(rng.Range(300, 3000));
+  } else {
+    p.cache_max_bytes = 1 << 20;
+  }
+  p.cache_random = rng.Permille(500);
+  p.cache_warm_per_tick = static_cast<size_t>(rng.Range(1, 64));
   return p;
 }
 
@@ -257,7 +269,9 @@ std::string Params::ToString() const {
   }
   s += " tombstone-grace=" + std::to_string(tombstone_grace_ms) + "ms";
   s += "\n  hints-max-bytes=" + std::to_string(hints_max_bytes) +
-       " replay-rate=" + std::to_string(replay_rate_per_s) + "/s dropped writes: ";
+       " replay-rate=" + std::to_string(replay_rate_per_s) + "/s cache-max-bytes=" +
+       std::to_string(cache_max_bytes) + (cache_random ? " (random)" : " (lru)") +
+       " warm/tick=" + std::to_string(cache_warm_per_tick) + " dropped writes: ";
   if (drop_node < 0) {
     s += "none";
   } else {

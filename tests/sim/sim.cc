@@ -492,6 +492,7 @@ struct Node {
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<HybridClock> clock;
   std::unique_ptr<kv::KeyspaceShared> shared;
+  std::unique_ptr<kv::RecordCache> cache;  // memory: lost in a crash
   std::unique_ptr<kv::Keyspace> ks;
   std::unique_ptr<SimNodeContext> env;  // what the commands' handlers see of the node
   std::unique_ptr<cluster::FailureDetector> detector;  // memory: lost in a crash
@@ -763,6 +764,9 @@ class Sim {
   void Cron(int ni) {
     Node& n = node(ni);
     if (!n.up) return;
+    // Worker::OnCron: the cache's recency clock and a step of its warm-up.
+    n.cache->Tick(now_);
+    n.ks->WarmCache(p_.cache_warm_per_tick);
     for (NodeId peer : n.detector->TakeProbesDue(now_)) {
       Message probe;
       probe.type = Message::Type::kProbeReq;
@@ -973,6 +977,14 @@ class Sim {
     if (!hs.ok()) Broken("HintLedger::Rebuild: " + hs.ToString());
     n.shared->hints = n.hints.get();
     n.shared->hints_max_bytes.store(p_.hints_max_bytes);
+    // Server::ShareKeyspace: a cold cache, warmed on the cron. Not in the no-keep-clocks
+    // negative control: its compactions drop records behind the keyspace (what a standalone
+    // server does to records with no live value), and a cached copy would keep the counters
+    // that control must be seen to forget.
+    n.cache = std::make_unique<kv::RecordCache>(
+        p_.partitions, p_.keep_clocks ? p_.cache_max_bytes : 0,
+        p_.cache_random ? kv::CachePolicy::kRandom : kv::CachePolicy::kLru);
+    n.shared->cache = n.cache.get();
     n.ks = std::make_unique<kv::Keyspace>(n.shared.get(), 0);
     n.env = std::make_unique<SimNodeContext>(n.store.get(), n.shared.get());
     // A fresh detector: every peer is up until the node's own requests say otherwise.
@@ -1064,6 +1076,7 @@ class Sim {
       n.env.reset();
       n.ks.reset();
       n.shared.reset();
+      n.cache.reset();
       n.clock.reset();
       ++result_.stats.crashes;
     }
@@ -1126,6 +1139,7 @@ class Sim {
     if (!next.ok()) return Broken("FlushAll: " + next.status().ToString());
     n.meta_epoch = *next;
     n.trees->Reset(WallMs(ni));  // as Server::FlushAll: every record is gone
+    n.cache->Clear();
     if (!p_.reuse_epoch) {
       n.shared->actor.epoch = *next;
       n.actor_epoch = *next;
@@ -1233,9 +1247,11 @@ class Sim {
     Status s =
         n.store->Write([&](const storage::Store::WriteVisitor& put) { put(dk, &*collapsed); });
     if (!s.ok()) Broken("Write: " + s.ToString());
-    // A write past the keyspace: the trees learn it here, and the keyspace's read cache too.
+    // A write past the keyspace: the trees and the record cache learn it here, and the
+    // keyspace's last-read note too.
     n.trees->Applied(dk, kv::HashTree::ItemHash(key, *record),
                      kv::HashTree::ItemHash(key, *collapsed));
+    n.cache->Committed(n.ks->PartitionOf(key), dk, *collapsed);
     Record(ni, key);
   }
 

@@ -33,6 +33,9 @@
 //    request timeout);
 //  - epochs through kv::StartEpoch / kv::RecordCleanShutdown / kv::FlushAll, and compaction
 //    through the Store's compaction filter deciding with Keyspace::Compact;
+//  - the record cache: per node a kv::RecordCache in its KeyspaceShared (new at every boot,
+//    warmed on the cron by Keyspace::WarmCache, cleared by FLUSHALL as Server::FlushAll does;
+//    the bound drawn per seed, from off to a few KB that evict all the time);
 //  - anti-entropy: per node a kv::PartitionTrees in its KeyspaceShared (new at every boot, with
 //    the store's reap floors (LoadReapFloors), built from the data before the node serves;
 //    FLUSHALL resets it, as Server::FlushAll does), an AaeBoard for the node's life, and a
@@ -265,6 +268,12 @@ struct Params {
   // it refuses the put) and HandoffOptions::rate_per_s (0: unlimited).
   uint64_t hints_max_bytes = 0;
   int64_t replay_rate_per_s = 0;
+  // The record cache (kv::RecordCache, new at every boot like the server's): its bound
+  // (0: off; a few KB: constant eviction, partitions losing completeness) and policy, and the
+  // records its warm-up scans per tick (WarmCache runs on the node's cron, between turns).
+  uint64_t cache_max_bytes = 0;
+  bool cache_random = false;
+  size_t cache_warm_per_tick = 16;
   // The silently dropped write (the server's DEBUG REPLICA-PUT-DROP): during the faults, a
   // plain replica put (no hint_for, not a read repair, replay or anti-entropy repair) to node
   // drop_node is acknowledged +OK and not stored, drop_permille of the time (-1: never). The

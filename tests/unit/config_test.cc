@@ -97,7 +97,7 @@ TEST_CASE("config: Names lists the table once each, aliases excluded", "[config]
   std::vector<std::string> names = c.Names();
   std::set<std::string> unique(names.begin(), names.end());
   CHECK(unique.size() == names.size());
-  CHECK(names.size() == 48);
+  CHECK(names.size() == 50);
   CHECK(unique.count("fsync") == 1);
   CHECK(unique.count("appendfsync") == 0);
   // CONFIG GET * shows every name plus the alias.
