@@ -8,8 +8,12 @@ using namespace dynis::test;
 
 namespace {
 
+// With the record cache as configured by default (every record cached) and with one so small
+// that it evicts all the time: the cache holds copies, durability is the store's.
 void WriteKillRestartCheck(const std::string& fsync) {
-  TestServer srv({"--fsync", fsync});
+  const std::string cache = GENERATE(std::string("1gb"), std::string("32kb"));
+  INFO("cache-max-bytes " << cache);
+  TestServer srv({"--fsync", fsync, "--cache-max-bytes", cache});
   const int n = 2000;
   {
     Client c = srv.Connect();

@@ -353,6 +353,10 @@ TEST_CASE("config: file errors carry file:line and reason", "[config]") {
         "no");
   CHECK(LoadError("MaxClients 0") ==
         "conf/x.conf:1: 'maxclients' argument must be between 1 and 1000000 inclusive");
+  CHECK(LoadError("port 1\ncache-eviction-policy lfu\n") ==
+        "conf/x.conf:2: 'cache-eviction-policy' argument(s) must be one of the following: lru, "
+        "random");
+  CHECK(LoadError("cache-max-bytes lots").rfind("conf/x.conf:1: 'cache-max-bytes' ", 0) == 0);
 
   Config c;
   Status s = c.LoadFile("/nonexistent/dynis.conf");
