@@ -127,8 +127,7 @@ void RecordCache::EndWarm(uint32_t p, uint64_t token) {
   if (s.evictions == token) s.complete = true;
 }
 
-void RecordCache::Clear() {
-  const bool on = enabled();
+void RecordCache::DropAll(bool complete) {
   for (auto& sp : shards_) {
     Shard& s = *sp;
     std::lock_guard<std::mutex> lock(s.mu);
@@ -137,24 +136,19 @@ void RecordCache::Clear() {
     bytes_.fetch_sub(freed, std::memory_order_relaxed);
     records_.fetch_sub(static_cast<int64_t>(s.map.size()), std::memory_order_relaxed);
     s.map.clear();
-    s.complete = on;
+    s.complete = complete;
   }
+}
+
+void RecordCache::Clear() {
+  DropAll(/*complete=*/enabled());
   warm_gen_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void RecordCache::set_max_bytes(uint64_t max_bytes) {
   const uint64_t before = max_bytes_.exchange(max_bytes, std::memory_order_relaxed);
   if (max_bytes == 0) {
-    for (auto& sp : shards_) {
-      Shard& s = *sp;
-      std::lock_guard<std::mutex> lock(s.mu);
-      int64_t freed = 0;
-      for (const auto& [k, e] : s.map) freed += static_cast<int64_t>(Charge(k, e.record));
-      bytes_.fetch_sub(freed, std::memory_order_relaxed);
-      records_.fetch_sub(static_cast<int64_t>(s.map.size()), std::memory_order_relaxed);
-      s.map.clear();
-      s.complete = false;
-    }
+    DropAll(/*complete=*/false);
     return;
   }
   Shrink();

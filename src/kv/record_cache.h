@@ -110,6 +110,8 @@ class RecordCache {
   };
   // Inserts or replaces under the shard's lock; returns the change in charged bytes.
   int64_t PutLocked(Shard& s, const std::string& data_key, std::string record);
+  // Empties every shard, leaving each complete or not.
+  void DropAll(bool complete);
   // Evicts until the cache is within its bound (no shard lock held by the caller).
   void Shrink();
   // Evicts one entry of a sampled shard; false when the cache is empty.
