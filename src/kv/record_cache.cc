@@ -72,6 +72,9 @@ void RecordCache::Fill(uint32_t p, const std::string& data_key, const std::strin
   {
     Shard& s = *shards_[p];
     std::lock_guard<std::mutex> lock(s.mu);
+    // Under the lock: a set_max_bytes(0) that emptied this shard is seen here, so nothing is
+    // cached while the cache is off (a write then would not update it).
+    if (!enabled()) return;
     PutLocked(s, data_key, record);
   }
   Shrink();
@@ -84,6 +87,7 @@ void RecordCache::Committed(uint32_t p, const std::string& data_key,
     Shard& s = *shards_[p];
     std::lock_guard<std::mutex> lock(s.mu);
     if (record) {
+      if (!enabled()) return;
       PutLocked(s, data_key, std::move(*record));
     } else {
       auto it = s.map.find(data_key);
@@ -105,26 +109,32 @@ uint64_t RecordCache::BeginWarm(uint32_t p) {
 }
 
 bool RecordCache::WarmFill(uint32_t p, const std::string& data_key, const std::string& record) {
-  const uint64_t max = max_bytes();
-  if (max == 0) return false;
-  const uint64_t charge = Charge(data_key, record);
-  if (static_cast<uint64_t>(std::max<int64_t>(0, bytes_.load(std::memory_order_relaxed))) +
-          charge >
-      max) {
-    return false;
-  }
   Shard& s = *shards_[p];
   std::lock_guard<std::mutex> lock(s.mu);
+  const uint64_t max = max_bytes();
+  if (max == 0) return false;
   // Cached already means committed since the scan read it, or the same record: keep it.
-  if (s.map.find(data_key) == s.map.end()) PutLocked(s, data_key, record);
-  return true;
+  if (s.map.find(data_key) != s.map.end()) return true;
+  // Inserted, then taken back if that went over the bound (loops warm at once): warm-up never
+  // evicts and never overshoots.
+  PutLocked(s, data_key, record);
+  if (static_cast<uint64_t>(std::max<int64_t>(0, bytes_.load(std::memory_order_relaxed))) <= max) {
+    return true;
+  }
+  auto it = s.map.find(data_key);
+  bytes_.fetch_sub(static_cast<int64_t>(Charge(it->first, it->second.record)),
+                   std::memory_order_relaxed);
+  records_.fetch_sub(1, std::memory_order_relaxed);
+  s.map.erase(it);
+  return false;
 }
 
 void RecordCache::EndWarm(uint32_t p, uint64_t token) {
-  if (!enabled()) return;
   Shard& s = *shards_[p];
   std::lock_guard<std::mutex> lock(s.mu);
-  if (s.evictions == token) s.complete = true;
+  // The token moves with every eviction and every DropAll (turning the cache off), so a scan
+  // that lost records on the way never completes the partition.
+  if (enabled() && s.evictions == token) s.complete = true;
 }
 
 void RecordCache::DropAll(bool complete) {
@@ -137,6 +147,7 @@ void RecordCache::DropAll(bool complete) {
     records_.fetch_sub(static_cast<int64_t>(s.map.size()), std::memory_order_relaxed);
     s.map.clear();
     s.complete = complete;
+    s.evictions++;  // a warm-up scan in progress no longer completes the shard
   }
 }
 

@@ -105,7 +105,7 @@ class RecordCache {
     mutable std::mutex mu;
     std::unordered_map<std::string, Entry> map;
     bool complete = false;
-    uint64_t evictions = 0;  // since construction: a warm-up token
+    uint64_t evictions = 0;  // evictions and emptyings since construction: a warm-up token
     uint64_t hits = 0, absent = 0, misses = 0;
   };
   // Inserts or replaces under the shard's lock; returns the change in charged bytes.

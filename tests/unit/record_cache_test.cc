@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "kv/keyspace.h"
@@ -165,6 +166,49 @@ TEST_CASE("cache: a warmed partition answers absent keys without the store until
     CHECK_FALSE(small.WarmFill(0, Dk(0, "k2"), "v"));
     CHECK(small.stats().evictions == 0);
   }
+}
+
+TEST_CASE("cache: turning it off and on during a warm-up scan never completes the partition",
+          "[cache]") {
+  // CONFIG SET runs on any loop while an owner is mid-scan: the records cached so far were
+  // dropped, and writes made while it was off were not cached, so the scan must not end with
+  // the partition complete (a key it holds would read as absent).
+  RecordCache c(2, 1 << 20);
+  const uint64_t token = c.BeginWarm(0);
+  REQUIRE(c.WarmFill(0, Dk(0, "k1"), "r1"));
+  c.set_max_bytes(0);
+  c.Committed(0, Dk(0, "k2"), std::string("r2"));  // off: not cached
+  c.set_max_bytes(1 << 20);
+  c.EndWarm(0, token);
+  CHECK_FALSE(c.complete(0));
+  std::string r;
+  CHECK(c.Lookup(0, Dk(0, "k1"), &r) == Found::kMiss);
+  CHECK(c.Lookup(0, Dk(0, "k2"), &r) == Found::kMiss);
+  // A fresh warm-up completes it.
+  const uint64_t again = c.BeginWarm(0);
+  REQUIRE(c.WarmFill(0, Dk(0, "k1"), "r1"));
+  REQUIRE(c.WarmFill(0, Dk(0, "k2"), "r2"));
+  c.EndWarm(0, again);
+  CHECK(c.complete(0));
+}
+
+TEST_CASE("cache: warm-up fills never take it over its bound", "[cache]") {
+  const uint64_t per = RecordCache::Charge(Dk(0, "w0"), "v");
+  RecordCache c(4, 10 * per);
+  std::vector<std::thread> loops;
+  std::atomic<int> filled{0};
+  for (uint32_t w = 0; w < 4; w++) {
+    loops.emplace_back([&, w] {
+      for (int i = 0; i < 100; i++) {
+        if (c.WarmFill(w, Dk(w, "w" + std::to_string(i % 10)), "v")) filled++;
+      }
+    });
+  }
+  for (auto& t : loops) t.join();
+  CHECK(c.stats().bytes <= 10 * per);
+  CHECK(c.stats().evictions == 0);
+  CHECK(c.stats().records <= 10);
+  CHECK(filled.load() >= 10);
 }
 
 TEST_CASE("cache: the bound holds, and lru keeps the records in use", "[cache]") {
