@@ -27,10 +27,6 @@ LDFLAGS_asan := -fsanitize=address,undefined
 CPPFLAGS := -Isrc $(shell pkg-config --cflags $(PKG_SERVER) 2>/dev/null)
 ALL_CXXFLAGS = $(CXXSTD) $(WARN) $(CXXFLAGS_$(BUILD)) -MMD -MP $(CXXFLAGS)
 LIBS := $(shell pkg-config --libs $(PKG_SERVER) 2>/dev/null) -lpthread
-# Release builds allocate with jemalloc, as Redis does: fewer instructions per malloc/free and
-# less fragmentation with many small records. Sanitizer and debug builds keep glibc's malloc
-# (ASan replaces it anyway).
-LIBS_release := $(shell pkg-config --libs jemalloc 2>/dev/null)
 TEST_LIBS := $(shell pkg-config --libs $(PKG_TEST) 2>/dev/null)
 TEST_CPPFLAGS := $(shell pkg-config --cflags $(PKG_TEST) 2>/dev/null)
 
@@ -73,7 +69,7 @@ $(OUT)/libdynis.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(SERVER): $(OUT)/src/main.o $(OUT)/libdynis.a
-	$(CXX) $(LDFLAGS_$(BUILD)) -o $@ $^ $(LIBS) $(LIBS_$(BUILD))
+	$(CXX) $(LDFLAGS_$(BUILD)) -o $@ $^ $(LIBS)
 
 $(UNIT): $(UNIT_OBJS) $(OUT)/libdynis.a
 	@mkdir -p $(dir $@)

@@ -6,7 +6,6 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libuv1-dev librocksdb-dev libxxhash-dev   # the server
-  libjemalloc-dev                           # the release build's allocator, as Redis's
   libssl-dev                                # libcrypto: HMAC-SHA256 peer authentication
   libhiredis-dev catch2                     # tests and tools
   clang-14 libclang-rt-14-dev               # libFuzzer target (make fuzz)
