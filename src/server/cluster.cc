@@ -184,7 +184,7 @@ void Worker::ForwardPart(Client* c, const std::shared_ptr<Slot>& slot, int part,
                          const CommandSpec* spec, std::vector<std::string> argv,
                          std::vector<NodeId> pref) {
   // Not a replica of this key: a member of the preference list coordinates it, one with a
-  // live link first.
+  // live link first (the replica link: it carries heartbeats, the forward link may be idle).
   std::stable_partition(pref.begin(), pref.end(), [this](NodeId n) {
     transport::PeerLink* l = LinkTo(n);
     return l != nullptr && l->state() == transport::PeerLink::State::kReady;
@@ -205,7 +205,7 @@ void Worker::ForwardToReplica(uint64_t client_id, std::shared_ptr<Slot> slot, in
                               std::shared_ptr<std::vector<std::string>> fwd,
                               std::shared_ptr<std::vector<NodeId>> targets, size_t next) {
   transport::PeerLink* link = nullptr;
-  while (link == nullptr && next < targets->size()) link = LinkTo((*targets)[next++]);
+  while (link == nullptr && next < targets->size()) link = ForwardLinkTo((*targets)[next++]);
   if (link == nullptr) {
     slot->parts[part] = ErrorReply(err::kNoReplicaAnswered);
     PartDone(client_id, slot);
@@ -372,6 +372,23 @@ transport::PeerLink* Worker::LinkTo(NodeId node) {
   return raw;
 }
 
+transport::PeerLink* Worker::ForwardLinkTo(NodeId node) {
+  auto it = fwd_links_.find(node);
+  if (it != fwd_links_.end()) return it->second.get();
+  if (stopping_ || node == server_->cluster()->self().id) return nullptr;
+  const Member* m = cluster_view().Find(node);
+  if (m == nullptr) return nullptr;
+  transport::PeerLinkOptions o = PeerOptions(m->host, m->cport);
+  // A forwarded command's answer may take a read and a write phase (each up to the request
+  // timeout) on the member: give up on it only well past that.
+  o.request_timeout_ms *= 2;
+  auto link = std::make_unique<transport::PeerLink>(
+      &loop_, std::move(o),
+      [this, node](transport::PeerLink::State state) { OnLinkState(node, state); });
+  transport::PeerLink* raw = link.get();
+  fwd_links_[node] = std::move(link);
+  return raw;
+}
 
 transport::PeerLinkOptions Worker::PeerOptions(const std::string& host, int port) const {
   const Config& cfg = server_->config();
@@ -459,6 +476,7 @@ void Worker::CloseLinks() {
   if (aae_) aae_->Reset();
   coordinating_.clear();
   links_.clear();  // ~PeerLink closes; the loop frees the handles
+  fwd_links_.clear();
   seed_links_.clear();
 }
 

@@ -85,6 +85,13 @@ class Worker {
   const cluster::ClusterView& cluster_view();
   // This worker's link to a member (created on first use); nullptr for self or unknown.
   transport::PeerLink* LinkTo(NodeId node);
+  // This worker's link to a member for forwarded commands (DYNIS.FWD, created on first use).
+  // Their answers wait for a whole coordination on the member (up to the request timeout)
+  // and replies come in order, so on LinkTo's link they would hold back every reply behind
+  // them: replica answers past their operations' deadlines, probes and heartbeats past the
+  // failure detector's timeout, a reachable member judged down. Its requests' age is no
+  // evidence of health; its link failing is.
+  transport::PeerLink* ForwardLinkTo(NodeId node);
   // State of this worker's link to a member: "self", "connected", "connecting", "down".
   std::string LinkState(NodeId node);
 
@@ -223,6 +230,7 @@ class Worker {
   int64_t last_rate_ms_ = 0;
   uint64_t last_replayed_ = 0;
   std::unordered_map<NodeId, std::unique_ptr<transport::PeerLink>> links_;
+  std::unordered_map<NodeId, std::unique_ptr<transport::PeerLink>> fwd_links_;
   std::unordered_map<std::string, std::unique_ptr<transport::PeerLink>> seed_links_;  // worker 0
   std::unordered_map<uint64_t, Message> coordinating_;  // by the coordinator's command id
   std::shared_ptr<const cluster::ClusterView> view_;

@@ -922,6 +922,52 @@ def print_report(s):
         print(f"  {k:<28} {v['ok']:>6}/{v['ops']:<6} {v['share']}  [r {v['read_err']}]{note}")
 
 
+LOG_TIME = re.compile(r"^\d+:\w (\d\d \w{3} \d{4} \d\d:\d\d:\d\d\.\d{3}) . (.*)$")
+HEALTH_LINE = re.compile(r"is down|is up again|link to .* (lost|failed|is up again)")
+
+
+def health_lines(node, start, end):
+    """The node's server.log lines about its peers' health (its failure detector's judgements,
+    its links) logged between start and end (epoch seconds)."""
+    out = []
+    try:
+        with open(os.path.join(node.dir, "server.log")) as f:
+            for line in f:
+                m = LOG_TIME.match(line)
+                if not m or not HEALTH_LINE.search(m.group(2)):
+                    continue
+                t = time.mktime(time.strptime(m.group(1)[:-4], "%d %b %Y %H:%M:%S"))
+                t += int(m.group(1)[-3:]) / 1000.0
+                if start - 1.0 <= t <= end + 1.0:
+                    out.append(f"+{t - start:5.1f}s {m.group(2)}")
+    except OSError as e:
+        out.append(f"(server.log unreadable: {e})")
+    return out
+
+
+def explain_share(cluster, history, phases, kind, side):
+    """Why a phase kind accepted too few writes on one side: per phase of that kind, each node's
+    own share and first errors, and what its log says of its peers' health meanwhile."""
+    for p in phases:
+        if p["name"] != kind or p["end"] is None:
+            continue
+        nodes = sorted(i for i, s in p["sides"].items() if s == side)
+        print(f"  {kind}/{side} at +{p['start'] - phases[0]['start']:.1f}s:")
+        for i in nodes:
+            ops = [o for o in history.ops if o[1] == i and p["start"] <= o[0] < p["end"]]
+            ok = sum(1 for o in ops if o[2] == "ok")
+            errs = {}
+            for o in ops:
+                if o[4]:
+                    errs[o[4]] = errs.get(o[4], 0) + 1
+            top = ", ".join(f"{v} x {k}" for k, v in sorted(errs.items(), key=lambda kv: -kv[1])[:2])
+            print(f"    node {i}: {ok}/{len(ops)} accepted{'; ' + top if top else ''}")
+            for line in health_lines(cluster.nodes[i], p["start"], p["end"])[:20]:
+                for n in cluster.nodes:  # name peers by their index, as the report does
+                    line = line.replace(n.node_id, f"<{n.i}>").replace(f"{n.ip}:", f"<{n.i}>:")
+                print(f"      {line}")
+
+
 # --- main ------------------------------------------------------------------------------------
 
 def main():
@@ -1032,6 +1078,7 @@ def main():
                     continue
                 if v["share"] is not None and v["share"] < float(min_accept):
                     problems.append(f"{k} accepted {v['share']} < CHAOS_MIN_ACCEPT {min_accept}")
+                    explain_share(cluster, history, nem.phases, kind, side)
         for p in problems:
             print(f"FAIL: {p}")
         ok = not problems
