@@ -69,6 +69,7 @@ bool LoadConfig(const std::vector<std::string>& args, dynis::Config* config,
 
 void StartLogging(const dynis::Config& config, const std::string& config_file) {
   dynis::LogInit(config.logfile());
+  dynis::LogInstallCrashReport();
   dynis::LogSetLevel(static_cast<int>(config.loglevel()));
   LOG_NOTICE("dynis 0.1.0 starting, pid=%d", static_cast<int>(getpid()));
   if (config_file.empty()) {

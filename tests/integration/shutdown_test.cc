@@ -66,6 +66,19 @@ TEST_CASE("SHUTDOWN: the connection closes without a reply and the server exits 
   CheckSome(srv);
 }
 
+TEST_CASE("A crash (a failed assertion's SIGABRT) leaves the signal and the stack in the log",
+          "[shutdown][crash]") {
+  TestServer srv;
+  REQUIRE(srv.Connect().Cmd({"PING"}).Repr() == "+PONG");
+  kill(srv.pid(), SIGABRT);
+  CHECK(srv.WaitExit() != 0);
+  const std::string log = srv.LogTail(80);
+  INFO(log);
+  CHECK(log.find("dynis crashed: signal 6 (ABRT)") != std::string::npos);
+  CHECK(log.find("libc.so") != std::string::npos);  // frames, down to the library it died in
+  CHECK(log.find("end of the crash report") != std::string::npos);
+}
+
 TEST_CASE("SHUTDOWN ABORT without a shutdown in progress is an error", "[shutdown]") {
   TestServer srv;
   Client c = srv.Connect();
