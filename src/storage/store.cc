@@ -1,5 +1,7 @@
 #include "storage/store.h"
 
+#include "common/log.h"
+
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
@@ -10,8 +12,18 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cassert>
+#include <cerrno>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <mutex>
 #include <thread>
 
@@ -36,6 +48,72 @@ void DisablePerfCounters() {
     done = true;
   }
 }
+
+// RocksDB's info log, LOG in the data directory, written with plain write(2) whose failures
+// are ignored. RocksDB's stock logger writes through a WritableFileWriter, and Debian builds
+// RocksDB with assertions on: once the disk is full, the line after one it could not write
+// aborts the process (WritableFileWriter::AssertFalseAndGetStatusForPrevError, reached from
+// SstFileManager's free-space poll seconds after the first refused write). A line the disk has
+// no room for must cost that line, not the node. The previous run's LOG is kept as LOG.old.
+class InfoLog final : public rocksdb::Logger {
+ public:
+  static Status Open(const std::string& dir, rocksdb::InfoLogLevel level,
+                     std::shared_ptr<rocksdb::Logger>* out) {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::IOError("cannot create " + dir + ": " + std::strerror(errno));
+    }
+    const std::string path = dir + "/LOG";
+    if (::rename(path.c_str(), (path + ".old").c_str()) != 0 && errno != ENOENT) {
+      return Status::IOError("cannot rename " + path + ": " + std::strerror(errno));
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
+    *out = std::shared_ptr<rocksdb::Logger>(new InfoLog(fd, level));
+    return Status::OK();
+  }
+  ~InfoLog() override { ::close(fd_); }
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[2048];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    int n = std::snprintf(line, sizeof(line), "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %d ",
+                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                          tm.tm_sec, ts.tv_nsec / 1000, static_cast<int>(::gettid()));
+    va_list copy;
+    va_copy(copy, ap);
+    const int m = std::vsnprintf(line + n, sizeof(line) - n, format, copy);
+    va_end(copy);
+    std::string big;
+    const char* text = line;
+    size_t len;
+    if (m < 0) {
+      len = static_cast<size_t>(n);
+    } else if (static_cast<size_t>(n + m) < sizeof(line) - 1) {
+      len = static_cast<size_t>(n + m);
+    } else {  // a long line (compaction stats): formatted again at its size
+      big.assign(line, static_cast<size_t>(n));
+      big.resize(static_cast<size_t>(n + m) + 1);
+      std::vsnprintf(big.data() + n, static_cast<size_t>(m) + 1, format, ap);
+      big.resize(static_cast<size_t>(n + m));
+      text = big.data();
+      len = big.size();
+    }
+    // One write per line (O_APPEND: lines of several threads never interleave); a failed one
+    // is dropped.
+    std::string out(text, len);
+    if (out.empty() || out.back() != '\n') out.push_back('\n');
+    const ssize_t w = ::write(fd_, out.data(), out.size());
+    (void)w;
+  }
+
+ private:
+  InfoLog(int fd, rocksdb::InfoLogLevel level) : rocksdb::Logger(level), fd_(fd) {}
+  const int fd_;
+};
 
 class GarbageFilter : public rocksdb::CompactionFilter {
  public:
@@ -73,6 +151,8 @@ struct Store::Impl {
   std::unique_ptr<GarbageFilter> filter;
   mutable std::mutex err_mu;
   std::string write_error;
+  std::string dir;                         // "" when in memory
+  bool wal_synced_after_failure = false;  // guarded by err_mu
 
   rocksdb::ColumnFamilyHandle* Handle(Cf cf) const {
     switch (cf) {
@@ -237,7 +317,11 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.in_memory) {
     im.mem_env.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
     db_opts.env = im.mem_env.get();
+  } else {
+    Status log = InfoLog::Open(options.dir, db_opts.info_log_level, &db_opts.info_log);
+    if (!log.ok()) return Status::IOError("cannot open storage at " + options.dir + ": " + log.message());
   }
+  im.dir = options.dir;
   // Hints and meta are small, written rarely and read in bulk or once: RocksDB's defaults.
   rocksdb::ColumnFamilyOptions small_opts;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
@@ -261,10 +345,17 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 
 Store::~Store() {
   if (!impl_ || !impl_->db) return;
-  // Flush memtables so the next start does not replay a long WAL, then close cleanly.
-  rocksdb::FlushOptions fo;
-  impl_->db->Flush(fo, {impl_->data, impl_->hints, impl_->meta}).PermitUncheckedError();
-  impl_->db->SyncWAL().PermitUncheckedError();
+  if (write_failed_.load()) {
+    // RocksDB's log writer saw the error: its flush and sync paths would hit Debian's
+    // assertion (SyncWal below). What was acknowledged is in the WAL; the next start replays it.
+    Status synced = SyncWal();
+    if (!synced.ok()) LOG_WARNING("%s", synced.message().c_str());
+  } else {
+    // Flush memtables so the next start does not replay a long WAL, then close cleanly.
+    rocksdb::FlushOptions fo;
+    impl_->db->Flush(fo, {impl_->data, impl_->hints, impl_->meta}).PermitUncheckedError();
+    impl_->db->SyncWAL().PermitUncheckedError();
+  }
   for (auto* h : {impl_->default_cf, impl_->data, impl_->hints, impl_->meta}) {
     impl_->db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
@@ -361,7 +452,31 @@ std::string Store::write_error() const {
   return impl_->write_error;
 }
 
-Status Store::SyncWal() { return FromRocks(impl_->db->SyncWAL()); }
+Status Store::SyncWal() {
+  if (!write_failed_.load()) return FromRocks(impl_->db->SyncWAL());
+  // After a failed write RocksDB's WAL writer holds the error, and SyncWAL on it fails
+  // Debian's assertion (WritableFileWriter::SyncWithoutFlush). Writes stopped with it, so one
+  // fsync of every WAL file, by path, makes durable what was acknowledged before; later calls
+  // have nothing left to do.
+  std::lock_guard<std::mutex> lock(impl_->err_mu);
+  if (impl_->wal_synced_after_failure || impl_->dir.empty()) return Status::OK();
+  impl_->wal_synced_after_failure = true;
+  DIR* d = ::opendir(impl_->dir.c_str());
+  if (d == nullptr) return Status::IOError("cannot list " + impl_->dir + ": " + std::strerror(errno));
+  Status result = Status::OK();
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".log") != 0) continue;
+    const std::string path = impl_->dir + "/" + name;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      result = Status::IOError("cannot fsync " + path + ": " + std::strerror(errno));
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  ::closedir(d);
+  return result;
+}
 
 Status Store::DeleteAllData() {
   if (write_failed_.load()) return Status::IOError(write_error());
