@@ -321,7 +321,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     Status log = InfoLog::Open(options.dir, db_opts.info_log_level, &db_opts.info_log);
     if (!log.ok()) return Status::IOError("cannot open storage at " + options.dir + ": " + log.message());
   }
-  im.dir = options.dir;
+  im.dir = options.in_memory ? std::string() : options.dir;
   // Hints and meta are small, written rarely and read in bulk or once: RocksDB's defaults.
   rocksdb::ColumnFamilyOptions small_opts;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
